@@ -1,0 +1,1 @@
+print("lmm-bench: not yet")

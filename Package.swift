@@ -1,0 +1,72 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "lmm",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "MixedModels", targets: ["MixedModels"]),
+        .executable(name: "lmm", targets: ["lmm"]),
+        .executable(name: "datagen", targets: ["datagen"]),
+        .executable(name: "lmm-bench", targets: ["lmm-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // MARK: - System libraries (Debian packages)
+        .systemLibrary(
+            name: "CCHOLMOD",
+            providers: [.apt(["libsuitesparse-dev"])]
+        ),
+        .systemLibrary(
+            name: "CNLopt",
+            providers: [.apt(["libnlopt-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLAPACK",
+            providers: [.apt(["libopenblas-dev", "liblapack-dev"])]
+        ),
+
+        // MARK: - Core library
+        .target(
+            name: "MixedModels",
+            dependencies: ["CCHOLMOD", "CNLopt", "CLAPACK"]
+        ),
+
+        // MARK: - Command-line tools
+        .target(
+            name: "LMMCommandLine",
+            dependencies: [
+                "MixedModels",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "lmm", dependencies: ["LMMCommandLine"]),
+        .executableTarget(
+            name: "datagen",
+            dependencies: [
+                "MixedModels",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "datagen"
+        ),
+
+        // MARK: - Benchmarks (kept apart so the library carries no benchmark code)
+        .executableTarget(
+            name: "lmm-bench",
+            dependencies: [
+                "MixedModels",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/lmm-bench"
+        ),
+
+        // MARK: - Tests
+        .testTarget(
+            name: "MixedModelsTests",
+            dependencies: ["MixedModels", "LMMCommandLine", "lmm"],
+            resources: [.copy("Fixtures")]
+        ),
+    ]
+)

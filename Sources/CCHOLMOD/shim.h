@@ -1,0 +1,3 @@
+// CHOLMOD (SuiteSparse) from Debian's libsuitesparse-dev.
+#pragma once
+#include <suitesparse/cholmod.h>

@@ -1,0 +1,5 @@
+import ArgumentParser
+
+public struct LMMCommand: ParsableCommand {
+    public init() {}
+}

@@ -1,0 +1,207 @@
+import Foundation
+
+/// The data of a model, resolved against its formula (R's `model.frame` plus lme4's
+/// `mkReTrms`): the response `y`, the fixed-effects matrix `X` and the random-effects terms,
+/// over the rows with no missing value in a column the formula uses.
+public struct ModelFrame: Sendable {
+    public let formula: Formula
+    /// Number of observations used.
+    public let n: Int
+    /// The response.
+    public let y: [Double]
+    /// The fixed-effects model matrix, n × p (full column rank).
+    public let X: Matrix
+    /// Names of the columns of `X` (`(Intercept)`, `Days`, `serviceB`).
+    public let fixedEffectNames: [String]
+    /// Columns of the full model matrix dropped because they were linearly dependent on
+    /// earlier ones (lme4: "fixed-effect model matrix is rank deficient").
+    public let droppedFixedEffects: [String]
+    /// The random-effects terms, ordered as lme4 orders them (by decreasing number of levels).
+    public let randomTerms: [RandomEffectsTerm]
+    /// Rows dropped because a column the formula uses was missing (na.omit).
+    public let droppedRowCount: Int
+
+    /// Resolves `formula` against `data`, checking what lme4 checks.
+    /// - Throws: ``FormulaError`` (pointing into the formula) for an unknown column, a
+    ///   categorical response, a grouping factor with one level or with as many levels as
+    ///   observations, or more random effects than observations.
+    public init(formula: Formula, data: DataTable) throws {
+        self.formula = formula
+        try Self.checkColumnsExist(formula, data)
+
+        // na.omit over every column the formula uses.
+        let used = formula.columnsUsed
+        var keep: [Int] = []
+        keep.reserveCapacity(data.rowCount)
+        rows: for i in 0..<data.rowCount {
+            for name in used where data.columns[name]!.isMissing(i) { continue rows }
+            keep.append(i)
+        }
+        droppedRowCount = data.rowCount - keep.count
+        n = keep.count
+        if n == 0 {
+            throw FormulaError("no rows left: every row has a missing value in a column the formula uses",
+                               formula: formula.text, span: 0..<formula.text.count)
+        }
+
+        guard case .numeric(let response) = data.columns[formula.response]! else {
+            throw FormulaError("the response '\(formula.response)' must be numeric, but the column is categorical",
+                               formula: formula.text, span: formula.responseSpan)
+        }
+        y = keep.map { response[$0] }
+
+        // Variables of the fixed part and of the effects of random terms, over kept rows.
+        var variables: [String: ModelMatrixBuilder.Variable] = [:]
+        for name in formula.modelVariables {
+            variables[name] = try Self.resolve(name, data.columns[name]!, keep, formula)
+        }
+        let builder = ModelMatrixBuilder(variables: variables, rowCount: n)
+
+        let (fullX, fullNames) = builder.build(formula.fixed)
+        let kept = RankDeficiency.independentColumns(of: fullX)
+        if kept.count == fullX.columns {
+            X = fullX
+            fixedEffectNames = fullNames
+            droppedFixedEffects = []
+        } else {
+            var values: [Double] = []
+            values.reserveCapacity(n * kept.count)
+            for j in kept { values.append(contentsOf: fullX.values[(j * n)..<((j + 1) * n)]) }
+            X = Matrix(rows: n, columns: kept.count, values: values)
+            fixedEffectNames = kept.map { fullNames[$0] }
+            let keptSet = Set(kept)
+            droppedFixedEffects = fullNames.indices.filter { !keptSet.contains($0) }.map { fullNames[$0] }
+        }
+
+        var terms: [RandomEffectsTerm] = []
+        for random in formula.random {
+            let (codes, levels) = try Self.groupingFactor(random, data, keep, formula)
+            let (effects, effectNames) = builder.build(random.effects)
+            if effectNames.isEmpty {
+                throw FormulaError("random-effects term has no effects (nothing left of the bar)",
+                                   formula: formula.text, span: random.span)
+            }
+            terms.append(RandomEffectsTerm(
+                groupingName: random.groupingName, effectNames: effectNames, levels: levels,
+                codes: codes, effects: effects, span: random.span
+            ))
+        }
+        randomTerms = Self.lme4Order(terms)
+        try Self.checkIdentifiable(randomTerms, n: n, formula: formula)
+    }
+
+    // MARK: Checks
+
+    private static func checkColumnsExist(_ formula: Formula, _ data: DataTable) throws {
+        let available = data.columnNames.joined(separator: ", ")
+        for (name, span) in formula.columnReferences where data.columns[name] == nil {
+            let known = data.columnNames.contains(name)
+            let message = known
+                ? "column '\(name)' was not loaded from \(data.source)"
+                : "unknown column '\(name)'; available columns: \(available)"
+            throw FormulaError(message, formula: formula.text, span: span)
+        }
+    }
+
+    /// lme4's `checkNlevels` and `check.nobs.vs.nRE` (both errors by default).
+    private static func checkIdentifiable(_ terms: [RandomEffectsTerm], n: Int, formula: Formula) throws {
+        for term in terms {
+            if term.levelCount < 2 {
+                throw FormulaError(
+                    "grouping factor '\(term.groupingName)' has \(term.levelCount) level; it needs at least 2 sampled levels",
+                    formula: formula.text, span: term.span)
+            }
+            if term.levelCount >= n {
+                throw FormulaError(
+                    "grouping factor '\(term.groupingName)' has \(term.levelCount) levels for \(n) observations; the number of levels must be less than the number of observations",
+                    formula: formula.text, span: term.span)
+            }
+            if term.columnCount >= n {
+                throw FormulaError(
+                    "term has \(term.columnCount) random effects (\(term.effectCount) × \(term.levelCount) levels) for \(n) observations; the random-effects parameters and the residual variance are unidentifiable",
+                    formula: formula.text, span: term.span)
+            }
+        }
+    }
+
+    // MARK: Variables
+
+    private static func resolve(_ name: String, _ column: Column, _ keep: [Int], _ formula: Formula) throws -> ModelMatrixBuilder.Variable {
+        switch column {
+        case .numeric(let values):
+            return .numeric(keep.map { values[$0] })
+        case .categorical(let factor):
+            let (codes, levels) = dropUnusedLevels(keep.map { factor.codes[$0] }, factor.levels)
+            if levels.count < 2 {
+                let span = formula.columnReferences.first { $0.name == name }?.span ?? 0..<0
+                throw FormulaError("categorical variable '\(name)' has only \(levels.count) level in the rows used; contrasts need at least 2",
+                                   formula: formula.text, span: span)
+            }
+            return .factor(codes: codes, levels: levels)
+        }
+    }
+
+    /// R's `factor(x)` after subsetting: levels no row uses are dropped, order kept.
+    private static func dropUnusedLevels(_ codes: [Int32], _ levels: [String]) -> ([Int32], [String]) {
+        var used = [Bool](repeating: false, count: levels.count)
+        for code in codes { used[Int(code)] = true }
+        if !used.contains(false) { return (codes, levels) }
+        var remap = [Int32](repeating: -1, count: levels.count)
+        var kept: [String] = []
+        for (index, label) in levels.enumerated() where used[index] {
+            remap[index] = Int32(kept.count)
+            kept.append(label)
+        }
+        return (codes.map { remap[Int($0)] }, kept)
+    }
+
+    /// The grouping factor of a random term: one column, or the interaction `g1:g2` with
+    /// levels `l1:l2` (the first factor varying slowest, unused combinations dropped).
+    private static func groupingFactor(_ term: RandomTerm, _ data: DataTable, _ keep: [Int], _ formula: Formula) throws -> ([Int32], [String]) {
+        let factors = term.grouping.map { Self.asFactor(data.columns[$0]!) }
+        var codes = keep.map { Int64(factors[0].codes[$0]) }
+        var labels = factors[0].levels
+        var levelCount = Int64(factors[0].levels.count)
+        for factor in factors.dropFirst() {
+            let inner = Int64(factor.levels.count)
+            for (r, i) in keep.enumerated() { codes[r] = codes[r] * inner + Int64(factor.codes[i]) }
+            var combined: [String] = []
+            combined.reserveCapacity(labels.count * factor.levels.count)
+            for outer in labels { for level in factor.levels { combined.append(outer + ":" + level) } }
+            labels = combined
+            levelCount *= inner
+        }
+        // Keep the used levels in order (codes are already in the lexicographic order).
+        var used = [Int32](repeating: -1, count: Int(levelCount))
+        for code in codes { used[Int(code)] = 0 }
+        var levels: [String] = []
+        for index in 0..<Int(levelCount) where used[index] == 0 {
+            used[index] = Int32(levels.count)
+            levels.append(labels[index])
+        }
+        return (codes.map { used[Int($0)] }, levels)
+    }
+
+    /// A column used as a grouping factor is categorical; a numeric column (data built in
+    /// memory) becomes a factor of its distinct values in numeric order, as R's `factor`.
+    static func asFactor(_ column: Column) -> Factor {
+        switch column {
+        case .categorical(let factor):
+            return factor
+        case .numeric(let values):
+            let distinct = Array(Set(values.filter { !$0.isNaN })).sorted()
+            var index: [Double: Int32] = [:]
+            for (i, v) in distinct.enumerated() { index[v] = Int32(i) }
+            return Factor(codes: values.map { $0.isNaN ? -1 : index[$0]! }, levels: distinct.map(RFormat.number))
+        }
+    }
+
+    /// lme4's `mkReTrms` order: when any term has more levels than the one before it, terms are
+    /// put in decreasing order of levels via `rev(order(nl))` (which reverses ties).
+    static func lme4Order(_ terms: [RandomEffectsTerm]) -> [RandomEffectsTerm] {
+        let counts = terms.map(\.levelCount)
+        guard zip(counts, counts.dropFirst()).contains(where: { $0 < $1 }) else { return terms }
+        let ascending = terms.indices.sorted { counts[$0] != counts[$1] ? counts[$0] < counts[$1] : $0 < $1 }
+        return ascending.reversed().map { terms[$0] }
+    }
+}

@@ -1,0 +1,45 @@
+/// The data columns a formula refers to, and where.
+extension Formula {
+    /// Every column reference with the characters that name it, response first.
+    public var columnReferences: [(name: String, span: Range<Int>)] {
+        var references: [(name: String, span: Range<Int>)] = [(response, responseSpan)]
+        func add(_ names: [String], in span: Range<Int>) {
+            for name in names { references.append((name, narrow(span, to: name))) }
+        }
+        for term in fixed.terms { add(term.variables, in: term.span) }
+        for random in random {
+            for term in random.effects.terms { add(term.variables, in: term.span) }
+            add(random.grouping, in: random.groupingSpan)
+        }
+        return references
+    }
+
+    /// The distinct columns the formula uses, in order of first reference.
+    public var columnsUsed: [String] {
+        var seen = Set<String>()
+        return columnReferences.map(\.name).filter { seen.insert($0).inserted }
+    }
+
+    /// Columns used as grouping factors: always read as categorical.
+    public var groupingColumns: Set<String> {
+        Set(random.flatMap(\.grouping))
+    }
+
+    /// Columns that enter a model matrix: fixed-effects terms and the effects of random terms.
+    public var modelVariables: Set<String> {
+        Set(fixed.terms.flatMap(\.variables) + random.flatMap { $0.effects.terms.flatMap(\.variables) })
+    }
+
+    /// The part of `span` that spells `name` (the whole span when it is not found there).
+    private func narrow(_ span: Range<Int>, to name: String) -> Range<Int> {
+        let characters = Array(text)
+        guard span.upperBound <= characters.count else { return span }
+        let target = Array(name)
+        var start = span.lowerBound
+        while start + target.count <= span.upperBound {
+            if Array(characters[start..<(start + target.count)]) == target { return start..<(start + target.count) }
+            start += 1
+        }
+        return span
+    }
+}

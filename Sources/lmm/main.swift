@@ -1,0 +1,2 @@
+import LMMCommandLine
+LMMCommand.main()

@@ -1,0 +1,1 @@
+print("datagen: not yet")

@@ -99,7 +99,7 @@ public final class LinearMixedModel {
         var inverse = Matrix(zeros: p, p)
         // RX'RX = LLᵀ with L = RX'; potri gives its inverse.
         for j in 0..<p { for i in j..<p { inverse[i, j] = R[j, i] } }
-        inverse.values.withUnsafeMutableBufferPointer { BLAS.potriLower(n: p, A: $0.baseAddress!, lda: max(p, 1)) }
+        _ = inverse.values.withUnsafeMutableBufferPointer { BLAS.potriLower(n: p, A: $0.baseAddress!, lda: max(p, 1)) }
         for j in 0..<p {
             for i in j..<p {
                 inverse[i, j] *= sigmaSquared

@@ -1,1 +1,0 @@
-print("lmm-bench: not yet")

@@ -1,0 +1,167 @@
+/// Accumulates one CSV column while the file is read, and decides its type.
+///
+/// A column named as categorical is a factor from the start. Any other column starts numeric
+/// and stays so while every field is a number or missing; the first other field makes it a
+/// factor from that row on. The rows before it were only kept as numbers, so their codes are
+/// filled in by a second pass over the file (``pendingRows``) rather than by keeping every
+/// field's text: memory stays proportional to the parsed columns.
+struct CSVColumnBuilder {
+    let name: String
+    /// Index of the column's field in each row.
+    let fieldIndex: Int
+    private(set) var isNumeric: Bool
+    private var values: [Double] = []
+    private var codes: [Int32] = []
+    private let levels = LevelDictionary()
+    /// Rows `0 ..< pendingRows` were read before the column turned out to be categorical;
+    /// their codes are placeholders until ``setPendingCode(row:_:count:)`` fills them.
+    private(set) var pendingRows = 0
+
+    init(name: String, fieldIndex: Int, categorical: Bool) {
+        self.name = name
+        self.fieldIndex = fieldIndex
+        isNumeric = !categorical
+    }
+
+    /// Makes room for `rows` rows in all, so the column does not grow by repeated copying.
+    mutating func reserve(rows: Int) {
+        if isNumeric { values.reserveCapacity(rows) } else { codes.reserveCapacity(rows) }
+    }
+
+    /// Adds this column's field of each of `rows` scanned rows (field `k` of row `r` is
+    /// `fields[r * stride + k]`). Returns -1, or the batch row at which a factor would get more
+    /// levels than `Int32` codes can number.
+    mutating func append(rows: Int, fields: UnsafePointer<CSVFieldSpan>, stride: Int,
+                         buffer: UnsafePointer<UInt8>) -> Int {
+        var r = 0
+        if isNumeric {
+            while r < rows {
+                let field = fields[r * stride + fieldIndex]
+                if !appendNumber(buffer + field.start, count: field.count) { break }
+                r += 1
+            }
+            if r == rows { return -1 }
+            becomeCategorical()
+        }
+        // Two passes over the batch. The first hashes every field and loads its table slot:
+        // independent loads in a tight loop, so their cache misses (a large dictionary is far
+        // bigger than L2) overlap instead of stalling one row at a time. The second pass then
+        // finds the slots in cache.
+        let first = r
+        let hashes = levels.hashBuffer(capacity: rows)
+        var touched: UInt64 = 0
+        while r < rows {
+            let field = fields[r * stride + fieldIndex]
+            if !Self.isMissingLevel(buffer + field.start, count: field.count) {
+                let (hash, slot) = levels.hashAndTouch(buffer + field.start, length: field.count)
+                hashes[r] = hash
+                touched &+= slot
+            }
+            r += 1
+        }
+        levels.keepAlive(touched)
+        r = first
+        while r < rows {
+            let field = fields[r * stride + fieldIndex]
+            if Self.isMissingLevel(buffer + field.start, count: field.count) {
+                codes.append(-1)
+            } else {
+                guard let code = levels.code(for: buffer + field.start, length: field.count, hash: hashes[r]) else {
+                    return r
+                }
+                codes.append(code)
+            }
+            r += 1
+        }
+        return -1
+    }
+
+    /// Adds a number or a missing value; `false` (nothing added) for any other text.
+    @inline(__always)
+    private mutating func appendNumber(_ bytes: UnsafePointer<UInt8>, count: Int) -> Bool {
+        if let value = NumberParser.parse(bytes, count: count) {
+            values.append(value)   // NaN included: it is R's missing value here
+            return true
+        }
+        if Self.isMissingNumber(bytes, count: count) {
+            values.append(.nan)
+            return true
+        }
+        return false
+    }
+
+    /// Fills in the code of a row read before the column became categorical (second pass).
+    mutating func setPendingCode(row: Int, _ bytes: UnsafePointer<UInt8>, count: Int) -> Bool {
+        guard let code = code(bytes, count: count) else { return false }
+        codes[row] = code
+        return true
+    }
+
+    /// The finished column: numbers, or a factor with its levels in R's order.
+    mutating func finish() -> Column {
+        if isNumeric { return .numeric(values) }
+        let labels = levels.labels()
+        let order = LevelOrder.sortedIndices(labels)
+        // Distinct bytes can still make equal Strings (invalid UTF-8 repaired to U+FFFD, or
+        // canonically equivalent spellings such as "é" and "e\u{301}"): those become one level,
+        // so a level label always identifies one level. Only possible with non-ASCII bytes.
+        let mayCollide = (0..<levels.count).contains { levels.bytes(ofLevel: $0).contains { $0 >= 0x80 } }
+        var remap = [Int32](repeating: 0, count: labels.count)
+        var sortedLabels: [String] = []
+        sortedLabels.reserveCapacity(labels.count)
+        var seen: [String: Int32] = [:]
+        for old in order {
+            let label = labels[old]
+            if mayCollide, let existing = seen[label] {
+                remap[old] = existing
+                continue
+            }
+            remap[old] = Int32(sortedLabels.count)
+            if mayCollide { seen[label] = Int32(sortedLabels.count) }
+            sortedLabels.append(label)
+        }
+        var codes: [Int32] = []
+        swap(&codes, &self.codes)   // so the remapping below writes in place, without a copy
+        remap.withUnsafeBufferPointer { remap in
+            codes.withUnsafeMutableBufferPointer { codes in
+                for i in codes.indices where codes[i] >= 0 { codes[i] = remap[Int(codes[i])] }
+            }
+        }
+        return .categorical(Factor(codes: codes, levels: sortedLabels))
+    }
+
+    // MARK: Private
+
+    /// An empty field or `NA` (blanks around it allowed) in a numeric column.
+    private static func isMissingNumber(_ bytes: UnsafePointer<UInt8>, count: Int) -> Bool {
+        var start = 0
+        var end = count
+        while start < end, NumberParser.isBlank(bytes[start]) { start += 1 }
+        while end > start, NumberParser.isBlank(bytes[end - 1]) { end -= 1 }
+        return start == end
+            || (end - start == 2 && bytes[start] == UInt8(ascii: "N") && bytes[start + 1] == UInt8(ascii: "A"))
+    }
+
+    /// An empty field or `NA`: a missing value in a factor.
+    @inline(__always)
+    private static func isMissingLevel(_ bytes: UnsafePointer<UInt8>, count: Int) -> Bool {
+        count == 0 || (count == 2 && bytes[0] == UInt8(ascii: "N") && bytes[1] == UInt8(ascii: "A"))
+    }
+
+    /// A factor code: -1 for a missing value, else the level's provisional code.
+    @inline(__always)
+    private func code(_ bytes: UnsafePointer<UInt8>, count: Int) -> Int32? {
+        if Self.isMissingLevel(bytes, count: count) { return -1 }
+        return levels.code(for: bytes, length: count)
+    }
+
+    /// Switches to categorical at the current row; earlier rows await the second pass.
+    @inline(never)
+    private mutating func becomeCategorical() {
+        pendingRows = values.count
+        codes = [Int32](repeating: -1, count: values.count)
+        codes.reserveCapacity(values.capacity)
+        values = []
+        isNumeric = false
+    }
+}

@@ -1,0 +1,268 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reads an `.lmmbin` file (``LMMBinaryFormat``): the header and footer when opened, then any
+/// chunk on demand into buffers the caller reuses.
+///
+/// Opening checks everything that can be checked without reading the data: the magic, the
+/// version, the column descriptors, that the data section and footer have exactly the sizes
+/// the header implies (so a truncated or padded file is rejected), and the level labels.
+/// Reading a chunk checks that every factor code is `-1` or a level. Reads use `pread`, so
+/// several threads may read chunks at once (each into its own ``LMMBinaryChunk``).
+///
+///     let reader = try LMMBinaryReader(path: "data.lmmbin")
+///     var chunk = LMMBinaryChunk()
+///     for c in 0..<reader.chunkCount {
+///         try reader.readChunk(c, into: &chunk)
+///         let y = chunk.float64(0)        // chunk.rowCount values
+///     }
+public final class LMMBinaryReader: Sendable {
+    /// The file read.
+    public let path: String
+    /// The columns, in file order.
+    public let columns: [LMMBinaryColumn]
+    /// Number of data rows.
+    public let rowCount: Int
+    /// Rows in every chunk but the last.
+    public let rowsPerChunk: Int
+
+    private let layout: LMMBinaryLayout
+    private let file: String
+    private let fd: Int32
+    /// Level labels of each column in code order (empty for float64 columns).
+    private let levelLabels: [[String]]
+
+    /// Opens the file and reads its header and footer.
+    /// - Throws: ``InputError`` naming the file when it cannot be read, is not an lmmbin file
+    ///   (bad magic), has another version, is truncated, or its sizes are inconsistent.
+    public init(path: String) throws {
+        let file = LMMBinaryIO.fileName(path)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw InputError("cannot open the file: \(LMMBinaryIO.lastError)", file: file) }
+        do {
+            let size = try LMMBinaryIO.size(fd, file: file)
+            let fixed = LMMBinaryFormat.fixedHeaderSize
+            guard size >= 8 else {
+                throw InputError("not an lmmbin file: only \(size) bytes", file: file)
+            }
+            let start = try LMMBinaryIO.readBytes(fd, count: min(size, fixed), offset: 0, file: file)
+            guard Array(start[0..<8]) == LMMBinaryFormat.magic else {
+                throw InputError("not an lmmbin file (bad magic number)", file: file)
+            }
+            var cursor = LMMBinaryCursor(start, file: file, part: "header")
+            cursor.position = 8
+            let version = try cursor.read(UInt32.self)
+            guard version == LMMBinaryFormat.version else {
+                throw InputError("unsupported lmmbin version \(version); this program reads version \(LMMBinaryFormat.version)", file: file)
+            }
+            let columnCount = Int(try cursor.read(UInt32.self))
+            let rowCount = try cursor.read(UInt64.self)
+            let rowsPerChunk = try cursor.read(UInt64.self)
+            let dataOffset = try cursor.read(UInt64.self)
+            let footerOffset = try cursor.read(UInt64.self)
+            guard columnCount >= 1 else { throw InputError("the header declares no columns", file: file) }
+            guard rowsPerChunk >= 1, rowsPerChunk <= UInt64(Int32.max) else {
+                throw InputError("invalid rows per chunk \(rowsPerChunk) in the header", file: file)
+            }
+            guard footerOffset != 0 else {
+                throw InputError("unfinished file: the writer did not finish (no footer)", file: file)
+            }
+            guard dataOffset <= UInt64(size), footerOffset <= UInt64(size), rowCount <= UInt64(size) else {
+                throw InputError("truncated or inconsistent file: the header points past its end (\(size) bytes)", file: file)
+            }
+
+            // Column descriptors.
+            let header = try LMMBinaryIO.readBytes(fd, count: Int(dataOffset), offset: 0, file: file)
+            cursor = LMMBinaryCursor(header, file: file, part: "header")
+            cursor.position = fixed
+            var columns: [LMMBinaryColumn] = []
+            var names = Set<String>()
+            for j in 0..<columnCount {
+                let rawKind = try cursor.read(UInt8.self)
+                guard let kind = LMMBinaryColumn.Kind(rawValue: rawKind) else {
+                    throw InputError("column \(j + 1) has unknown kind \(rawKind)", file: file)
+                }
+                _ = try cursor.readBytes(3)
+                let length = Int(try cursor.read(UInt32.self))
+                guard length >= 1 else { throw InputError("column \(j + 1) has an empty name", file: file) }
+                let name = try cursor.readString(length, what: "the name of column \(j + 1)")
+                guard names.insert(name).inserted else { throw InputError("duplicate column name '\(name)'", file: file) }
+                columns.append(LMMBinaryColumn(name: name, kind: kind))
+            }
+            guard LMMBinaryLayout.headerSize(columns: columns) == Int(dataOffset) else {
+                throw InputError("inconsistent header: data offset \(dataOffset) does not follow the column descriptors", file: file)
+            }
+            let layout = LMMBinaryLayout(columns: columns, rowsPerChunk: Int(rowsPerChunk), dataOffset: Int(dataOffset))
+            let expectedFooter = layout.footerOffset(rowCount: Int(rowCount))
+            guard Int(footerOffset) == expectedFooter else {
+                throw InputError("inconsistent sizes: \(rowCount) rows end the data at offset \(expectedFooter), but the footer is at \(footerOffset)", file: file)
+            }
+
+            // Footer: level labels.
+            let footer = try LMMBinaryIO.readBytes(fd, count: size - expectedFooter, offset: expectedFooter, file: file)
+            cursor = LMMBinaryCursor(footer, file: file, part: "footer")
+            guard Array(try cursor.readBytes(8)) == LMMBinaryFormat.footerMagic else {
+                throw InputError("truncated or corrupt file: no footer at offset \(expectedFooter)", file: file)
+            }
+            var levelLabels = [[String]](repeating: [], count: columnCount)
+            for j in 0..<columnCount where columns[j].kind == .factor {
+                let count = Int(try cursor.read(UInt32.self))
+                guard count <= footer.count else {
+                    throw InputError("truncated footer: column '\(columns[j].name)' declares \(count) levels", file: file)
+                }
+                var labels: [String] = []
+                labels.reserveCapacity(count)
+                for k in 0..<count {
+                    let length = Int(try cursor.read(UInt32.self))
+                    labels.append(try cursor.readString(length, what: "level \(k + 1) of column '\(columns[j].name)'"))
+                }
+                levelLabels[j] = labels
+            }
+            guard Array(try cursor.readBytes(8)) == LMMBinaryFormat.endMagic else {
+                throw InputError("corrupt footer: no end marker", file: file)
+            }
+            guard cursor.position == footer.count else {
+                throw InputError("inconsistent sizes: \(footer.count - cursor.position) unexpected bytes after the footer", file: file)
+            }
+
+            self.path = path
+            self.file = file
+            self.fd = fd
+            self.columns = columns
+            self.rowCount = Int(rowCount)
+            self.rowsPerChunk = Int(rowsPerChunk)
+            self.layout = layout
+            self.levelLabels = levelLabels
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// Number of chunks; every one but the last has ``rowsPerChunk`` rows.
+    public var chunkCount: Int { layout.chunkCount(rowCount: rowCount) }
+
+    /// Rows in chunk `index`.
+    public func rowCount(ofChunk index: Int) -> Int { layout.rows(inChunk: index, rowCount: rowCount) }
+
+    /// Index of the column called `name`.
+    public func columnIndex(_ name: String) -> Int? { columns.firstIndex { $0.name == name } }
+
+    /// Level labels of a factor column in code order, or nil for a float64 or unknown column.
+    public func levels(of column: String) -> [String]? {
+        guard let j = columnIndex(column), columns[j].kind == .factor else { return nil }
+        return levelLabels[j]
+    }
+
+    /// Reads chunk `index` into `chunk`, reusing its arrays' storage: after a first chunk of
+    /// full size, reading allocates nothing.
+    /// - Throws: ``InputError`` for a read error or a factor code that is not a level (naming
+    ///   the row, counted from 1).
+    public func readChunk(_ index: Int, into chunk: inout LMMBinaryChunk) throws {
+        guard (0..<chunkCount).contains(index) else {
+            throw InputError("no chunk \(index); the file has \(chunkCount)", file: file)
+        }
+        let rows = rowCount(ofChunk: index)
+        let firstRow = index * rowsPerChunk
+        if chunk.kinds != columns.map(\.kind) {
+            chunk.kinds = columns.map(\.kind)
+            chunk.doubles = Array(repeating: [], count: columns.count)
+            chunk.codeArrays = Array(repeating: [], count: columns.count)
+        }
+        var offset = layout.chunkOffset(index)
+        for j in columns.indices {
+            switch columns[j].kind {
+            case .float64:
+                Self.resize(&chunk.doubles[j], to: rows)
+                try chunk.doubles[j].withUnsafeMutableBytes { try read(into: $0.baseAddress, rows * 8, offset: offset) }
+                Self.fromLittleEndian(&chunk.doubles[j])
+            case .factor:
+                Self.resize(&chunk.codeArrays[j], to: rows)
+                try chunk.codeArrays[j].withUnsafeMutableBytes { try read(into: $0.baseAddress, rows * 4, offset: offset) }
+                Self.fromLittleEndian(&chunk.codeArrays[j])
+                try checkCodes(chunk.codeArrays[j][...], column: j, firstRow: firstRow)
+            }
+            offset += layout.segmentSize(j, rows: rows)
+        }
+        chunk.index = index
+        chunk.firstRow = firstRow
+        chunk.rowCount = rows
+    }
+
+    private func read(into pointer: UnsafeMutableRawPointer?, _ count: Int, offset: Int) throws {
+        guard count > 0, let pointer else { return }
+        try LMMBinaryIO.preadAll(fd, pointer, count, offset: offset, file: file)
+    }
+
+    private static func resize<T: FixedWidthInteger>(_ array: inout [T], to count: Int) {
+        if array.count > count { array.removeLast(array.count - count) }
+        else if array.count < count { array.append(contentsOf: repeatElement(0, count: count - array.count)) }
+    }
+
+    private static func resize(_ array: inout [Double], to count: Int) {
+        if array.count > count { array.removeLast(array.count - count) }
+        else if array.count < count { array.append(contentsOf: repeatElement(0, count: count - array.count)) }
+    }
+
+    private static func fromLittleEndian(_ array: inout [Double]) {
+        #if _endian(big)
+        for i in array.indices { array[i] = Double(bitPattern: UInt64(littleEndian: array[i].bitPattern)) }
+        #endif
+    }
+
+    private static func fromLittleEndian(_ array: inout [Int32]) {
+        #if _endian(big)
+        for i in array.indices { array[i] = Int32(littleEndian: array[i]) }
+        #endif
+    }
+
+    /// Every code must be `-1` (missing) or a level of column `column`.
+    private func checkCodes(_ codes: ArraySlice<Int32>, column: Int, firstRow: Int) throws {
+        let levelCount = Int32(levelLabels[column].count)
+        var bad = false
+        for code in codes { bad = bad || code < -1 || code >= levelCount }
+        guard bad, let i = codes.firstIndex(where: { $0 < -1 || $0 >= levelCount }) else { return }
+        throw InputError("row \(firstRow + (i - codes.startIndex) + 1): code \(codes[i]) in factor column '\(columns[column].name)' is not one of its \(levelCount) levels", file: file)
+    }
+
+    /// Reads every row into a ``DataTable``: float64 columns as numeric, factor columns as
+    /// ``Factor``s with the stored labels in code order.
+    public func readAll() throws -> DataTable {
+        var table: [String: Column] = [:]
+        for (j, column) in columns.enumerated() {
+            switch column.kind {
+            case .float64:
+                var values = [Double](repeating: 0, count: rowCount)
+                try values.withUnsafeMutableBytes { buffer in
+                    for c in 0..<chunkCount {
+                        let rows = rowCount(ofChunk: c)
+                        let offset = layout.chunkOffset(c) + layout.segmentOffset(j, rows: rows)
+                        try read(into: buffer.baseAddress.map { $0 + c * rowsPerChunk * 8 }, rows * 8, offset: offset)
+                    }
+                }
+                Self.fromLittleEndian(&values)
+                table[column.name] = .numeric(values)
+            case .factor:
+                var codes = [Int32](repeating: 0, count: rowCount)
+                try codes.withUnsafeMutableBytes { buffer in
+                    for c in 0..<chunkCount {
+                        let rows = rowCount(ofChunk: c)
+                        let offset = layout.chunkOffset(c) + layout.segmentOffset(j, rows: rows)
+                        try read(into: buffer.baseAddress.map { $0 + c * rowsPerChunk * 4 }, rows * 4, offset: offset)
+                    }
+                }
+                Self.fromLittleEndian(&codes)
+                try checkCodes(codes[...], column: j, firstRow: 0)
+                table[column.name] = .categorical(Factor(codes: codes, levels: levelLabels[j]))
+            }
+        }
+        return DataTable(source: file, columnNames: columns.map(\.name), columns: table, rowCount: rowCount)
+    }
+}

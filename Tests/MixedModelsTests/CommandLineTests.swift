@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+@testable import MixedModels
+
+/// `lmm fit` end to end: good runs write their outputs; bad input gives a clear message, a
+/// non-zero exit and no output file.
+@Suite("lmm fit command")
+struct CommandLineTests {
+    let sleepstudy = Fixtures.path("sleepstudy.csv")
+    let formula = "Reaction ~ 1 + Days + (1 + Days | Subject)"
+
+    @Test("fits sleepstudy and writes JSON and ranef CSV")
+    func fitsSleepstudy() throws {
+        let directory = try CommandRunner.temporaryDirectory()
+        let json = directory.appendingPathComponent("fit.json").path
+        let ranef = directory.appendingPathComponent("ranef.csv").path
+        let result = try CommandRunner.run(["fit", sleepstudy, "--formula", formula, "--json", json, "--ranef", ranef])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("Linear mixed model fit by REML"))
+        #expect(result.stdout.contains("Number of obs: 180, groups:  Subject, 18"))
+        let document = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as! [String: Any]
+        let fixef = document["fixef"] as! [String: Double]
+        #expect(abs(fixef["Days"]! - 10.467285959596) < 1e-5)
+        let rows = try String(contentsOfFile: ranef, encoding: .utf8).split(separator: "\n")
+        #expect(rows.first == "factor,term,level,value,condSD")
+        #expect(rows.count == 1 + 36)
+
+        // The JSON output can be fed back as --variances.
+        let again = try CommandRunner.run(["fit", sleepstudy, "--formula", formula, "--variances", json, "--quiet"])
+        #expect(again.status == 0, "\(again.stderr)")
+    }
+
+    /// Each case: arguments after the data file, the CSV contents (nil: sleepstudy), and text
+    /// the error message must contain.
+    struct BadInput: CustomTestStringConvertible, Sendable {
+        var name: String
+        var formula: String
+        var csv: String?
+        var variances: String?
+        var expected: [String]
+        var testDescription: String { name }
+    }
+
+    static let badInputs: [BadInput] = [
+        BadInput(name: "unknown column", formula: "Reaction ~ 1 + Dayz + (1 | Subject)", expected: [
+            "unknown column 'Dayz'; available columns: Reaction, Days, Subject",
+            "  Reaction ~ 1 + Dayz + (1 | Subject)\n                 ^~~~"]),
+        BadInput(name: "unbalanced parenthesis", formula: "Reaction ~ 1 + Days + (1 | Subject", expected: ["unmatched '('", "^"]),
+        BadInput(name: "empty term", formula: "Reaction ~ 1 + + Days + (1 | Subject)", expected: ["^"]),
+        BadInput(name: "one-level grouping factor", formula: "y ~ 1 + (1 | g)",
+                 csv: "y,g\n1,a\n2,a\n3,a\n", expected: ["grouping factor 'g' has 1 level", "^"]),
+        BadInput(name: "as many levels as observations", formula: "y ~ 1 + (1 | g)",
+                 csv: "y,g\n1,a\n2,b\n3,c\n", expected: ["grouping factor 'g' has 3 levels for 3 observations", "^"]),
+        BadInput(name: "categorical response", formula: "g ~ 1 + (1 | h)",
+                 csv: "g,h\na,x\nb,x\nc,y\nd,y\n", expected: ["response 'g' must be numeric"]),
+        BadInput(name: "wrong number of fields", formula: "y ~ 1 + x + (1 | g)",
+                 csv: "y,x,g\n1,2,a\n2,3\n", expected: [":3", "expected 3 fields"]),
+        BadInput(name: "unterminated quote", formula: "y ~ 1 + x + (1 | g)",
+                 csv: "y,x,g\n1,2,\"a\n2,3,b\n", expected: [":2"]),
+        BadInput(name: "variances not positive semi-definite", formula: "Reaction ~ 1 + Days + (1 + Days | Subject)",
+                 variances: #"{"varcorr": [{"grp": "Subject", "var1": "(Intercept)", "vcov": 1}, {"grp": "Subject", "var1": "Days", "vcov": 1}, {"grp": "Subject", "var1": "(Intercept)", "var2": "Days", "vcov": 5}, {"grp": "Residual", "vcov": 1}]}"#,
+                 expected: ["group 'Subject' is not positive semi-definite"]),
+        BadInput(name: "variances for an unknown group", formula: "Reaction ~ 1 + Days + (1 | Subject)",
+                 variances: #"{"varcorr": [{"grp": "Patient", "var1": "(Intercept)", "vcov": 1}, {"grp": "Residual", "vcov": 1}]}"#,
+                 expected: ["no random-effects term with group 'Patient'"]),
+        BadInput(name: "variances file is not JSON", formula: "Reaction ~ 1 + Days + (1 | Subject)",
+                 variances: "varcorr: nope", expected: ["V.json"]),
+    ]
+
+    @Test("bad input: clear error, non-zero exit, no output file", arguments: badInputs)
+    func rejectsBadInput(_ input: BadInput) throws {
+        let directory = try CommandRunner.temporaryDirectory()
+        var dataPath = sleepstudy
+        if let csv = input.csv {
+            dataPath = directory.appendingPathComponent("data.csv").path
+            try csv.write(toFile: dataPath, atomically: true, encoding: .utf8)
+        }
+        let json = directory.appendingPathComponent("out.json").path
+        let ranef = directory.appendingPathComponent("out.csv").path
+        var arguments = ["fit", dataPath, "--formula", input.formula, "--json", json, "--ranef", ranef]
+        if let variances = input.variances {
+            let path = directory.appendingPathComponent("V.json").path
+            try variances.write(toFile: path, atomically: true, encoding: .utf8)
+            arguments += ["--variances", path]
+        }
+        let result = try CommandRunner.run(arguments)
+        #expect(result.status != 0)
+        for text in input.expected {
+            #expect(result.stderr.contains(text), "stderr lacks \(text.debugDescription):\n\(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: json))
+        #expect(!FileManager.default.fileExists(atPath: ranef))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.contains(".tmp-") }
+        #expect(leftovers.isEmpty)
+    }
+
+    @Test("missing data file")
+    func missingFile() throws {
+        let result = try CommandRunner.run(["fit", "/nonexistent/data.csv", "--formula", formula])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("data.csv"))
+    }
+
+    @Test("rows with missing values are dropped and counted")
+    func dropsMissingRows() throws {
+        let directory = try CommandRunner.temporaryDirectory()
+        var lines = try String(contentsOfFile: sleepstudy, encoding: .utf8).split(separator: "\n").map(String.init)
+        lines[5] = "NA,4,\"308\""
+        lines[20] = "300.5,,\"309\""
+        let path = directory.appendingPathComponent("na.csv").path
+        try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try CommandRunner.run(["fit", path, "--formula", formula])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("2 rows with missing values dropped"))
+        #expect(result.stdout.contains("Number of obs: 178"))
+    }
+
+    @Test("an output directory that does not exist is an error, and nothing is written")
+    func unwritableOutput() throws {
+        let directory = try CommandRunner.temporaryDirectory()
+        let json = directory.appendingPathComponent("fit.json").path
+        let result = try CommandRunner.run(["fit", sleepstudy, "--formula", formula, "--json", json,
+                                            "--ranef", "/nonexistent/dir/ranef.csv"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("ranef.csv"))
+        #expect(!FileManager.default.fileExists(atPath: json))
+    }
+}

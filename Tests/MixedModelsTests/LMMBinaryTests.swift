@@ -78,6 +78,25 @@ struct LMMBinaryTests {
         #expect(subject == Factor(codes: [1, -1, 0, 1], levels: ["s308", "s309"]))
     }
 
+    @Test("readAll puts levels stored in another order in R's order, as CSVReader does")
+    func levelOrder() throws {
+        let path = try Self.directory().appendingPathComponent("order.lmmbin").path
+        let writer = try LMMBinaryWriter(path: path, columns: [.factor("g"), .factor("id")])
+        try writer.setLevels(["b", "a", "C"], forColumn: "g")
+        try writer.setLevels(["10", "9", "100"], forColumn: "id")
+        try writer.append([.factor([0, 1, 2, -1]), .factor([0, 1, 2, 0])])
+        try writer.finish()
+        let reader = try LMMBinaryReader(path: path)
+        #expect(reader.levels(of: "g") == ["b", "a", "C"])
+        let table = try reader.readAll()
+        #expect(table["g"] == .categorical(Factor(codes: [1, 0, 2, -1], levels: ["a", "b", "C"])))
+        #expect(table["id"] == .categorical(Factor(codes: [1, 0, 2, 1], levels: ["9", "10", "100"])))
+        #expect(LMMBinaryReader.isInROrder(["u0001", "u0002", "u0010", "x1"]))
+        #expect(!LMMBinaryReader.isInROrder(["b", "a"]))
+        #expect(!LMMBinaryReader.isInROrder(["a", "A"]))
+        #expect(!LMMBinaryReader.isInROrder(["1", "2"]))
+    }
+
     @Test("many chunks with a partial last chunk, read in any order", arguments: [1, 7, 64, 1000])
     func multipleChunks(rowsPerChunk: Int) throws {
         let n = 450

@@ -121,7 +121,10 @@ final class CholmodFactor {
             rowOffset: UnsafeBufferPointer(start: pointer.pointee.pi.assumingMemoryBound(to: Int32.self), count: count + 1),
             valueOffset: UnsafeBufferPointer(start: pointer.pointee.px.assumingMemoryBound(to: Int32.self), count: count + 1),
             rows: UnsafeBufferPointer(start: pointer.pointee.s.assumingMemoryBound(to: Int32.self), count: Int(pointer.pointee.ssize)),
-            values: UnsafeMutableBufferPointer(start: pointer.pointee.x.assumingMemoryBound(to: Double.self), count: Int(pointer.pointee.xsize))
+            // Before the first numeric factorization a symbolic factor has no values.
+            values: pointer.pointee.x.map {
+                UnsafeMutableBufferPointer(start: $0.assumingMemoryBound(to: Double.self), count: Int(pointer.pointee.xsize))
+            } ?? UnsafeMutableBufferPointer(start: nil, count: 0)
         )
     }
 
@@ -156,5 +159,32 @@ final class CholmodFactor {
         let columnCounts: UnsafeBufferPointer<Int32>
         let rows: UnsafeBufferPointer<Int32>
         let values: UnsafeMutableBufferPointer<Double>
+    }
+}
+
+extension CholmodFactor {
+    /// Statistics of the symbolic analysis, for benchmarks and diagnostics.
+    struct Statistics: CustomStringConvertible {
+        var size: Int
+        var nonzeros: Double
+        var flops: Double
+        var supernodes: Int
+        var largestSupernode: Int
+        var isSupernodal: Bool
+        var description: String {
+            String(format: "n %d, nnz(L) %.3g, flops %.3g, %@ %d supernodes (largest %d columns)",
+                   size, nonzeros, flops, isSupernodal ? "supernodal" : "simplicial", supernodes, largestSupernode)
+        }
+    }
+
+    var statistics: Statistics {
+        var largest = 1, count = size
+        if isSupernodal {
+            let s = supernodes
+            count = s.count
+            largest = (0..<s.count).map { s.width($0) }.max() ?? 0
+        }
+        return Statistics(size: size, nonzeros: common.pointer.pointee.lnz, flops: common.pointer.pointee.fl,
+                          supernodes: count, largestSupernode: largest, isSupernodal: isSupernodal)
     }
 }

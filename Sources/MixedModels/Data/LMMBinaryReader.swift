@@ -223,6 +223,42 @@ public final class LMMBinaryReader: Sendable {
         #endif
     }
 
+    /// `factor` with its levels in R's order (``LevelOrder``), its codes renumbered to match.
+    static func inROrder(_ factor: Factor) -> Factor {
+        if isInROrder(factor.levels) { return factor }
+        let order = LevelOrder.sortedIndices(factor.levels)
+        var newCode = [Int32](repeating: -1, count: order.count)
+        for (position, old) in order.enumerated() { newCode[old] = Int32(position) }
+        return Factor(codes: factor.codes.map { $0 < 0 ? $0 : newCode[Int($0)] },
+                      levels: order.map { factor.levels[$0] })
+    }
+
+    /// A quick sufficient test that `levels` are already in R's order, for the usual labels
+    /// (`u000123`, `dept07`, `no`/`yes`): each a letter followed by ASCII letters and digits, in
+    /// strictly increasing case-insensitive byte order — which R's collation agrees with, and
+    /// which cannot be a column of numbers.
+    static func isInROrder(_ levels: [String]) -> Bool {
+        let numberWords = [Array("inf".utf8), Array("nan".utf8), Array("infinity".utf8)]
+        var previous: [UInt8] = []
+        var current: [UInt8] = []
+        for level in levels {
+            current.removeAll(keepingCapacity: true)
+            for (k, byte) in level.utf8.enumerated() {
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"): current.append(byte)
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"): current.append(byte | 0x20)
+                case UInt8(ascii: "0")...UInt8(ascii: "9") where k > 0: current.append(byte)
+                default: return false
+                }
+            }
+            // "inf", "nan", "infinity" read as numbers; leave such columns to the general rule.
+            if current.isEmpty || numberWords.contains(current) { return false }
+            guard previous.lexicographicallyPrecedes(current) || previous.isEmpty else { return false }
+            swap(&previous, &current)
+        }
+        return true
+    }
+
     /// Every code must be `-1` (missing) or a level of column `column`.
     private func checkCodes(_ codes: ArraySlice<Int32>, column: Int, firstRow: Int) throws {
         let levelCount = Int32(levelLabels[column].count)
@@ -233,7 +269,8 @@ public final class LMMBinaryReader: Sendable {
     }
 
     /// Reads every row into a ``DataTable``: float64 columns as numeric, factor columns as
-    /// ``Factor``s with the stored labels in code order.
+    /// ``Factor``s with their levels in R's order, as ``CSVReader`` gives them (the codes are
+    /// renumbered when the file stores the levels in another order). Unused levels are kept.
     public func readAll() throws -> DataTable {
         var table: [String: Column] = [:]
         for (j, column) in columns.enumerated() {
@@ -260,7 +297,7 @@ public final class LMMBinaryReader: Sendable {
                 }
                 Self.fromLittleEndian(&codes)
                 try checkCodes(codes[...], column: j, firstRow: 0)
-                table[column.name] = .categorical(Factor(codes: codes, levels: levelLabels[j]))
+                table[column.name] = .categorical(Self.inROrder(Factor(codes: codes, levels: levelLabels[j])))
             }
         }
         return DataTable(source: file, columnNames: columns.map(\.name), columns: table, rowCount: rowCount)

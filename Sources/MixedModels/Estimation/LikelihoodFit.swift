@@ -7,15 +7,19 @@ extension LinearMixedModel {
     /// - Parameters:
     ///   - criterion: `.reml` (default, as lmer) or `.ml`.
     ///   - start: starting θ; lme4's start (each `Tⱼ` the identity) when nil.
-    public func fit(criterion: Criterion = .reml, start: [Double]? = nil) throws -> FitResult {
+    ///   - options: optimizer settings.
+    public func fit(criterion: Criterion = .reml, start: [Double]? = nil, options: OptimizerOptions = OptimizerOptions()) throws -> FitResult {
         let begin = DispatchTime.now()
-        let objective = ProfiledObjective(n: frame.n, p: frame.X.columns)
-        let settings = BOBYQA.Settings(lowerBounds: parameters.lowerBounds)
+        var settings = BOBYQA.Settings(lowerBounds: parameters.lowerBounds)
+        settings.absoluteFTolerance = options.absoluteFTolerance
+        settings.absoluteXTolerance = options.absoluteXTolerance
+        settings.maxEvaluations = options.maxEvaluations
+        if let step = options.initialStep {
+            settings.initialStep = [Double](repeating: step, count: parameters.count)
+        }
         let optimizer = BOBYQA(dimension: parameters.count, settings: settings)
-        let pls = self.pls
         let outcome = try optimizer.minimize(from: start ?? parameters.initialTheta) { theta in
-            try pls.update(theta: theta)
-            return objective.profiled(criterion, logDetL: pls.logDetL, logDetRX: pls.logDetRX, penalizedRSS: pls.penalizedRSS)
+            try self.objective(at: theta, criterion: criterion)
         }
         try pls.update(theta: outcome.x)
         var messages: [String] = []
@@ -24,6 +28,19 @@ extension LinearMixedModel {
                              iterations: outcome.evaluations, converged: outcome.converged,
                              start: begin, messages: messages)
     }
+}
+
+/// Settings of the REML/ML optimizer (BOBYQA), as lme4's `optCtrl`.
+public struct OptimizerOptions: Sendable {
+    /// Stop when an evaluation changes the objective by less than this (lme4: 1e-8).
+    public var absoluteFTolerance = 1e-8
+    /// Stop when a step changes every θ by less than this (lme4: 1e-8).
+    public var absoluteXTolerance = 1e-8
+    public var maxEvaluations = 100_000
+    /// BOBYQA's initial trust-region radius in θ; nil for NLopt's default (as lme4).
+    public var initialStep: Double?
+
+    public init() {}
 }
 
 extension LinearMixedModel {

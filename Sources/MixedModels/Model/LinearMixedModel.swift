@@ -178,3 +178,8 @@ public final class LinearMixedModel {
         return rows
     }
 }
+
+extension LinearMixedModel {
+    /// A one-line description of the sparse factor (size, fill, flops, supernodes).
+    public var factorDescription: String { pls.factor.statistics.description }
+}

@@ -16,6 +16,7 @@ struct OptimizeCommand: ParsableCommand {
     @Option var ftol: [Double] = [1e-8]
     @Option var xtol: [Double] = [1e-8]
     @Option var step: [Double] = []
+    @Option(help: "Starting θ, comma separated.") var start: String?
 
     func run() throws {
         let parsed = try Formula.parse(formula)
@@ -30,7 +31,8 @@ struct OptimizeCommand: ParsableCommand {
                     options.absoluteXTolerance = x
                     options.initialStep = s
                     let t0 = Harness.now()
-                    let fit = try model.fit(criterion: ml ? .ml : .reml, options: options)
+                    let theta0 = start.map { $0.split(separator: ",").map { Double($0)! } }
+                    let fit = try model.fit(criterion: ml ? .ml : .reml, start: theta0, options: options)
                     let elapsed = Harness.now() - t0
                     print(String(format: "ftol %.0e xtol %.0e step %@: %d evaluations, %@, objective %.8f, θ %@",
                                  f, x, s.map { String($0) } ?? "default", fit.iterations, Harness.format(seconds: elapsed),

@@ -6,7 +6,7 @@ import Testing
 /// reproduces lme4's fixed effects, standard errors, BLUPs and conditional SDs.
 @Suite("Given variance components")
 struct GivenVariancesTests {
-    @Test("matches lme4", arguments: ["sleepstudy_reml", "sleepstudy_zerocorr_reml", "dyestuff_reml", "penicillin_reml"])
+    @Test("matches lme4", arguments: ["sleepstudy_reml", "sleepstudy_zerocorr_reml", "dyestuff_reml", "penicillin_reml"] + Fixtures.moreReferences)
     func matchesLme4(_ name: String) throws {
         let (model, reference) = try Fixtures.model(for: name)
         let variances = try VarianceComponents.load(path: Fixtures.path(name + ".json"))

@@ -19,6 +19,7 @@ final class CholmodCommon {
     }
 
     init(mode: Mode = .automatic) {
+        Threading.confineOpenMP()
         pointer = .allocate(capacity: 1)
         cholmod_start(pointer)
         // LL' rather than LDL': log|L|² = 2Σ log Lⱼⱼ and CHOLMOD_L solves apply L⁻¹, the

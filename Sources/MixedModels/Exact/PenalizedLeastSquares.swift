@@ -25,6 +25,8 @@ final class PenalizedLeastSquares {
     /// `Λ'Z'ZΛ` on the pattern of `G`; the factorization adds the identity.
     let A: CholmodSparse
     let factor: CholmodFactor
+    /// OpenBLAS threads for this factor's dense blocks.
+    let blasThreads: Int
     /// Inverse of the fill-reducing permutation: row i of `A` is row `inversePermutation[i]` of `PAP'`.
     let inversePermutation: [Int32]
 
@@ -62,6 +64,7 @@ final class PenalizedLeastSquares {
             A.values[index] = G.values[index]
         }
         factor = try CholmodFactor(analyzing: A)
+        blasThreads = Threading.blasThreads(forLargestBlock: factor.statistics.largestSupernode)
         var inverse = [Int32](repeating: 0, count: design.q)
         for (k, original) in factor.permutation.enumerated() { inverse[Int(original)] = Int32(k) }
         inversePermutation = inverse
@@ -90,6 +93,7 @@ final class PenalizedLeastSquares {
             templates.withUnsafeMutableBufferPointer { parameters.fill(θ, into: $0) }
         }
         scaleCrossProducts()
+        Threading.setBLASThreads(blasThreads)
         try factor.factorize(A, shift: 1)
         logDetL = factor.logDeterminant
         fillRightHandSide()

@@ -59,9 +59,10 @@ enum Fixtures {
 
     /// The data set behind each reference file.
     static func dataFile(for reference: String) -> String {
-        if reference.hasPrefix("sleepstudy") { return "sleepstudy.csv" }
-        if reference.hasPrefix("dyestuff") { return "Dyestuff.csv" }
-        return "Penicillin.csv"
+        let files = ["sleepstudy": "sleepstudy.csv", "dyestuff": "Dyestuff.csv", "penicillin": "Penicillin.csv",
+                     "pastes": "Pastes.csv", "cake": "cake.csv", "machines": "Machines.csv",
+                     "ergostool": "ergoStool.csv", "oxide": "Oxide.csv"]
+        return files[String(reference.prefix { $0 != "_" })]!
     }
 
     /// A model of a reference fit's formula on its data.
@@ -72,10 +73,22 @@ enum Fixtures {
         return (try LinearMixedModel(formula: formula, data: data), reference)
     }
 
-    static let allReferences = [
+    /// The references of ../shared/reference (lme4 1.1-31).
+    static let sharedReferences = [
         "sleepstudy_reml", "sleepstudy_ml", "sleepstudy_zerocorr_reml",
         "dyestuff_reml", "dyestuff_ml", "penicillin_reml", "penicillin_ml",
     ]
+
+    /// More lme4 example data with nested, interaction and vector-valued grouping, fitted by
+    /// ../shared/tools/lme4_reference.R (lme4 1.1-31): Pastes (`batch/cask`), cake
+    /// (`recipe:replicate`, a factor × numeric interaction), Machines (crossed with an
+    /// interaction factor; a 3 × 3 correlated block of a factor), ergoStool, Oxide (`Lot/Wafer`).
+    static let moreReferences = [
+        "pastes_reml", "pastes_ml", "cake_reml", "machines_reml", "machines_slopes_reml",
+        "ergostool_ml", "oxide_reml",
+    ]
+
+    static let allReferences = sharedReferences + moreReferences
 }
 
 /// Comparisons with the tolerances the issues state.

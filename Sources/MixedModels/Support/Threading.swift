@@ -1,0 +1,41 @@
+import Foundation
+
+/// Threads of the numerical libraries underneath CHOLMOD.
+///
+/// CHOLMOD's supernodal factorization opens OpenMP regions with a fixed request of four
+/// threads, and OpenBLAS keeps its own pool of spinning threads. On a small machine the two
+/// pools fight over the cores: measured on the 73k-row crossed model (2 cores), one
+/// evaluation took 37 ms with both pools active and 24 ms with OpenMP confined to one
+/// thread. So OpenMP regions are made inactive, and OpenBLAS gets all cores only when the
+/// factor has a dense block big enough to repay its threads.
+enum Threading {
+    private typealias SetInt = @convention(c) (Int32) -> Void
+    private typealias GetInt = @convention(c) () -> Int32
+
+    nonisolated(unsafe) private static let handle = dlopen(nil, RTLD_NOW)
+
+    private static func symbol<T>(_ name: String, as type: T.Type) -> T? {
+        guard let pointer = dlsym(handle, name) else { return nil }
+        return unsafeBitCast(pointer, to: type)
+    }
+
+    /// Makes every OpenMP parallel region run on the calling thread
+    /// (`omp_set_max_active_levels(0)`); CHOLMOD is then sequential outside BLAS.
+    static func confineOpenMP() {
+        symbol("omp_set_max_active_levels", as: SetInt.self)?(0)
+    }
+
+    /// Cores of this machine.
+    static let coreCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Sets the number of OpenBLAS threads (no effect with another BLAS).
+    static func setBLASThreads(_ count: Int) {
+        symbol("openblas_set_num_threads", as: SetInt.self)?(Int32(count))
+    }
+
+    /// Threads worth using for a factor whose largest dense block has `columns` columns:
+    /// below a few hundred columns the threads cost more than they bring.
+    static func blasThreads(forLargestBlock columns: Int) -> Int {
+        columns >= 1500 ? coreCount : 1
+    }
+}

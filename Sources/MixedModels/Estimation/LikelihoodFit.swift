@@ -10,20 +10,36 @@ extension LinearMixedModel {
     ///   - options: optimizer settings.
     public func fit(criterion: Criterion = .reml, start: [Double]? = nil, options: OptimizerOptions = OptimizerOptions()) throws -> FitResult {
         let begin = DispatchTime.now()
-        var settings = BOBYQA.Settings(lowerBounds: parameters.lowerBounds)
+        var settings = NLoptMinimizer.Settings(lowerBounds: parameters.lowerBounds)
         settings.absoluteFTolerance = options.absoluteFTolerance
         settings.absoluteXTolerance = options.absoluteXTolerance
+        settings.relativeFTolerance = options.relativeFTolerance
         settings.maxEvaluations = options.maxEvaluations
         if let step = options.initialStep {
             settings.initialStep = [Double](repeating: step, count: parameters.count)
         }
-        let optimizer = BOBYQA(dimension: parameters.count, settings: settings)
-        let outcome = try optimizer.minimize(from: start ?? parameters.initialTheta) { theta in
-            try self.objective(at: theta, criterion: criterion)
+        let algorithm = options.algorithm ?? (pls.factorization is BlockedDenseFactorization || pls.q >= 2000 ? .newton : .bobyqa)
+        if algorithm == .newton {
+            let theta0 = start ?? ApproximateStart(frame: frame, parameters: parameters).theta(criterion: criterion)
+            let outcome = try fitNewton(criterion: criterion, start: theta0)
+            try pls.update(theta: outcome.theta)
+            var messages: [String] = []
+            if !outcome.converged { messages.append("optimizer (newton) did not converge") }
+            return try summarize(criterion: criterion, algorithm: "exact", sigmaSquared: nil,
+                                 iterations: outcome.evaluations, converged: outcome.converged,
+                                 start: begin, messages: messages)
+        }
+        let optimizer = NLoptMinimizer(algorithm: algorithm, dimension: parameters.count, settings: settings)
+        let outcome = try optimizer.minimize(from: start ?? parameters.initialTheta) { theta, wantsGradient in
+            if wantsGradient {
+                let (value, gradient) = try self.objectiveAndGradient(at: theta, criterion: criterion)
+                return (value, gradient)
+            }
+            return (try self.objective(at: theta, criterion: criterion), nil)
         }
         try pls.update(theta: outcome.x)
         var messages: [String] = []
-        if !outcome.converged { messages.append("optimizer (BOBYQA) did not converge: \(outcome.status)") }
+        if !outcome.converged { messages.append("optimizer (\(algorithm.rawValue)) did not converge: \(outcome.status)") }
         return try summarize(criterion: criterion, algorithm: "exact", sigmaSquared: nil,
                              iterations: outcome.evaluations, converged: outcome.converged,
                              start: begin, messages: messages)
@@ -37,8 +53,12 @@ public struct OptimizerOptions: Sendable {
     /// Stop when a step changes every θ by less than this (lme4: 1e-8).
     public var absoluteXTolerance = 1e-8
     public var maxEvaluations = 100_000
+    public var relativeFTolerance = 0.0
     /// BOBYQA's initial trust-region radius in θ; nil for NLopt's default (as lme4).
     public var initialStep: Double?
+    /// The optimizer; nil chooses: BOBYQA (as lme4) when an evaluation is cheap, Newton steps
+    /// with the analytic gradient when the model is large.
+    public var algorithm: OptimizerAlgorithm?
 
     public init() {}
 }
@@ -50,5 +70,13 @@ extension LinearMixedModel {
         try pls.update(theta: theta)
         return ProfiledObjective(n: frame.n, p: frame.X.columns)
             .profiled(criterion, logDetL: pls.logDetL, logDetRX: pls.logDetRX, penalizedRSS: pls.penalizedRSS)
+    }
+}
+
+extension LinearMixedModel {
+    /// The profiled criterion and its analytic gradient at θ.
+    func objectiveAndGradient(at theta: [Double], criterion: Criterion) throws -> (Double, [Double]) {
+        let value = try objective(at: theta, criterion: criterion)
+        return (value, try ProfiledGradient.compute(pls, criterion: criterion))
     }
 }

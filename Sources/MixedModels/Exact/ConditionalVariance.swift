@@ -18,8 +18,7 @@ enum ConditionalVariance {
     /// The k × k blocks `σ² Tⱼ Σ_l Tⱼ'` for every term j and level l (column-major).
     /// Overwrites the factor with its selected inverse.
     static func diagonalBlocks(pls: PenalizedLeastSquares, sigmaSquared: Double) -> [[[Double]]] {
-        let inverse = SelectedInverse(overwriting: pls.factor)
-        let pinv = pls.inversePermutation
+        let inverse = pls.factorization.invert()
         var result: [[[Double]]] = []
         for (j, term) in pls.design.terms.enumerated() {
             let k = term.effectCount
@@ -32,7 +31,7 @@ enum ConditionalVariance {
                 let base = pls.design.offsets[j] + l * k
                 for r in 0..<k {
                     for s in 0...r {
-                        let value = inverse.entry(Int(pinv[base + r]), Int(pinv[base + s]))
+                        let value = inverse.entry(base + r, base + s)
                         S[r + s * k] = value
                         S[s + r * k] = value
                     }

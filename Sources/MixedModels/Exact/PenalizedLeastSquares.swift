@@ -22,24 +22,17 @@ final class PenalizedLeastSquares {
     let p: Int
     var q: Int { design.q }
 
-    /// `Λ'Z'ZΛ` on the pattern of `G`; the factorization adds the identity.
-    let A: CholmodSparse
-    let factor: CholmodFactor
-    /// OpenBLAS threads for this factor's dense blocks.
-    let blasThreads: Int
-    /// Inverse of the fill-reducing permutation: row i of `A` is row `inversePermutation[i]` of `PAP'`.
-    let inversePermutation: [Int32]
+    /// The factorization of Λ'Z'ZΛ + I (CHOLMOD, or blocked dense for dense crossed complements).
+    let factorization: RandomEffectsFactorization
 
     // Workspace, allocated once.
-    private var templates: [Double]
-    private let rhs: CholmodDense            // P Λ' Z'[X y]
-    private let solved: CholmodDense         // L⁻¹ P Λ' Z'[X y] = [RZX cu]
-    private let uRHS: CholmodDense
-    private let uSolved: CholmodDense
-    private let workspace: CholmodFactor.SolveWorkspace
+    /// Every `Tⱼ` at the current θ (column-major, as ``CovarianceParameters`` lays them out).
+    private(set) var templates: [Double]
+    /// Λ'Z'[X y] in A's order, then L⁻¹PΛ'Z'[X y] = [RZX cu] in factor order (q × (p+1)).
+    private var solved: [Double]
+    private var uWork: [Double]
     /// Lower Cholesky factor of the (p+1) × (p+1) Schur complement of [X y]: RX' and cβ'.
     private var schur: [Double]
-    private var blockScratch: [Double]
 
     // Results of the last update.
     private(set) var theta: [Double]
@@ -50,35 +43,36 @@ final class PenalizedLeastSquares {
     /// Penalized residual sum of squares ‖y − Xβ − ZΛu‖² + ‖u‖² at the PLS solution.
     private(set) var penalizedRSS = 0.0
 
-    init(frame: ModelFrame, common: CholmodCommon) throws {
+    /// Which factorization to use.
+    enum Engine {
+        /// Blocked dense when the first term leaves a dense complement, CHOLMOD otherwise.
+        case automatic
+        case sparseCholesky
+        case blockedDense
+    }
+
+    init(frame: ModelFrame, common: CholmodCommon, engine: Engine = .automatic) throws {
         n = frame.n
         p = frame.X.columns
         design = try RandomEffectsDesign(terms: frame.randomTerms, n: frame.n, common: common)
         products = try CrossProducts(design: design, X: frame.X, y: frame.y)
         parameters = CovarianceParameters(effectCounts: frame.randomTerms.map(\.effectCount))
-        let G = products.G
-        A = try CholmodSparse(rows: G.rowCount, columns: G.columnCount, nonzeros: G.nonzeroCount, symmetry: .upper, common: common)
-        _ = A.columnPointers.initialize(from: G.columnPointers)
-        for index in 0..<G.nonzeroCount {
-            A.rowIndices[index] = G.rowIndices[index]
-            A.values[index] = G.values[index]
+        let blocked: Bool
+        switch engine {
+        case .automatic: blocked = BlockedDenseFactorization.suits(design: design, G: products.G)
+        case .sparseCholesky: blocked = false
+        case .blockedDense: blocked = design.terms.count >= 2
         }
-        factor = try CholmodFactor(analyzing: A)
-        blasThreads = Threading.blasThreads(forLargestBlock: factor.statistics.largestSupernode)
-        var inverse = [Int32](repeating: 0, count: design.q)
-        for (k, original) in factor.permutation.enumerated() { inverse[Int(original)] = Int32(k) }
-        inversePermutation = inverse
-
+        if blocked {
+            factorization = BlockedDenseFactorization(design: design, G: products.G, parameters: parameters)
+        } else {
+            factorization = try SparseCholeskyFactorization(design: design, G: products.G, parameters: parameters, rightHandSides: p + 1)
+        }
         let q = design.q
-        rhs = try CholmodDense(rows: q, columns: p + 1, common: common)
-        solved = CholmodDense(common: common)
-        uRHS = try CholmodDense(rows: q, columns: 1, common: common)
-        uSolved = CholmodDense(common: common)
-        workspace = CholmodFactor.SolveWorkspace(common: common)
         templates = [Double](repeating: 0, count: parameters.templateStorageCount)
+        solved = [Double](repeating: 0, count: q * (p + 1))
+        uWork = [Double](repeating: 0, count: q)
         schur = [Double](repeating: 0, count: (p + 1) * (p + 1))
-        let kmax = frame.randomTerms.map(\.effectCount).max() ?? 1
-        blockScratch = [Double](repeating: 0, count: kmax * kmax)
         theta = parameters.initialTheta
     }
 
@@ -92,93 +86,31 @@ final class PenalizedLeastSquares {
         theta.withUnsafeBufferPointer { θ in
             templates.withUnsafeMutableBufferPointer { parameters.fill(θ, into: $0) }
         }
-        scaleCrossProducts()
-        Threading.setBLASThreads(blasThreads)
-        try factor.factorize(A, shift: 1)
-        logDetL = factor.logDeterminant
+        logDetL = try templates.withUnsafeBufferPointer { try factorization.factorize(templates: $0) }
         fillRightHandSide()
-        try factor.solve(.L, rhs, into: solved, workspace: workspace)
+        try solved.withUnsafeMutableBufferPointer { try factorization.solveLower($0.baseAddress!, columns: p + 1) }
         try reduceFixedEffects()
     }
 
-    /// A = Λ'GΛ, block by block on the fixed pattern.
-    private func scaleCrossProducts() {
-        let G = products.G
-        let colptr = G.columnPointers, rowind = G.rowIndices
-        let g = G.values, a = A.values
-        let terms = design.terms
-        let offsets = design.offsets
-        let owner = design.termOfColumn
-        templates.withUnsafeBufferPointer { T in
-            blockScratch.withUnsafeMutableBufferPointer { scratch in
-                let allScalar = terms.allSatisfy { $0.effectCount == 1 }
-                if allScalar {
-                    // θ per term is one number: A = θₐ θ_b G.
-                    for c in 0..<q {
-                        let thetaB = T[parameters.templateOffsets[Int(owner[c])]]
-                        for index in Int(colptr[c])..<Int(colptr[c + 1]) {
-                            let thetaA = T[parameters.templateOffsets[Int(owner[Int(rowind[index])])]]
-                            a[index] = g[index] * thetaA * thetaB
-                        }
-                    }
-                    return
-                }
-                for b in terms.indices {
-                    let kb = terms[b].effectCount
-                    let Tb = T.baseAddress! + parameters.templateOffsets[b]
-                    for m in 0..<terms[b].levelCount {
-                        let c0 = offsets[b] + m * kb
-                        let first = Int(colptr[c0])
-                        let blockRows = Int(colptr[c0 + 1]) - first
-                        var t = 0
-                        while t < blockRows {
-                            let ra = Int(owner[Int(rowind[first + t])])
-                            let ka = terms[ra].effectCount
-                            let Ta = T.baseAddress! + parameters.templateOffsets[ra]
-                            // scratch = G_block · T_b  (ka × kb)
-                            for s in 0..<kb {
-                                for r in 0..<ka {
-                                    var sum = 0.0
-                                    for s2 in s..<kb { sum += g[Int(colptr[c0 + s2]) + t + r] * Tb[s2 + s * kb] }
-                                    scratch[r + s * ka] = sum
-                                }
-                            }
-                            // A_block = T_a' · scratch
-                            for s in 0..<kb {
-                                let column = Int(colptr[c0 + s]) + t
-                                for r in 0..<ka {
-                                    var sum = 0.0
-                                    for r2 in r..<ka { sum += Ta[r2 + r * ka] * scratch[r2 + s * ka] }
-                                    a[column + r] = sum
-                                }
-                            }
-                            t += ka
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// rhs = P Λ' Z'[X y].
+    /// Λ'Z'[X y] into `solved`, in A's order.
     private func fillRightHandSide() {
-        let out = rhs.values
-        let ld = rhs.leadingDimension
         let columns = p + 1
+        let q = self.q
         let terms = design.terms
         products.ZtXy.withUnsafeBufferPointer { Y in
             templates.withUnsafeBufferPointer { T in
-                for (j, term) in terms.enumerated() {
-                    let k = term.effectCount
-                    let Tj = T.baseAddress! + parameters.templateOffsets[j]
-                    for l in 0..<term.levelCount {
-                        let base = design.offsets[j] + l * k
-                        for r in 0..<k {
-                            let target = Int(inversePermutation[base + r])
+                solved.withUnsafeMutableBufferPointer { out in
+                    for (j, term) in terms.enumerated() {
+                        let k = term.effectCount
+                        let Tj = T.baseAddress! + parameters.templateOffsets[j]
+                        for l in 0..<term.levelCount {
+                            let base = design.offsets[j] + l * k
                             for c in 0..<columns {
-                                var sum = 0.0
-                                for r2 in r..<k { sum += Tj[r2 + r * k] * Y[base + r2 + c * q] }
-                                out[target + c * ld] = sum
+                                for r in 0..<k {
+                                    var sum = 0.0
+                                    for r2 in r..<k { sum += Tj[r2 + r * k] * Y[base + r2 + c * q] }
+                                    out[base + r + c * q] = sum
+                                }
                             }
                         }
                     }
@@ -189,12 +121,13 @@ final class PenalizedLeastSquares {
 
     /// Schur complement of [X y]: its Cholesky factor gives RX, cβ and r².
     private func reduceFixedEffects() throws {
-        let C = solved.values
-        let ld = solved.leadingDimension
         let m = p + 1
+        let q = self.q
         for index in 0..<(m * m) { schur[index] = products.XyTXy[index] }
-        schur.withUnsafeMutableBufferPointer { S in
-            BLAS.syrkTransposed(n: q, k: m, alpha: -1, A: C.baseAddress!, lda: ld, beta: 1, C: S.baseAddress!, ldc: m)
+        solved.withUnsafeBufferPointer { C in
+            schur.withUnsafeMutableBufferPointer { S in
+                BLAS.syrkTransposed(n: q, k: m, alpha: -1, A: C.baseAddress!, lda: q, beta: 1, C: S.baseAddress!, ldc: m)
+            }
         }
         let info = schur.withUnsafeMutableBufferPointer { BLAS.potrfLower(n: p, A: $0.baseAddress!, lda: m) }
         if info != 0 { throw PLSError.fixedEffectsNotPositiveDefinite }
@@ -238,19 +171,64 @@ final class PenalizedLeastSquares {
     /// û (spherical random effects) at the last update: `L'Pu = cu − RZX β`.
     func sphericalEffects() throws -> [Double] {
         let beta = fixedEffects()
-        let C = solved.values
-        let ld = solved.leadingDimension
-        let target = uRHS.values
-        for k in 0..<q {
-            var s = C[k + p * ld]
-            for c in 0..<p { s -= C[k + c * ld] * beta[c] }
-            target[k] = s
-        }
-        try factor.solve(.Lt, uRHS, into: uSolved, workspace: workspace)
-        let v = uSolved.values
+        let q = self.q
         var u = [Double](repeating: 0, count: q)
-        for (k, original) in factor.permutation.enumerated() { u[Int(original)] = v[k] }
+        for k in 0..<q {
+            var s = solved[k + p * q]
+            for c in 0..<p { s -= solved[k + c * q] * beta[c] }
+            u[k] = s
+        }
+        try u.withUnsafeMutableBufferPointer { try factorization.solveUpper($0.baseAddress!) }
         return u
+    }
+
+    /// The PLS fit of another response `v` with the current θ (same factor, same X): returns
+    /// β̂ᵥ and b̂ᵥ. `Ztv = Z'v` and `Xtv = X'v` are the response's cross-products.
+    func solve(Ztv: [Double], Xtv: [Double]) throws -> (beta: [Double], b: [Double]) {
+        let q = self.q, m = p + 1
+        var c = [Double](repeating: 0, count: q)
+        templates.withUnsafeBufferPointer { T in
+            for (j, term) in design.terms.enumerated() {
+                let k = term.effectCount
+                let Tj = T.baseAddress! + parameters.templateOffsets[j]
+                for l in 0..<term.levelCount {
+                    let base = design.offsets[j] + l * k
+                    for r in 0..<k {
+                        var sum = 0.0
+                        for r2 in r..<k { sum += Tj[r2 + r * k] * Ztv[base + r2] }
+                        c[base + r] = sum
+                    }
+                }
+            }
+        }
+        try c.withUnsafeMutableBufferPointer { try factorization.solveLower($0.baseAddress!, columns: 1) }
+        // cβ = RX'⁻¹(X'v − RZX'c), then β = RX⁻¹cβ; RX' is the lower factor in `schur`.
+        var cb = [Double](repeating: 0, count: p)
+        for j in 0..<p {
+            var s = Xtv[j]
+            for k in 0..<q { s -= solved[k + j * q] * c[k] }
+            for d in 0..<j { s -= schur[j + d * m] * cb[d] }
+            cb[j] = s / schur[j + j * m]
+        }
+        var beta = [Double](repeating: 0, count: p)
+        for j in stride(from: p - 1, through: 0, by: -1) {
+            var s = cb[j]
+            for d in (j + 1)..<max(j + 1, p) { s -= schur[d + j * m] * beta[d] }
+            beta[j] = s / schur[j + j * m]
+        }
+        for k in 0..<q { for j in 0..<p { c[k] -= solved[k + j * q] * beta[j] } }
+        try c.withUnsafeMutableBufferPointer { try factorization.solveUpper($0.baseAddress!) }
+        return (beta, applyLambda(c))
+    }
+
+    /// `A⁻¹Λ'Z'X` (q × p, column-major, A's order): the solves behind the REML gradient.
+    func solveFixedEffectColumns() throws -> [Double] {
+        let q = self.q
+        var out = Array(solved[0..<(q * p)])
+        try out.withUnsafeMutableBufferPointer { buffer in
+            for c in 0..<p { try factorization.solveUpper(buffer.baseAddress! + c * q) }
+        }
+        return out
     }
 
     /// b̂ = Λû.
@@ -280,11 +258,14 @@ final class PenalizedLeastSquares {
 /// Failures of the penalized least-squares solve.
 enum PLSError: Error, CustomStringConvertible {
     case fixedEffectsNotPositiveDefinite
+    case factorizationFailed
 
     var description: String {
         switch self {
         case .fixedEffectsNotPositiveDefinite:
             return "the fixed-effects cross-product is not positive definite (X is rank deficient given the random effects)"
+        case .factorizationFailed:
+            return "the factorization of Λ'Z'ZΛ + I failed (non-finite variance parameters?)"
         }
     }
 }

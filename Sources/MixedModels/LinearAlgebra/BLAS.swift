@@ -38,6 +38,22 @@ enum BLAS {
         dtrsm_("R", "L", "N", "N", &m32, &n32, &one, L, &ldl32, B, &ldb32)
     }
 
+    /// B ← L⁻¹B with L lower triangular (m × m), B m × n.
+    static func trsmLeftLowerNoTrans(m: Int, n: Int, L: UnsafePointer<Double>, ldl: Int,
+                                     B: UnsafeMutablePointer<Double>, ldb: Int) {
+        if m == 0 || n == 0 { return }
+        var (m32, n32, ldl32, ldb32) = (Int32(m), Int32(n), Int32(ldl), Int32(ldb))
+        var one = 1.0
+        dtrsm_("L", "L", "N", "N", &m32, &n32, &one, L, &ldl32, B, &ldb32)
+    }
+
+    /// x ← L'⁻¹x with L lower triangular (n × n).
+    static func trsvLowerTransposed(n: Int, L: UnsafePointer<Double>, ldl: Int, x: UnsafeMutablePointer<Double>) {
+        if n == 0 { return }
+        var (n32, ldl32, inc) = (Int32(n), Int32(ldl), Int32(1))
+        dtrsv_("L", "T", "N", &n32, L, &ldl32, x, &inc)
+    }
+
     /// Cholesky factorization in place (lower triangle). Returns LAPACK's `info` (0 = success,
     /// k > 0 = the leading minor of order k is not positive definite).
     @discardableResult

@@ -13,10 +13,15 @@ public final class LinearMixedModel {
     let pls: PenalizedLeastSquares
 
     /// Builds the model: model frame, `Z`, cross-products, symbolic analysis.
-    public init(formula: Formula, data: DataTable) throws {
+    public convenience init(formula: Formula, data: DataTable) throws {
+        try self.init(formula: formula, data: data, engine: .automatic)
+    }
+
+    /// With a chosen factorization (tests compare the two).
+    init(formula: Formula, data: DataTable, engine: PenalizedLeastSquares.Engine) throws {
         frame = try ModelFrame(formula: formula, data: data)
         common = CholmodCommon()
-        pls = try PenalizedLeastSquares(frame: frame, common: common)
+        pls = try PenalizedLeastSquares(frame: frame, common: common, engine: engine)
     }
 
     /// The structure of θ.
@@ -181,5 +186,5 @@ public final class LinearMixedModel {
 
 extension LinearMixedModel {
     /// A one-line description of the sparse factor (size, fill, flops, supernodes).
-    public var factorDescription: String { pls.factor.statistics.description }
+    public var factorDescription: String { pls.factorization.summary }
 }

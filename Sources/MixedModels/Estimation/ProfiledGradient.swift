@@ -1,0 +1,178 @@
+import Foundation
+
+/// The gradient of the profiled criterion d(θ) with respect to θ, analytic:
+///
+///     d(θ) = log|A| + [log|RX'RX|] + ν log r²        (ν = n for ML, n − p for REML)
+///
+///     ∂ log|A|      / ∂θₖ = 2 tr(A⁻¹Λ'G Dₖ)
+///     ∂ r²          / ∂θₖ = −2 (Z'e)' Dₖ u            (e the residual; envelope theorem)
+///     ∂ log|RX'RX|  / ∂θₖ = −2 tr(K F' Dₖ),  K = A⁻¹Λ'Z'X = Λ'H,  F = H(RX'RX)⁻¹,  H = Z'V₀⁻¹X
+///
+/// with `A = Λ'GΛ + I`, `G = Z'Z`, `Dₖ = ∂Λ/∂θₖ` (one entry of Tⱼ at every level of its term).
+/// `A⁻¹` is needed only on the blocks of `G`: the selected inverse. Cost: one selected
+/// inversion (about two factorizations) plus p + 1 solves.
+enum ProfiledGradient {
+    /// ∇d at the θ of the last `pls.update`. Overwrites the factor (selected inversion).
+    static func compute(_ pls: PenalizedLeastSquares, criterion: Criterion) throws -> [Double] {
+        let q = pls.q, p = pls.p, n = pls.n
+        let design = pls.design
+        let terms = design.terms
+        let parameters = pls.parameters
+        let G = pls.products.G
+        let colptr = G.columnPointers, rowind = G.rowIndices, g = G.values
+        let owner = design.termOfColumn
+        let T = pls.templates
+
+        let beta = pls.fixedEffects()
+        let u = try pls.sphericalEffects()
+        let b = pls.applyLambda(u)
+        // z = Z'e = Z'y − Z'Xβ − G b.
+        let Y = pls.products.ZtXy
+        var z = [Double](repeating: 0, count: q)
+        for i in 0..<q {
+            var s = Y[i + p * q]
+            for c in 0..<p { s -= Y[i + c * q] * beta[c] }
+            z[i] = s
+        }
+        symmetricProduct(G: G, owner: owner, design: design, x: b, subtractingInto: &z)
+
+        // REML: K = A⁻¹Λ'Z'X, H = Z'X − GΛK, F = H (RX'RX)⁻¹.
+        var K: [Double] = [], F: [Double] = []
+        if criterion == .reml && p > 0 {
+            K = try pls.solveFixedEffectColumns()
+            var H = Array(Y[0..<(q * p)])
+            for c in 0..<p {
+                let lambdaK = pls.applyLambda(Array(K[(c * q)..<((c + 1) * q)]))
+                var column = Array(H[(c * q)..<((c + 1) * q)])
+                symmetricProduct(G: G, owner: owner, design: design, x: lambdaK, subtractingInto: &column)
+                for i in 0..<q { H[i + c * q] = column[i] }
+            }
+            // F = H R⁻¹R⁻ᵀ with RX upper: solve row by row.
+            let R = pls.RX()
+            F = H
+            var row = [Double](repeating: 0, count: p)
+            for i in 0..<q {
+                for c in 0..<p { row[c] = F[i + c * q] }
+                // row ← row R⁻¹ (upper R: forward over columns)
+                for c in 0..<p {
+                    var s = row[c]
+                    for d in 0..<c { s -= row[d] * R[d, c] }
+                    row[c] = s / R[c, c]
+                }
+                // row ← row R⁻ᵀ (backward)
+                for c in stride(from: p - 1, through: 0, by: -1) {
+                    var s = row[c]
+                    for d in (c + 1)..<max(c + 1, p) { s -= row[d] * R[c, d] }
+                    row[c] = s / R[c, c]
+                }
+                for c in 0..<p { F[i + c * q] = row[c] }
+            }
+        }
+
+        // M_I = Σ_J A⁻¹_{IJ} (Λ'G)_{JI} for every level block I, from the stored blocks of G.
+        let inverse = pls.factorization.invert()
+        var M = [Double](repeating: 0, count: terms.reduce(0) { $0 + $1.levelCount * $1.effectCount * $1.effectCount })
+        var mOffset = [Int](), offset = 0
+        for term in terms { mOffset.append(offset); offset += term.levelCount * term.effectCount * term.effectCount }
+        let kmax = terms.map(\.effectCount).max() ?? 1
+        var inverseBlock = [Double](repeating: 0, count: kmax * kmax)
+        var product = [Double](repeating: 0, count: kmax * kmax)
+        for b in terms.indices {
+            let kb = terms[b].effectCount
+            let Tb = parameters.templateOffsets[b]
+            for m in 0..<terms[b].levelCount {
+                let c0 = design.offsets[b] + m * kb
+                let first = Int(colptr[c0])
+                let blockRows = Int(colptr[c0 + 1]) - first
+                let baseC = mOffset[b] + m * kb * kb
+                var t = 0
+                while t < blockRows {
+                    let r0 = Int(rowind[first + t])
+                    let a = Int(owner[r0])
+                    let ka = terms[a].effectCount
+                    let Ta = parameters.templateOffsets[a]
+                    let gBase = first + t
+                    // M_C += A⁻¹_{CR} (T_a' G_RC), with G_RC (ka × kb) at gBase + s*blockRows + r.
+                    for s2 in 0..<kb {
+                        for r in 0..<ka {
+                            var tg = 0.0
+                            for r2 in r..<ka { tg += T[Ta + r2 + r * ka] * g[gBase + s2 * blockRows + r2] }
+                            product[r + s2 * ka] = tg
+                        }
+                    }
+                    inverseBlock.withUnsafeMutableBufferPointer { inverse.block(rows: c0, kb, columns: r0, ka, into: $0.baseAddress!) }
+                    for s2 in 0..<kb {
+                        for s1 in 0..<kb {
+                            var sum = 0.0
+                            for r in 0..<ka { sum += inverseBlock[s1 + r * kb] * product[r + s2 * ka] }
+                            M[baseC + s1 + s2 * kb] += sum
+                        }
+                    }
+                    if r0 != c0 {
+                        // M_R += A⁻¹_{RC} (T_b' G_RC')  (A⁻¹_{RC} is the transpose of A⁻¹_{CR}).
+                        let local = r0 - design.offsets[a]
+                        let baseR = mOffset[a] + (local / ka) * ka * ka
+                        for r2 in 0..<ka {
+                            for s in 0..<kb {
+                                var tg = 0.0
+                                for s2 in s..<kb { tg += T[Tb + s2 + s * kb] * g[gBase + s2 * blockRows + r2] }
+                                product[s + r2 * kb] = tg
+                            }
+                        }
+                        for r2 in 0..<ka {
+                            for r1 in 0..<ka {
+                                var sum = 0.0
+                                for s in 0..<kb { sum += inverseBlock[s + r1 * kb] * product[s + r2 * kb] }
+                                M[baseR + r1 + r2 * ka] += sum
+                            }
+                        }
+                    }
+                    t += ka
+                }
+            }
+        }
+
+        let nu = Double(criterion == .ml ? n : n - p)
+        let rss = pls.penalizedRSS
+        var gradient: [Double] = []
+        for (j, term) in terms.enumerated() {
+            let k = term.effectCount
+            for s in 0..<k {
+                for r in s..<k {
+                    var logDetA = 0.0, dRSS = 0.0, logDetRX = 0.0
+                    for l in 0..<term.levelCount {
+                        let base = design.offsets[j] + l * k
+                        logDetA += M[mOffset[j] + l * k * k + s + r * k]
+                        dRSS += z[base + r] * u[base + s]
+                        if !K.isEmpty {
+                            for c in 0..<p { logDetRX += K[base + s + c * q] * F[base + r + c * q] }
+                        }
+                    }
+                    gradient.append(2 * logDetA - 2 * logDetRX + nu * (-2 * dRSS) / rss)
+                }
+            }
+        }
+        return gradient
+    }
+
+    /// y ← y − Gx for the symmetric G stored as upper blocks plus full diagonal blocks.
+    static func symmetricProduct(G: CholmodSparse, owner: [Int32], design: RandomEffectsDesign, x: [Double],
+                                 subtractingInto y: inout [Double]) {
+        let colptr = G.columnPointers, rowind = G.rowIndices, g = G.values
+        let terms = design.terms
+        for c in 0..<design.q {
+            let j = Int(owner[c])
+            let k = terms[j].effectCount
+            let levelStart = design.offsets[j] + ((c - design.offsets[j]) / k) * k
+            for index in Int(colptr[c])..<Int(colptr[c + 1]) {
+                let i = Int(rowind[index])
+                if i >= levelStart {
+                    y[i] -= g[index] * x[c]           // own diagonal block, stored in full
+                } else {
+                    y[i] -= g[index] * x[c]
+                    y[c] -= g[index] * x[i]
+                }
+            }
+        }
+    }
+}

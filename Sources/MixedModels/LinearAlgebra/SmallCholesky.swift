@@ -1,0 +1,94 @@
+/// Kernels on small k × k lower-triangular Cholesky factors (k is the number of effects of a
+/// term, usually 1–3), column-major, written out because a BLAS call would cost more than the
+/// arithmetic.
+enum SmallCholesky {
+    /// L ← chol(L) in place (lower triangle; the upper is left alone). False if not positive definite.
+    @inline(__always)
+    static func factorInPlace(_ L: UnsafeMutablePointer<Double>, _ k: Int) -> Bool {
+        for j in 0..<k {
+            var d = L[j + j * k]
+            for c in 0..<j { d -= L[j + c * k] * L[j + c * k] }
+            guard d > 0 else { return false }
+            let pivot = d.squareRoot()
+            L[j + j * k] = pivot
+            for i in (j + 1)..<max(j + 1, k) {
+                var s = L[i + j * k]
+                for c in 0..<j { s -= L[i + c * k] * L[j + c * k] }
+                L[i + j * k] = s / pivot
+            }
+        }
+        return true
+    }
+
+    /// x ← L⁻¹x.
+    @inline(__always)
+    static func solveLower(_ L: UnsafePointer<Double>, _ k: Int, _ x: UnsafeMutablePointer<Double>) {
+        for i in 0..<k {
+            var s = x[i]
+            for c in 0..<i { s -= L[i + c * k] * x[c] }
+            x[i] = s / L[i + i * k]
+        }
+    }
+
+    /// x ← L'⁻¹x.
+    @inline(__always)
+    static func solveUpper(_ L: UnsafePointer<Double>, _ k: Int, _ x: UnsafeMutablePointer<Double>) {
+        for i in stride(from: k - 1, through: 0, by: -1) {
+            var s = x[i]
+            for c in (i + 1)..<max(i + 1, k) { s -= L[c + i * k] * x[c] }
+            x[i] = s / L[i + i * k]
+        }
+    }
+
+    /// B ← B L'⁻¹ for B with `rows` rows and k columns (leading dimension `rows`).
+    @inline(__always)
+    static func solveRightTransposed(_ B: UnsafeMutablePointer<Double>, rows: Int, L: UnsafePointer<Double>, _ k: Int) {
+        // Row by row: b L' = a  ⇒  L b' = a'.
+        for r in 0..<rows {
+            for i in 0..<k {
+                var s = B[r + i * rows]
+                for c in 0..<i { s -= L[i + c * k] * B[r + c * rows] }
+                B[r + i * rows] = s / L[i + i * k]
+            }
+        }
+    }
+
+    /// B ← B L⁻¹ for B with `rows` rows and k columns.
+    @inline(__always)
+    static func solveRight(_ B: UnsafeMutablePointer<Double>, rows: Int, L: UnsafePointer<Double>, _ k: Int) {
+        // b L = a  ⇒  L' b' = a'.
+        for r in 0..<rows {
+            for i in stride(from: k - 1, through: 0, by: -1) {
+                var s = B[r + i * rows]
+                for c in (i + 1)..<max(i + 1, k) { s -= L[c + i * k] * B[r + c * rows] }
+                B[r + i * rows] = s / L[i + i * k]
+            }
+        }
+    }
+
+    /// Q ← L⁻ᵀ Q L⁻¹ for a k × k matrix Q.
+    static func congruenceByInverse(_ L: UnsafePointer<Double>, _ k: Int, _ Q: UnsafeMutablePointer<Double>) {
+        solveRight(Q, rows: k, L: L, k)                 // Q L⁻¹
+        // L⁻ᵀ (Q L⁻¹): solve L' X = Y column by column.
+        for c in 0..<k { solveUpper(L, k, Q + c * k) }
+    }
+}
+
+extension SmallCholesky {
+    /// out ← A⁻¹ for a symmetric positive-definite k × k A, using `work` (k × k); no allocation.
+    /// False if A is not positive definite.
+    @inline(__always)
+    static func inverse(of A: UnsafePointer<Double>, _ k: Int, work: UnsafeMutablePointer<Double>,
+                        into out: UnsafeMutablePointer<Double>) -> Bool {
+        if k == 1 {
+            guard A[0] > 0 else { return false }
+            out[0] = 1 / A[0]
+            return true
+        }
+        for index in 0..<(k * k) { work[index] = A[index] }
+        guard factorInPlace(work, k) else { return false }
+        for c in 0..<k { for r in 0..<k { out[r + c * k] = r == c ? 1 : 0 } }
+        congruenceByInverse(work, k, out)
+        return true
+    }
+}

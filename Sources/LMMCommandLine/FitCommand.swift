@@ -48,8 +48,10 @@ struct FitCommand: ParsableCommand {
     }
 
     private func fit() throws {
+        PhaseLog.mark("start")
         let parsed = try Formula.parse(formula)
         let table = try CSVReader.read(path: data, for: parsed)
+        PhaseLog.mark("read CSV")
         let model = try LinearMixedModel(formula: parsed, data: table)
         let criterion: Criterion = ml ? .ml : .reml
         let result: FitResult
@@ -58,15 +60,24 @@ struct FitCommand: ParsableCommand {
         } else {
             result = try model.fit(criterion: criterion)
         }
+        PhaseLog.mark("fit")
         var outputs = OutputFiles()
         do {
-            if let json { try outputs.stage(try result.json.serialized(), at: json) }
+            if let json {
+                let document = result.json
+                PhaseLog.mark("JSON document")
+                let text = try document.serialized()
+                PhaseLog.mark("JSON text")
+                try outputs.stage(text, at: json)
+                PhaseLog.mark("JSON file")
+            }
             if let ranef { try outputs.stage(try result.ranefCSV(), at: ranef) }
             try outputs.commit()
         } catch {
             outputs.discard()
             throw error
         }
+        PhaseLog.mark("write outputs")
         if !quiet { print(result.summary(dataName: table.source), terminator: "") }
         if quiet {
             // The summary carries the messages; without it they go to standard error.

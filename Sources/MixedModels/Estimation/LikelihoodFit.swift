@@ -21,8 +21,11 @@ extension LinearMixedModel {
         let algorithm = options.algorithm ?? (pls.factorization is BlockedDenseFactorization || pls.q >= 2000 ? .newton : .bobyqa)
         if algorithm == .newton {
             let theta0 = start ?? ApproximateStart(frame: frame, parameters: parameters).theta(criterion: criterion)
+            PhaseLog.mark("approximate start")
             let outcome = try fitNewton(criterion: criterion, start: theta0)
+            PhaseLog.mark("newton (\(outcome.iterations) iterations)")
             try pls.update(theta: outcome.theta)
+            PhaseLog.mark("final factorization")
             var messages: [String] = []
             if !outcome.converged { messages.append("optimizer (newton) did not converge") }
             return try summarize(criterion: criterion, algorithm: "exact", sigmaSquared: nil,

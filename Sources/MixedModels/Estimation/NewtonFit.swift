@@ -26,8 +26,11 @@ extension LinearMixedModel {
         var value = try objective(at: theta, criterion: criterion)
         var evaluations = 1
         for iteration in 1...maxIterations {
+            PhaseLog.mark("  evaluation(s)")
             let H = try AverageInformation.compute(model: self, criterion: criterion)
+            PhaseLog.mark("  average information")
             let gradient = try ProfiledGradient.compute(pls, criterion: criterion)
+            PhaseLog.mark("  gradient")
             progress?(iteration, value, theta)
 
             // Active set: parameters on their bound with the gradient pointing out of the region.

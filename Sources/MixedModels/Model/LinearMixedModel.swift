@@ -20,8 +20,10 @@ public final class LinearMixedModel {
     /// With a chosen factorization (tests compare the two).
     init(formula: Formula, data: DataTable, engine: PenalizedLeastSquares.Engine) throws {
         frame = try ModelFrame(formula: formula, data: data)
+        PhaseLog.mark("model frame")
         common = CholmodCommon()
         pls = try PenalizedLeastSquares(frame: frame, common: common, engine: engine)
+        PhaseLog.mark("Z, Z'Z, analysis")
     }
 
     /// The structure of θ.
@@ -73,8 +75,10 @@ public final class LinearMixedModel {
         let residuals = residualVector(beta: beta, b: b)
         let sigma = sigmaSquared.squareRoot()
 
+        PhaseLog.mark("estimates, residuals")
         // Conditional variances need the selected inverse, which overwrites the factor: last.
         let ranef = conditionalModes(b: b, sigmaSquared: sigmaSquared)
+        PhaseLog.mark("conditional variances")
 
         let logLik = -objective / 2
         let k = Double(beta.count + theta.count + 1)

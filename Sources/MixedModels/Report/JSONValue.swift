@@ -31,54 +31,85 @@ public indirect enum JSONValue: Sendable, Equatable {
     /// Pretty-printed text (two-space indent), numbers with full round-trip precision.
     public func serialized() throws -> String {
         var out = ""
-        try write(into: &out, indent: 0, path: "$")
+        out.reserveCapacity(1 << 16)
+        do {
+            try write(into: &out, indent: 0)
+        } catch var error as NonFiniteNumber {
+            error.path = "$" + error.path
+            throw error
+        }
         out += "\n"
         return out
     }
 
-    private func write(into out: inout String, indent: Int, path: String) throws {
-        let pad = String(repeating: "  ", count: indent + 1)
-        let closePad = String(repeating: "  ", count: indent)
+    /// The path of a non-finite number is assembled only on the way out of an error, so that
+    /// writing large reports (a row per random effect) builds no strings it does not print.
+    private static let pads = (0..<16).map { String(repeating: "  ", count: $0) }
+
+    private func write(into out: inout String, indent: Int) throws {
         switch self {
         case .object(let members):
             if members.isEmpty { out += "{}"; return }
             out += "{\n"
             for (index, (key, value)) in members.enumerated() {
-                out += pad + Self.quoted(key) + ": "
-                try value.write(into: &out, indent: indent + 1, path: path + "." + key)
+                out += Self.pad(indent + 1)
+                Self.appendQuoted(key, to: &out)
+                out += ": "
+                do {
+                    try value.write(into: &out, indent: indent + 1)
+                } catch var error as NonFiniteNumber {
+                    error.path = "." + key + error.path
+                    throw error
+                }
                 out += index + 1 < members.count ? ",\n" : "\n"
             }
-            out += closePad + "}"
+            out += Self.pad(indent)
+            out += "}"
         case .array(let items):
             if items.isEmpty { out += "[]"; return }
             let scalar = items.allSatisfy { if case .number = $0 { return true }; if case .integer = $0 { return true }; return false }
-            if scalar {
-                out += "["
-                for (index, item) in items.enumerated() {
-                    try item.write(into: &out, indent: indent + 1, path: "\(path)[\(index)]")
-                    if index + 1 < items.count { out += ", " }
-                }
-                out += "]"
-                return
-            }
-            out += "[\n"
+            out += scalar ? "[" : "[\n"
             for (index, item) in items.enumerated() {
-                out += pad
-                try item.write(into: &out, indent: indent + 1, path: "\(path)[\(index)]")
-                out += index + 1 < items.count ? ",\n" : "\n"
+                if !scalar { out += Self.pad(indent + 1) }
+                do {
+                    try item.write(into: &out, indent: indent + 1)
+                } catch var error as NonFiniteNumber {
+                    error.path = "[\(index)]" + error.path
+                    throw error
+                }
+                if scalar {
+                    if index + 1 < items.count { out += ", " }
+                } else {
+                    out += index + 1 < items.count ? ",\n" : "\n"
+                }
             }
-            out += closePad + "]"
+            if !scalar { out += Self.pad(indent) }
+            out += "]"
         case .number(let x):
-            guard x.isFinite else { throw NonFiniteNumber(path: path) }
-            out += x == x.rounded() && abs(x) < 1e15 ? String(Int64(x)) : "\(x)"
+            guard x.isFinite else { throw NonFiniteNumber(path: "") }
+            if x == x.rounded() && abs(x) < 1e15 { out += String(Int64(x)) } else { x.write(to: &out) }
         case .integer(let x):
             out += String(x)
         case .string(let s):
-            out += Self.quoted(s)
+            Self.appendQuoted(s, to: &out)
         case .bool(let b):
             out += b ? "true" : "false"
         case .null:
             out += "null"
+        }
+    }
+
+    private static func pad(_ level: Int) -> String {
+        level < pads.count ? pads[level] : String(repeating: "  ", count: level)
+    }
+
+    private static func appendQuoted(_ s: String, to out: inout String) {
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            out += "\""
+            out += s
+            out += "\""
+        } else {
+            out += quoted(s)
         }
     }
 

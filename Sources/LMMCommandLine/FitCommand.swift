@@ -27,6 +27,30 @@ struct FitCommand: ParsableCommand {
     @Flag(help: "Maximum likelihood instead of REML.")
     var ml = false
 
+    @Option(help: "exact (REML/ML by the sparse Cholesky, default), mackay-quick, mackay (evidence) or em.")
+    var method: Method = .exact
+
+    @Flag(help: "mackay-quick: update the full covariance of each term instead of its diagonal.")
+    var fullCovariance = false
+
+    @Option(help: ArgumentHelp("Starting variance components for the MacKay forms (same format as --variances).", valueName: "V.json"))
+    var start: String?
+
+    @Option(help: "MacKay forms: stop when no variance component changes by more than this (relative).")
+    var tolerance: Double = 1e-10
+
+    @Option(help: "MacKay forms: the most iterations.")
+    var maxIterations: Int = 2_000
+
+    @Option(help: "MacKay evidence and EM forms: posterior covariances 'exact' (selected inverse) or 'stochastic' (Hutchinson).")
+    var traces: TraceChoice = .exact
+
+    @Option(help: "Stochastic traces: Rademacher probes per iteration.")
+    var probes: Int = 100
+
+    @Option(help: "Seed of the stochastic traces.")
+    var seed: UInt64 = 1
+
     @Option(help: ArgumentHelp("Write the fit as JSON (the reference JSON key names).", valueName: "OUT.json"))
     var json: String?
 
@@ -35,6 +59,42 @@ struct FitCommand: ParsableCommand {
 
     @Flag(name: .shortAndLong, help: "Do not print the summary.")
     var quiet = false
+
+    enum Method: String, ExpressibleByArgument, CaseIterable {
+        case exact
+        case mackayQuick = "mackay-quick"
+        case mackay
+        case em
+
+        var mackayForm: MacKayForm? {
+            switch self {
+            case .exact: return nil
+            case .mackayQuick: return .quick
+            case .mackay: return .evidence
+            case .em: return .em
+            }
+        }
+    }
+
+    enum TraceChoice: String, ExpressibleByArgument, CaseIterable {
+        case exact
+        case stochastic
+    }
+
+    func validate() throws {
+        if fullCovariance && method != .mackayQuick {
+            throw ValidationError("--full-covariance applies to --method mackay-quick only")
+        }
+        if start != nil && method.mackayForm == nil {
+            throw ValidationError("--start applies to the MacKay forms (mackay-quick, mackay, em)")
+        }
+        if variances != nil && method != .exact {
+            throw ValidationError("--variances fixes the variance components; it cannot be combined with --method \(method.rawValue)")
+        }
+        if tolerance <= 0 || !tolerance.isFinite { throw ValidationError("--tolerance must be positive") }
+        if maxIterations < 1 { throw ValidationError("--max-iterations must be at least 1") }
+        if probes < 2 { throw ValidationError("--probes must be at least 2") }
+    }
 
     func run() throws {
         do {
@@ -57,6 +117,23 @@ struct FitCommand: ParsableCommand {
         let result: FitResult
         if let variances {
             result = try model.fit(given: try VarianceComponents.load(path: variances), criterion: criterion)
+        } else if let form = method.mackayForm {
+            var options = MacKayOptions(form: form)
+            options.fullCovariance = fullCovariance
+            options.start = try start.map { try VarianceComponents.load(path: $0) }
+            options.tolerance = tolerance
+            options.maxIterations = maxIterations
+            options.criterion = criterion
+            if traces == .stochastic { options.traces = .stochastic(probes: probes, seed: seed) }
+            options.progress = { progress in
+                let components = progress.varcorr.map { entry in
+                    "\(entry.grp)\(entry.var1.map { " " + $0 } ?? "")\(entry.var2.map { "," + $0 } ?? "") \(String(format: "%.6g", entry.vcov))"
+                }.joined(separator: "; ")
+                FileHandle.standardError.write(Data(String(format: "lmm: %@ iteration %d: %@ %.6f; %@\n",
+                    form.rawValue, progress.iteration, criterion == .reml ? "REML criterion" : "deviance",
+                    progress.objective, components).utf8))
+            }
+            result = try model.fit(mackay: options)
         } else {
             result = try model.fit(criterion: criterion)
         }

@@ -126,3 +126,45 @@ struct CommandLineTests {
         #expect(!FileManager.default.fileExists(atPath: json))
     }
 }
+
+/// `lmm fit --method …` for the MacKay forms.
+@Suite("lmm fit --method")
+struct MacKayCommandLineTests {
+    let sleepstudy = Fixtures.path("sleepstudy.csv")
+
+    @Test("em prints progress, converges to REML and writes its trajectory")
+    func em() throws {
+        let directory = try CommandRunner.temporaryDirectory()
+        let json = directory.appendingPathComponent("em.json").path
+        let result = try CommandRunner.run(["fit", sleepstudy, "-f", "Reaction ~ 1 + Days + (1 + Days | Subject)",
+                                            "--method", "em", "--json", json, "-q"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("em iteration 1:"))
+        let document = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as! [String: Any]
+        #expect(document["algorithm"] as? String == "em")
+        let trajectory = document["trajectory"] as! [[String: Any]]
+        #expect(trajectory.count == document["iterations"] as? Int)
+        #expect(abs((document["objective"] as! Double) - 1743.62827195995) < 1e-4)
+    }
+
+    @Test("the collapse of the full quick form is an error naming the factor, with no output")
+    func collapse() throws {
+        let directory = try CommandRunner.temporaryDirectory()
+        let json = directory.appendingPathComponent("quick.json").path
+        let result = try CommandRunner.run(["fit", sleepstudy, "-f", "Reaction ~ 1 + Days + (1 + Days | Subject)",
+                                            "--method", "mackay-quick", "--full-covariance", "--json", json])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("factor 'Subject' collapsed at iteration"))
+        #expect(!FileManager.default.fileExists(atPath: json))
+    }
+
+    @Test("options that do not go together are refused")
+    func badOptions() throws {
+        let full = try CommandRunner.run(["fit", sleepstudy, "-f", "Reaction ~ Days + (Days | Subject)", "--full-covariance"])
+        #expect(full.status != 0)
+        #expect(full.stderr.contains("--full-covariance applies to --method mackay-quick only"))
+        let unknown = try CommandRunner.run(["fit", sleepstudy, "-f", "Reaction ~ Days + (Days | Subject)", "--method", "newton"])
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("newton"))
+    }
+}

@@ -221,6 +221,32 @@ final class PenalizedLeastSquares {
         return (beta, applyLambda(c))
     }
 
+    /// `(A⁻¹ + M(RX'RX)⁻¹M')z` with `M = A⁻¹Λ'Z'X`: the u-block of H⁻¹ applied to (z, 0), H the
+    /// mixed-model matrix. The posterior covariance of u times z, over σ².
+    func solveSpherical(_ z: [Double]) throws -> [Double] {
+        let q = self.q, m = p + 1
+        var w = z
+        try w.withUnsafeMutableBufferPointer { try factorization.solveLower($0.baseAddress!, columns: 1) }
+        // t = (RX'RX)⁻¹ RZX' w, with RX' the lower factor in `schur`.
+        var t = [Double](repeating: 0, count: p)
+        for c in 0..<p {
+            var s = 0.0
+            for k in 0..<q { s += solved[k + c * q] * w[k] }
+            t[c] = s
+        }
+        for j in 0..<p {
+            for d in 0..<j { t[j] -= schur[j + d * m] * t[d] }
+            t[j] /= schur[j + j * m]
+        }
+        for j in stride(from: p - 1, through: 0, by: -1) {
+            for d in (j + 1)..<max(j + 1, p) { t[j] -= schur[d + j * m] * t[d] }
+            t[j] /= schur[j + j * m]
+        }
+        for k in 0..<q { for c in 0..<p { w[k] += solved[k + c * q] * t[c] } }
+        try w.withUnsafeMutableBufferPointer { try factorization.solveUpper($0.baseAddress!) }
+        return w
+    }
+
     /// `A⁻¹Λ'Z'X` (q × p, column-major, A's order): the solves behind the REML gradient.
     func solveFixedEffectColumns() throws -> [Double] {
         let q = self.q

@@ -74,7 +74,10 @@ public struct RanefRow: Sendable, Codable, Equatable {
 /// The state of an iterative method after one iteration.
 public struct TrajectoryPoint: Sendable, Codable {
     public var iteration: Int
+    /// REML criterion (or deviance) at the variances the iteration started from.
     public var objective: Double
     public var sigma: Double
     public var varcorr: [VarCorrEntry]
+    /// β̂ of the exact PLS solve at those variances.
+    public var fixef: [Double]
 }

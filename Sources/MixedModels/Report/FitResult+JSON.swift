@@ -33,6 +33,7 @@ extension FitResult {
                     ("objective", .number(point.objective)),
                     ("sigma", .number(point.sigma)),
                     ("varcorr", .array(point.varcorr.map(\.json))),
+                    ("fixef", .object(zip(fixedEffectNames, point.fixef).map { ($0, .number($1)) })),
                 ])
             })))
         }

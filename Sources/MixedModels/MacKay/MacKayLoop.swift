@@ -1,0 +1,185 @@
+import Foundation
+
+/// The three forms of MacKay's loop (empirical Bayes without a validation set).
+public enum MacKayForm: String, Sendable, CaseIterable {
+    /// "Quick and dirty": Vⱼ ← diag(Bⱼ'Bⱼ/qⱼ), σ² ← SSE/n. Under-estimates the variances: the
+    /// predictions carry only Var(E[b|y]) of Var(b) = E[Var(b|y)] + Var(E[b|y]).
+    case quick = "mackay-quick"
+    /// MacKay's evidence form: σ²ⱼₜ ← ‖bⱼₜ‖²/γⱼₜ with γⱼₜ = qⱼ − tr(Cⱼₜ)/σ²ⱼₜ the number of
+    /// well-determined parameters; σ² ← SSE/(n − p − Σγ). Diagonal Vⱼ; its fixed point is REML.
+    case evidence = "mackay"
+    /// EM: Vⱼ ← (Bⱼ'Bⱼ + Σₗ Cⱼₗ)/qⱼ, σ² ← (SSE + tr(WCW'))/n — the missing E[Var(b|y)] added
+    /// back. Full covariance blocks; converges to REML.
+    case em = "em"
+}
+
+/// Settings of a MacKay loop.
+public struct MacKayOptions: Sendable {
+    public var form: MacKayForm
+    /// Quick form only: update the full covariance Bⱼ'Bⱼ/qⱼ instead of its diagonal (the
+    /// variant that collapses; the collapse is detected and reported).
+    public var fullCovariance = false
+    /// Starting variance components (lme4-like default: σ² = var(y), each Vⱼ = σ²I).
+    public var start: VarianceComponents?
+    /// Stop when no variance component changes by more than this, relative to its scale.
+    public var tolerance = 1e-10
+    public var maxIterations = 2_000
+    /// How the posterior covariances are obtained (evidence and EM forms).
+    public var traces: TraceMethod = .exact
+    /// The likelihood reported for each iteration and at the end.
+    public var criterion: Criterion = .reml
+    /// Run the per-term updates concurrently (Dispatch).
+    public var concurrent = true
+    /// Called after every iteration (progress on standard error in the CLI).
+    public var progress: (@Sendable (MacKayProgress) -> Void)?
+
+    public init(form: MacKayForm) { self.form = form }
+
+    /// Exact blocks from the selected inverse, or Hutchinson estimates for very large models.
+    public enum TraceMethod: Sendable, Equatable {
+        case exact
+        case stochastic(probes: Int, seed: UInt64)
+    }
+}
+
+/// One iteration of a MacKay loop, as reported to `progress`.
+public struct MacKayProgress: Sendable {
+    public var iteration: Int
+    /// The REML criterion (or deviance) at the variances this iteration started from.
+    public var objective: Double
+    public var sigmaSquared: Double
+    public var varcorr: [VarCorrEntry]
+    public var seconds: Double
+}
+
+/// A MacKay loop that cannot go on.
+public struct MacKayError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
+}
+
+extension LinearMixedModel {
+    /// Fits by MacKay's loop: alternate the exact PLS solve given the variances with an update
+    /// of each term's covariance and of σ² from the current predictions.
+    public func fit(mackay options: MacKayOptions) throws -> FitResult {
+        let begin = DispatchTime.now()
+        let terms = frame.randomTerms
+        let labels = frame.termLabels
+        var covariances: [Matrix]
+        var sigmaSquared: Double
+        if let start = options.start {
+            (covariances, sigmaSquared) = try start.resolve(for: frame)
+        } else {
+            let mean = frame.y.reduce(0, +) / Double(frame.n)
+            sigmaSquared = frame.y.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(frame.n - 1, 1))
+            covariances = terms.map { term in
+                var V = Matrix(zeros: term.effectCount, term.effectCount)
+                for r in 0..<term.effectCount { V[r, r] = sigmaSquared }
+                return V
+            }
+        }
+        let objectiveFunction = ProfiledObjective(n: frame.n, p: frame.X.columns)
+        var trajectory: [TrajectoryPoint] = []
+        var converged = false
+        var iteration = 0
+        var messages: [String] = []
+        if options.form == .evidence && terms.contains(where: { $0.effectCount > 1 }) {
+            messages.append("the evidence form keeps each covariance block diagonal (uncorrelated effects)")
+        }
+        var smallestEigenvalueRatios: [[Double]] = terms.map { _ in [] }
+
+        while iteration < options.maxIterations {
+            iteration += 1
+            let started = DispatchTime.now()
+            let theta: [Double]
+            switch parameters.theta(covariances: covariances, sigmaSquared: sigmaSquared) {
+            case .success(let value): theta = value
+            case .failure(let failure):
+                throw MacKayError(message: "iteration \(iteration): the covariance of factor '\(labels[failure.term])' is not positive semi-definite")
+            }
+            try pls.update(theta: theta)
+            let u = try pls.sphericalEffects()
+            let b = pls.applyLambda(u)
+            let sse = max(pls.penalizedRSS - u.reduce(0) { $0 + $1 * $1 }, 0)
+            let objective = objectiveFunction.atSigma(options.criterion, sigmaSquared: sigmaSquared, logDetL: pls.logDetL,
+                                                      logDetRX: pls.logDetRX, penalizedRSS: pls.penalizedRSS)
+            let point = TrajectoryPoint(iteration: iteration, objective: objective, sigma: sigmaSquared.squareRoot(),
+                                        varcorr: varCorr(theta: theta, sigmaSquared: sigmaSquared),
+                                        fixef: pls.fixedEffects())
+            trajectory.append(point)
+
+            // Posterior covariances (evidence and EM forms).
+            var posterior: PosteriorCovariance?
+            if options.form != .quick {
+                switch options.traces {
+                case .exact:
+                    posterior = try PosteriorCovariance.exact(pls: pls, sigmaSquared: sigmaSquared, concurrent: options.concurrent)
+                case .stochastic(let probes, let seed):
+                    posterior = try PosteriorCovariance.stochastic(pls: pls, sigmaSquared: sigmaSquared, probes: probes,
+                                                                  seed: seed &+ UInt64(iteration)).covariance
+                }
+            }
+            let update = MacKayUpdate(form: options.form, fullCovariance: options.fullCovariance, design: pls.design,
+                                      b: b, sse: sse, n: frame.n, p: frame.X.columns, sigmaSquared: sigmaSquared,
+                                      covariances: covariances, posterior: posterior)
+            let (newCovariances, newSigmaSquared) = update.run(concurrent: options.concurrent)
+
+            // The quick form with full covariance: detect the collapse of a block.
+            if options.form == .quick && options.fullCovariance {
+                for (j, V) in newCovariances.enumerated() where V.rows > 1 {
+                    let eigenvalues = SymmetricEigenvalues.of(V)
+                    let largest = eigenvalues.max() ?? 0, smallest = eigenvalues.min() ?? 0
+                    let ratio = largest > 0 ? smallest / largest : 0
+                    smallestEigenvalueRatios[j].append(ratio)
+                    if let reason = Self.collapse(smallestEigenvalueRatios[j]) {
+                        throw MacKayError(message: """
+                            the covariance of factor '\(labels[j])' collapsed at iteration \(iteration): \(reason) \
+                            (smallest/largest eigenvalue \(String(format: "%.3g", ratio))). The quick update uses only \
+                            the predictions, Var(E[b|y]), and drops E[Var(b|y)]; with a full covariance the block \
+                            degenerates towards a single direction. Use --method em (or the diagonal quick form).
+                            """)
+                    }
+                }
+            }
+            options.progress?(MacKayProgress(iteration: iteration, objective: objective, sigmaSquared: sigmaSquared,
+                                             varcorr: point.varcorr,
+                                             seconds: Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9))
+            guard newSigmaSquared.isFinite, newSigmaSquared > 0 else {
+                throw MacKayError(message: "iteration \(iteration): the residual variance became \(newSigmaSquared)")
+            }
+            var change = abs(newSigmaSquared - sigmaSquared) / sigmaSquared
+            for (old, new) in zip(covariances, newCovariances) {
+                let scale = max(old.diagonal.map(abs).max() ?? 0, new.diagonal.map(abs).max() ?? 0, 1e-300)
+                for (a, c) in zip(old.values, new.values) { change = max(change, abs(a - c) / scale) }
+            }
+            covariances = newCovariances
+            sigmaSquared = newSigmaSquared
+            if change < options.tolerance {
+                converged = true
+                break
+            }
+        }
+        if !converged { messages.append("\(options.form.rawValue) did not converge in \(options.maxIterations) iterations") }
+        switch parameters.theta(covariances: covariances, sigmaSquared: sigmaSquared) {
+        case .success(let theta): try pls.update(theta: theta)
+        case .failure(let failure):
+            throw MacKayError(message: "the covariance of factor '\(labels[failure.term])' is not positive semi-definite")
+        }
+        return try summarize(criterion: options.criterion, algorithm: options.form.rawValue, sigmaSquared: sigmaSquared,
+                             iterations: iteration, converged: converged, start: begin, messages: messages,
+                             trajectory: trajectory)
+    }
+
+    /// A block is collapsing when its smallest/largest eigenvalue ratio is negligible, or has
+    /// fallen by more than half at each of the last three iterations towards zero.
+    static func collapse(_ ratios: [Double]) -> String? {
+        guard let last = ratios.last else { return nil }
+        if last < 1e-6 { return "it is numerically singular" }
+        if ratios.count >= 4 {
+            let recent = ratios.suffix(4)
+            let shrinking = zip(recent, recent.dropFirst()).allSatisfy { $1 < 0.5 * $0 }
+            if shrinking { return "its smallest eigenvalue is heading to zero" }
+        }
+        return nil
+    }
+}

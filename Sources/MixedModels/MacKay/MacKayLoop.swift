@@ -49,7 +49,13 @@ public struct MacKayProgress: Sendable {
     public var objective: Double
     public var sigmaSquared: Double
     public var varcorr: [VarCorrEntry]
+    /// Wall time of the iteration, and of its parts: the numeric refactorization and solves,
+    /// the selected inverse (or the stochastic probes), and the per-term work — posterior
+    /// blocks and updates — which runs concurrently over the terms.
     public var seconds: Double
+    public var factorizationSeconds: Double
+    public var covarianceSeconds: Double
+    public var updateSeconds: Double
 }
 
 /// A MacKay loop that cannot go on.
@@ -98,6 +104,7 @@ extension LinearMixedModel {
                 throw MacKayError(message: "iteration \(iteration): the covariance of factor '\(labels[failure.term])' is not positive semi-definite")
             }
             try pls.update(theta: theta)
+            let factorized = DispatchTime.now()
             let u = try pls.sphericalEffects()
             let b = pls.applyLambda(u)
             let sse = max(pls.penalizedRSS - u.reduce(0) { $0 + $1 * $1 }, 0)
@@ -109,20 +116,27 @@ extension LinearMixedModel {
             trajectory.append(point)
 
             // Posterior covariances (evidence and EM forms).
+            // The selected inverse (or the probes) is the sequential part; the per-term blocks
+            // and updates run concurrently.
             var posterior: PosteriorCovariance?
+            var exactInverse: PosteriorCovariance.ExactInverse?
             if options.form != .quick {
                 switch options.traces {
                 case .exact:
-                    posterior = try PosteriorCovariance.exact(pls: pls, sigmaSquared: sigmaSquared, concurrent: options.concurrent)
+                    exactInverse = try PosteriorCovariance.exactInverse(pls: pls)
                 case .stochastic(let probes, let seed):
                     posterior = try PosteriorCovariance.stochastic(pls: pls, sigmaSquared: sigmaSquared, probes: probes,
                                                                   seed: seed &+ UInt64(iteration)).covariance
                 }
             }
+            let covarianceDone = DispatchTime.now()
+            if let exactInverse { posterior = exactInverse.blocks(sigmaSquared: sigmaSquared, concurrent: options.concurrent) }
             let update = MacKayUpdate(form: options.form, fullCovariance: options.fullCovariance, design: pls.design,
                                       b: b, sse: sse, n: frame.n, p: frame.X.columns, sigmaSquared: sigmaSquared,
                                       covariances: covariances, posterior: posterior)
             let (newCovariances, newSigmaSquared) = update.run(concurrent: options.concurrent)
+            let updated = DispatchTime.now()
+            func seconds(_ a: DispatchTime, _ b: DispatchTime) -> Double { Double(b.uptimeNanoseconds - a.uptimeNanoseconds) / 1e9 }
 
             // The quick form with full covariance: detect the collapse of a block.
             if options.form == .quick && options.fullCovariance {
@@ -142,8 +156,10 @@ extension LinearMixedModel {
                 }
             }
             options.progress?(MacKayProgress(iteration: iteration, objective: objective, sigmaSquared: sigmaSquared,
-                                             varcorr: point.varcorr,
-                                             seconds: Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9))
+                                             varcorr: point.varcorr, seconds: seconds(started, updated),
+                                             factorizationSeconds: seconds(started, factorized),
+                                             covarianceSeconds: seconds(factorized, covarianceDone),
+                                             updateSeconds: seconds(covarianceDone, updated)))
             guard newSigmaSquared.isFinite, newSigmaSquared > 0 else {
                 throw MacKayError(message: "iteration \(iteration): the residual variance became \(newSigmaSquared)")
             }

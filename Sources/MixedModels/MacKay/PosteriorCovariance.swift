@@ -24,11 +24,27 @@ struct PosteriorCovariance {
 
     /// Exact blocks. Runs p solves, then overwrites the factor with its selected inverse.
     static func exact(pls: PenalizedLeastSquares, sigmaSquared: Double, concurrent: Bool = true) throws -> PosteriorCovariance {
+        try exactInverse(pls: pls).blocks(sigmaSquared: sigmaSquared, concurrent: concurrent)
+    }
+
+    /// The sequential part of the exact blocks: p solves for M, then the selected inverse.
+    static func exactInverse(pls: PenalizedLeastSquares) throws -> ExactInverse {
+        let M = pls.p > 0 ? try pls.solveFixedEffectColumns() : []
+        return ExactInverse(pls: pls, M: M, RXtRXInverse: fixedEffectPrecisionInverse(pls), inverse: pls.factorization.invert())
+    }
+
+    /// A's selected inverse and M, from which every term's blocks follow independently.
+    struct ExactInverse {
+        let pls: PenalizedLeastSquares
+        let M: [Double]
+        let RXtRXInverse: [Double]
+        let inverse: InverseEntries
+
+    /// The posterior blocks of every term (concurrently over the terms).
+    func blocks(sigmaSquared: Double, concurrent: Bool) -> PosteriorCovariance {
         let design = pls.design
         let p = pls.p, q = pls.q
-        let M = p > 0 ? try pls.solveFixedEffectColumns() : []
-        let RXtRXInverse = fixedEffectPrecisionInverse(pls)
-        let inverse = pls.factorization.invert()
+        let M = self.M, RXtRXInverse = self.RXtRXInverse, inverse = self.inverse
         let count = design.terms.count
         var summed = [[Double]](repeating: [], count: count), levels = [[Double]](repeating: [], count: count)
         var traces = [Double](repeating: 0, count: count)
@@ -84,6 +100,7 @@ struct PosteriorCovariance {
         let traceU = traces.reduce(0, +)
         let residualTrace = sigmaSquared * (Double(q + p) - traceU)
         return PosteriorCovariance(summedBlocks: summed, levelBlocks: levels, residualTrace: residualTrace)
+    }
     }
 
     /// Hutchinson estimates of Σₗ Cov(bₗ | y) per term and of tr(W C W'), from `probes`

@@ -1,0 +1,177 @@
+import ArgumentParser
+import Foundation
+
+/// `lmm-bench scaling --out DIR`: the scaling suite. For each shape and size of the grid it
+/// generates data with datagen (known truth), fits it with every method of `lmm fit` and, when
+/// Rscript with lme4 is installed, with lme4 — each as a separate process, timed with its peak
+/// memory — and writes `results.csv`, `results.md` and `scaling.svg` into `--out`.
+struct ScalingCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scaling",
+        abstract: "Scaling benchmark: methods × data sizes, side by side with lme4.",
+        discussion: "--quick runs the 10k and 100k rows cells only (under two minutes)."
+    )
+
+    @Option(help: "Directory for the data, results.csv, results.md and scaling.svg.")
+    var out: String
+
+    @Flag(help: "Small grid (10k and 100k rows).")
+    var quick = false
+
+    @Option(help: "Seconds after which a run (ours or lme4's) is stopped and shown as \"> cap\".")
+    var cap: Double = 600
+
+    @Option(help: "Methods of lmm fit to run (exact, mackay, em, adam).")
+    var method: [String] = ["exact", "mackay", "em", "adam"]
+
+    @Flag(help: "Do not run lme4 even when Rscript is installed.")
+    var noLme4 = false
+
+    @Option(help: "The R script that fits with lme4.")
+    var rScript = "Benchmarks/lme4/lme4_reference.R"
+
+    @Option(help: "Keep generated data files up to this many rows (larger ones are deleted after use).")
+    var keepRows = 1_000_000
+
+    func run() throws {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let bin = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let lmm = bin.appendingPathComponent("lmm").path, datagen = bin.appendingPathComponent("datagen").path
+        for tool in [lmm, datagen] where !fm.isExecutableFile(atPath: tool) {
+            throw ValidationErrorText("\(tool) is missing: build all products (swift build -c release)")
+        }
+        let haveR = !noLme4 && Self.rscriptHasLme4() && fm.fileExists(atPath: rScript)
+        var results: [ScalingResult] = []
+        let started = Harness.now()
+        for item in ScalingCase.grid(quick: quick) {
+            let stem = "\(item.shape)-\(item.rows)"
+            let data = "\(out)/\(stem).csv", truthPath = "\(out)/\(stem).truth.json"
+            var arguments = item.datagenArguments
+            if item.shape == "single" {
+                let spec = "\(out)/single-\(item.rows).json"
+                try ScalingCase.singleSpec(rows: item.rows).write(toFile: spec, atomically: true, encoding: .utf8)
+                arguments = ["--spec", spec]
+            }
+            if !fm.fileExists(atPath: data) {
+                let made = try Subprocess.run(datagen, arguments + ["--rows", "\(item.rows)", "--seed", "1", "--out", data,
+                                                                    "--truth", truthPath, "--no-ranef", "--quiet"], cap: 3600)
+                guard made.status == 0 else { throw ValidationErrorText("datagen failed for \(stem): \(made.stderr)") }
+            }
+            let truth = try Truth(path: truthPath)
+            for name in method {
+                results.append(try measure(lmm: lmm, method: name, item: item, data: data, truth: truth))
+                report(results.last!)
+            }
+            if haveR {
+                results.append(try measureLme4(item: item, data: data, truth: truth))
+                report(results.last!)
+            }
+            if item.rows > keepRows { try? fm.removeItem(atPath: data) }
+        }
+        let environment = "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(Self.cpuName()), \(Self.date())"
+        try ScalingReport(results: results, environment: environment, command: CommandLine.arguments.joined(separator: " "),
+                          lme4: haveR).write(to: out)
+        print(String(format: "wrote %@/results.csv, results.md, scaling.svg (%.0f s)", out, Harness.now() - started))
+    }
+
+    private func report(_ r: ScalingResult) {
+        let time = r.status == "ok" ? Harness.format(seconds: r.seconds) : r.status
+        print("\(r.shape) \(r.rows) rows, \(r.method): \(time), \(Int(r.peakMegabytes)) MB\(r.note.isEmpty ? "" : " (\(r.note))")")
+    }
+
+    private func measure(lmm: String, method name: String, item: ScalingCase, data: String, truth: Truth) throws -> ScalingResult {
+        var result = ScalingResult(shape: item.shape, rows: item.rows, levels: item.levels, method: name, status: "ok",
+                                   seconds: 0, peakMegabytes: 0, note: "")
+        if name == "exact" || name == "mackay" || name == "em", item.denseBlock > 14_000 {
+            result.status = "skipped"
+            result.note = "dense block of \(item.denseBlock) levels: use adam"
+            return result
+        }
+        let json = "\(out)/.fit-\(getpid()).json"
+        defer { unlink(json) }
+        var arguments = ["fit", data, "--formula", item.formula, "--json", json, "--quiet"]
+        switch name {
+        case "exact": break
+        case "mackay", "em": arguments += ["--method", name, "--tolerance", "1e-6", "--max-iterations", "500"]
+        default: arguments += ["--method", name]
+        }
+        let outcome = try Subprocess.run(lmm, arguments, cap: cap)
+        result.seconds = outcome.seconds
+        result.peakMegabytes = Double(outcome.peakBytes) / 1e6
+        if outcome.timedOut { result.status = "timeout"; return result }
+        guard outcome.status == 0 else {
+            result.status = "failed"
+            result.note = outcome.stderr.split(separator: "\n").last.map(String.init) ?? ""
+            return result
+        }
+        let fit = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as! [String: Any]
+        result.iterations = fit["iterations"] as? Int
+        result.objective = fit["objective"] as? Double
+        result.maxRelativeError = truth.maxRelativeError(fit["varcorr"] as? [[String: Any]] ?? [])
+        return result
+    }
+
+    private func measureLme4(item: ScalingCase, data: String, truth: Truth) throws -> ScalingResult {
+        var result = ScalingResult(shape: item.shape, rows: item.rows, levels: item.levels, method: "lme4", status: "ok",
+                                   seconds: 0, peakMegabytes: 0, note: "")
+        let outcome = try Subprocess.run("Rscript", [rScript, data, item.formula, "REML", "--no-ranef"], cap: cap)
+        result.seconds = outcome.seconds
+        result.peakMegabytes = Double(outcome.peakBytes) / 1e6
+        if outcome.timedOut { result.status = "timeout"; return result }
+        guard outcome.status == 0, let fit = try? JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any] else {
+            result.status = "failed"
+            result.note = outcome.stderr.split(separator: "\n").last.map(String.init) ?? ""
+            return result
+        }
+        result.objective = fit["objective"] as? Double
+        result.maxRelativeError = truth.maxRelativeError(fit["varcorr"] as? [[String: Any]] ?? [])
+        return result
+    }
+
+    static func rscriptHasLme4() -> Bool {
+        guard let outcome = try? Subprocess.run("Rscript", ["-e", "suppressMessages(library(lme4)); library(jsonlite)"], cap: 60) else { return false }
+        return outcome.status == 0
+    }
+
+    static func cpuName() -> String {
+        let text = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").first { $0.hasPrefix("model name") }?
+            .split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
+    }
+
+    static func date() -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd"
+        return formatter.string(from: Date())
+    }
+}
+
+/// datagen's truth: variance components by group and names.
+struct Truth {
+    var components: [String: Double] = [:]
+
+    init(path: String) throws {
+        let document = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+        for entry in document["varcorr"] as? [[String: Any]] ?? [] where entry["var2"] == nil {
+            components[Self.key(entry)] = entry["vcov"] as? Double
+        }
+    }
+
+    static func key(_ entry: [String: Any]) -> String {
+        // lme4 names a second term of one factor `g.1`; compare by the factor's own name.
+        let group = (entry["grp"] as? String ?? "").replacingOccurrences(of: #"\.[0-9]+$"#, with: "", options: .regularExpression)
+        return group + "/" + (entry["var1"] as? String ?? "")
+    }
+
+    /// The largest relative error of a variance (σ² included) in `fitted`.
+    func maxRelativeError(_ fitted: [[String: Any]]) -> Double? {
+        var worst: Double?
+        for entry in fitted where entry["var2"] == nil {
+            guard let true_ = components[Self.key(entry)], true_ > 0, let value = entry["vcov"] as? Double else { continue }
+            let error = abs(value - true_) / true_
+            worst = max(worst ?? 0, error)
+        }
+        return worst
+    }
+}

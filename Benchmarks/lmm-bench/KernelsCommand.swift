@@ -18,9 +18,43 @@ struct KernelsCommand: ParsableCommand {
     @Option(help: "Seconds to spend on each timing.")
     var seconds = 2.0
 
+    @Option(help: "Rows of the synthetic users × items data for the design and refactorization kernels.")
+    var designRows = 1_000_000
+
     func run() throws {
         try refactorizationSleepstudy()
         try csvThroughput()
+        try designAndRefactorization()
+    }
+
+    /// Z and its cross-products (`LinearMixedModel` set-up: model frame, Z, Z'Z, Z'[X y],
+    /// symbolic analysis) and one refactorization + solve, on users × items data of
+    /// `designRows` rows (users = rows/10, items = rows/100, a random slope for users).
+    private func designAndRefactorization() throws {
+        let n = designRows, users = max(n / 10, 2), items = max(n / 100, 2)
+        var generator = SplitMix(seed: 7)
+        var y = [Double](repeating: 0, count: n), x = y
+        var u = [Int32](repeating: 0, count: n), i = u
+        for r in 0..<n {
+            x[r] = generator.nextDouble() * 2 - 1
+            y[r] = x[r] + generator.nextDouble()
+            u[r] = Int32(Double(users) * pow(generator.nextDouble(), 2.5))
+            i[r] = Int32(Double(items) * pow(generator.nextDouble(), 2.5))
+        }
+        func labels(_ count: Int, _ prefix: String) -> [String] { (0..<count).map { prefix + String(format: "%07d", $0) } }
+        let data = DataTable(source: "synthetic", columnNames: ["y", "x", "user", "item"], columns: [
+            "y": .numeric(y), "x": .numeric(x),
+            "user": .categorical(Factor(codes: u, levels: labels(users, "u"))),
+            "item": .categorical(Factor(codes: i, levels: labels(items, "i"))),
+        ], rowCount: n)
+        let formula = try Formula.parse("y ~ 1 + x + (1 + x | user) + (1 | item)")
+        var model: LinearMixedModel?
+        let setup = try Harness.measure(seconds: 0, minimumSamples: 3) { model = try LinearMixedModel(formula: formula, data: data) }
+        print("model set-up, \(n) rows (model frame, Z, Z'Z, Z'[X y], analysis): median \(Harness.format(seconds: setup.median))")
+        print("  factor: \(model!.factorDescription)")
+        let theta = model!.parameters.initialTheta
+        let evaluation = try Harness.measure(seconds: seconds, minimumSamples: 3) { _ = try model!.objective(at: theta) }
+        print("refactorization + solve, \(n) rows: median \(Harness.format(seconds: evaluation.median)), min \(Harness.format(seconds: evaluation.minimum))")
     }
 
     /// One objective evaluation on sleepstudy `(1 + Days | Subject)`: numeric refactorization
@@ -36,6 +70,10 @@ struct KernelsCommand: ParsableCommand {
             index += 1
         }
         print("refactor+solve sleepstudy (1 + Days | Subject): median \(Harness.format(seconds: timing.median)), min \(Harness.format(seconds: timing.minimum)) per evaluation")
+        // The whole REML fit in process (optimizer, estimates, conditional SDs), the model set up once.
+        var iterations = 0
+        let fitTiming = try Harness.measure(batch: 20, seconds: seconds) { iterations = try model.fit(criterion: .reml).iterations }
+        print("sleepstudy REML fit in process (\(iterations) evaluations): median \(Harness.format(seconds: fitTiming.median)), min \(Harness.format(seconds: fitTiming.minimum))")
     }
 
     /// CSV parsing throughput on a mixed numeric/categorical file (y, x, user, item).

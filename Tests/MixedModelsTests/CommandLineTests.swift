@@ -168,3 +168,49 @@ struct MacKayCommandLineTests {
         #expect(unknown.stderr.contains("newton"))
     }
 }
+
+/// Data problems lme4 refuses, and rank-deficient fixed effects, which it fits after dropping columns.
+@Suite("Degenerate data")
+struct DegenerateDataTests {
+    static func fit(_ csv: String, _ formula: String) throws -> CommandRunner.Result {
+        let directory = try CommandRunner.temporaryDirectory()
+        let path = directory.appendingPathComponent("data.csv").path
+        try csv.write(toFile: path, atomically: true, encoding: .utf8)
+        return try CommandRunner.run(["fit", path, "--formula", formula])
+    }
+
+    @Test("a constant response is an error")
+    func constantResponse() throws {
+        let result = try Self.fit("y,g\n1,a\n1,a\n1,b\n1,b\n1,c\n", "y ~ 1 + (1 | g)")
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("the response 'y' is constant"))
+    }
+
+    @Test("no more observations than fixed effects is an error")
+    func tooFewObservations() throws {
+        let result = try Self.fit("y,x,z,g\n1,1,2,a\n2,3,1,a\n3,1,1,b\n", "y ~ 1 + x + z + (1 | g)")
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("3 observations for 3 fixed effects"))
+    }
+
+    @Test("aliased fixed-effect columns are dropped with lme4's message")
+    func rankDeficient() throws {
+        var lines = ["Reaction,Days,Days2,Subject"]
+        let sleep = try String(contentsOfFile: Fixtures.path("sleepstudy.csv"), encoding: .utf8).split(separator: "\n").dropFirst()
+        for line in sleep {
+            let fields = line.split(separator: ",")
+            lines.append("\(fields[0]),\(fields[1]),\(2 * Double(fields[1])!),\(fields[2])")
+        }
+        let result = try Self.fit(lines.joined(separator: "\n") + "\n", "Reaction ~ 1 + Days + Days2 + (1 | Subject)")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("fixed-effect model matrix is rank deficient so dropping 1 column / coefficient: Days2"))
+        #expect(!result.stdout.contains("Days2   "))
+    }
+
+    @Test("a formula without random effects is an error")
+    func noRandomEffects() throws {
+        let result = try Self.fit("y,x\n1,2\n2,3\n3,5\n", "y ~ 1 + x")
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("no random-effects terms"))
+    }
+}

@@ -38,3 +38,32 @@ struct LikelihoodFitTests {
         }
     }
 }
+
+/// The Newton optimizer (analytic gradient, average information) and BOBYQA reach the same
+/// optimum as lme4 on every reference, whichever factorization is used.
+@Suite("Optimizers agree with lme4")
+struct OptimizerTests {
+    @Test("Newton steps", arguments: Fixtures.allReferences)
+    func newton(_ name: String) throws {
+        let (model, reference) = try Fixtures.model(for: name)
+        var options = OptimizerOptions()
+        options.algorithm = .newton
+        let fit = try model.fit(criterion: reference.criterion, options: options)
+        #expect(fit.converged)
+        #expect(fit.objective - reference.objective <= 1e-4, "objective \(fit.objective) vs \(reference.objective)")
+        for (ours, theirs) in zip(fit.theta, reference.theta) {
+            #expect(abs(ours - theirs) <= max(1e-3 * abs(theirs), 1e-4), "θ \(fit.theta) vs \(reference.theta)")
+        }
+    }
+
+    @Test("blocked factorization", arguments: Fixtures.syntheticReferences + ["penicillin_reml", "machines_reml", "pastes_reml"])
+    func blocked(_ name: String) throws {
+        let reference = try Fixtures.reference(name)
+        let formula = try Formula.parse(reference.formula)
+        let data = try CSVReader.read(path: Fixtures.path(Fixtures.dataFile(for: name)), for: formula)
+        let model = try LinearMixedModel(formula: formula, data: data, engine: .blockedDense)
+        let fit = try model.fit(criterion: reference.criterion)
+        #expect(fit.objective - reference.objective <= 1e-4)
+        Compare.ranef(fit.randomEffects, reference.ranef, tolerance: 1e-3, sdTolerance: 1e-3)
+    }
+}

@@ -49,6 +49,14 @@ public struct ModelFrame: Sendable {
                                formula: formula.text, span: formula.responseSpan)
         }
         y = keep.map { response[$0] }
+        if let first = y.first, y.allSatisfy({ $0 == first }) {
+            throw FormulaError("the response '\(formula.response)' is constant (every used row is \(RFormat.number(first))); there is no variance to model",
+                               formula: formula.text, span: formula.responseSpan)
+        }
+        if let bad = y.first(where: { !$0.isFinite }) {
+            throw FormulaError("the response '\(formula.response)' has a non-finite value (\(bad))",
+                               formula: formula.text, span: formula.responseSpan)
+        }
 
         // Variables of the fixed part and of the effects of random terms, over kept rows.
         var variables: [String: ModelMatrixBuilder.Variable] = [:]
@@ -71,6 +79,15 @@ public struct ModelFrame: Sendable {
             fixedEffectNames = kept.map { fullNames[$0] }
             let keptSet = Set(kept)
             droppedFixedEffects = fullNames.indices.filter { !keptSet.contains($0) }.map { fullNames[$0] }
+        }
+
+        if n <= X.columns {
+            throw FormulaError("\(n) observation\(n == 1 ? "" : "s") for \(X.columns) fixed effects: a mixed model needs more observations than fixed-effect parameters",
+                               formula: formula.text, span: 0..<formula.text.count)
+        }
+        if formula.random.isEmpty {
+            throw FormulaError("no random-effects terms: add one such as (1 | g) (for a model without random effects use lm)",
+                               formula: formula.text, span: 0..<formula.text.count)
         }
 
         var terms: [RandomEffectsTerm] = []

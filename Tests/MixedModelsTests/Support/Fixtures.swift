@@ -61,7 +61,10 @@ enum Fixtures {
     static func dataFile(for reference: String) -> String {
         let files = ["sleepstudy": "sleepstudy.csv", "dyestuff": "Dyestuff.csv", "penicillin": "Penicillin.csv",
                      "pastes": "Pastes.csv", "cake": "cake.csv", "machines": "Machines.csv",
-                     "ergostool": "ergoStool.csv", "oxide": "Oxide.csv"]
+                     "ergostool": "ergoStool.csv", "oxide": "Oxide.csv",
+                     "synthetic": ""]
+        if reference.hasPrefix("synthetic_crossed") { return "synthetic_crossed.csv" }
+        if reference.hasPrefix("synthetic_three") { return "synthetic_three.csv" }
         return files[String(reference.prefix { $0 != "_" })]!
     }
 
@@ -86,7 +89,12 @@ enum Fixtures {
     static let moreReferences = [
         "pastes_reml", "pastes_ml", "cake_reml", "machines_reml", "machines_slopes_reml",
         "ergostool_ml", "oxide_reml",
-    ]
+    ] + syntheticReferences
+
+    /// datagen sets fitted by lme4 1.1-31 (`Rscript lme4_reference.R`): users × items with a
+    /// random slope (6,000 rows, 600 users, 60 items), and an InstEval-like design with three
+    /// crossed factors and a categorical fixed effect (8,000 rows).
+    static let syntheticReferences = ["synthetic_crossed_reml", "synthetic_three_ml"]
 
     static let allReferences = sharedReferences + moreReferences
 }

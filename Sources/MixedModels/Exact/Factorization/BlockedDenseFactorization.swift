@@ -75,6 +75,7 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
     private var scratch: [Double]
     private let kmax: Int
     private var denseRHS: [Double]
+    private var lowerSolveBuffer: [Double] = []
     private let blasThreads: Int
 
     /// Decides whether the blocked dense form suits this design: at least two terms, a
@@ -342,10 +343,12 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
 
     func solveLower(_ B: UnsafeMutablePointer<Double>, columns: Int) throws {
         let k1 = self.k1, q = self.q, q1 = self.q1, nS = self.nS
-        var D = [Double](repeating: 0, count: nS * columns)
+        // Reused between calls (reallocated only when the number of columns grows).
+        if lowerSolveBuffer.count < nS * columns { lowerSolveBuffer = [Double](repeating: 0, count: nS * columns) }
+        lowerSolveBuffer.withUnsafeMutableBufferPointer { Dbuf in
         L11.withUnsafeBufferPointer { L in
             W.withUnsafeBufferPointer { Wbuf in
-                D.withUnsafeMutableBufferPointer { Dbuf in
+                do {
                     let Dp = Dbuf.baseAddress!
                     for c in 0..<columns {
                         for i in 0..<nS { Dp[Int(denseIndex[i]) + c * nS] = B[q1 + i + c * q] }
@@ -374,6 +377,7 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
                     for c in 0..<columns { for d in 0..<nS { B[q1 + d + c * q] = Dp[d + c * nS] } }
                 }
             }
+        }
         }
     }
 

@@ -31,12 +31,16 @@ public struct ModelFrame: Sendable {
 
         // na.omit over every column the formula uses.
         let used = formula.columnsUsed
+        var missing = [Bool](repeating: false, count: data.rowCount)
+        for name in used {
+            switch data.columns[name]! {
+            case .numeric(let values): for i in values.indices where values[i].isNaN { missing[i] = true }
+            case .categorical(let factor): for i in factor.codes.indices where factor.codes[i] < 0 { missing[i] = true }
+            }
+        }
         var keep: [Int] = []
         keep.reserveCapacity(data.rowCount)
-        rows: for i in 0..<data.rowCount {
-            for name in used where data.columns[name]!.isMissing(i) { continue rows }
-            keep.append(i)
-        }
+        for i in 0..<data.rowCount where !missing[i] { keep.append(i) }
         droppedRowCount = data.rowCount - keep.count
         n = keep.count
         if n == 0 {

@@ -20,31 +20,55 @@ final class CrossProducts {
         let n = design.n, q = design.q, p = X.columns
         self.p = p
         let terms = design.terms
+        let termCount = terms.count
+        let offsets = design.offsets
+        let k = terms.map(\.effectCount)
         let colptrZ = design.Z.columnPointers, rowsZ = design.Z.rowIndices
+        // The hot loops below run over every row for every pair of terms: they read the codes
+        // and effects through buffers of their own (array accesses through the term structs
+        // cost retains and bounds checks per element), freed when the initializer ends.
+        let codes = terms.map { term -> UnsafeMutableBufferPointer<Int32> in
+            let buffer = UnsafeMutableBufferPointer<Int32>.allocate(capacity: term.codes.count)
+            _ = buffer.initialize(from: term.codes)
+            return buffer
+        }
+        let effects = terms.map { term -> UnsafeMutableBufferPointer<Double> in
+            let buffer = UnsafeMutableBufferPointer<Double>.allocate(capacity: term.effects.values.count)
+            _ = buffer.initialize(from: term.effects.values)
+            return buffer
+        }
+        defer {
+            for buffer in codes { buffer.deallocate() }
+            for buffer in effects { buffer.deallocate() }
+        }
 
         // Pattern: for each column block, the sorted levels of each earlier term.
-        var columnBlockRows: [Int32] = []          // concatenated row indices of one column per block
-        var blockStart: [Int] = [0]                // into columnBlockRows, per column block
-        var stamp = terms.map { [Int32](repeating: -1, count: $0.levelCount) }
+        var columnBlockRows: [Int32] = []
+        columnBlockRows.reserveCapacity(design.Z.nonzeroCount)
+        var blockStart: [Int] = [0]
+        let totalLevels = terms.reduce(0) { $0 + $1.levelCount }
+        blockStart.reserveCapacity(totalLevels + 1)
+        var stamp = [Int32](repeating: -1, count: offsets.last! + 1)
+        var levels: [Int32] = []
         var blockIndex: Int32 = 0
-        for b in terms.indices {
-            let kb = terms[b].effectCount
+        for b in 0..<termCount {
+            let kb = k[b]
             for m in 0..<terms[b].levelCount {
-                let c0 = design.offsets[b] + m * kb
+                let c0 = offsets[b] + m * kb
+                let start = Int(colptrZ[c0]), end = Int(colptrZ[c0 + 1])
                 for a in 0..<b {
-                    let ka = terms[a].effectCount
-                    var levels: [Int32] = []
-                    let codes = terms[a].codes
-                    for p in Int(colptrZ[c0])..<Int(colptrZ[c0 + 1]) {
-                        let l = codes[Int(rowsZ[p])]
-                        if stamp[a][Int(l)] != blockIndex {
-                            stamp[a][Int(l)] = blockIndex
-                            levels.append(l)
+                    let ka = k[a], codesA = codes[a], base = offsets[a]
+                    levels.removeAll(keepingCapacity: true)
+                    for index in start..<end {
+                        let l = Int(codesA[Int(rowsZ[index])])
+                        if stamp[base + l * ka] != blockIndex {
+                            stamp[base + l * ka] = blockIndex
+                            levels.append(Int32(l))
                         }
                     }
                     levels.sort()
                     for l in levels {
-                        for r in 0..<ka { columnBlockRows.append(Int32(design.offsets[a] + Int(l) * ka + r)) }
+                        for r in 0..<ka { columnBlockRows.append(Int32(base + Int(l) * ka + r)) }
                     }
                 }
                 for r in 0..<kb { columnBlockRows.append(Int32(c0 + r)) }
@@ -55,62 +79,60 @@ final class CrossProducts {
 
         // Allocate G: each of a block's k columns repeats the block's rows.
         var nonzeros = 0
-        var blockCounter = 0
-        for term in terms {
-            for _ in 0..<term.levelCount {
-                nonzeros += (blockStart[blockCounter + 1] - blockStart[blockCounter]) * term.effectCount
-                blockCounter += 1
+        var block = 0
+        for b in 0..<termCount {
+            for _ in 0..<terms[b].levelCount {
+                nonzeros += (blockStart[block + 1] - blockStart[block]) * k[b]
+                block += 1
             }
         }
         G = try CholmodSparse(rows: q, columns: q, nonzeros: nonzeros, symmetry: .upper, common: design.Z.common)
         let colptr = G.columnPointers, rowind = G.rowIndices, values = G.values
         colptr[0] = 0
         var column = 0
-        var block = 0
-        for term in terms {
-            for _ in 0..<term.levelCount {
+        block = 0
+        for b in 0..<termCount {
+            for _ in 0..<terms[b].levelCount {
                 let start = blockStart[block], end = blockStart[block + 1]
-                for _ in 0..<term.effectCount {
-                    var p = Int(colptr[column])
+                for _ in 0..<k[b] {
+                    var position = Int(colptr[column])
                     for t in start..<end {
-                        rowind[p] = columnBlockRows[t]
-                        values[p] = 0
-                        p += 1
+                        rowind[position] = columnBlockRows[t]
+                        values[position] = 0
+                        position += 1
                     }
-                    colptr[column + 1] = Int32(p)
+                    colptr[column + 1] = Int32(position)
                     column += 1
                 }
                 block += 1
             }
         }
 
-        // Values: accumulate every row's products into its blocks.
-        var position = terms.map { [Int32](repeating: -1, count: $0.levelCount) }
-        for b in terms.indices {
-            let kb = terms[b].effectCount
-            let Xb = terms[b].effects.values
+        // Values: accumulate every row's products into its blocks. `position[offsets[a] + l·kₐ]`
+        // is where level l of term a sits in the current column block's rows.
+        var position = [Int32](repeating: -1, count: offsets.last! + 1)
+        for b in 0..<termCount {
+            let kb = k[b]
+            let Xb = effects[b]
             for m in 0..<terms[b].levelCount {
-                let c0 = design.offsets[b] + m * kb
+                let c0 = offsets[b] + m * kb
                 let first = Int(colptr[c0])
                 let blockRows = Int(colptr[c0 + 1]) - first
-                // Where each earlier term's levels sit in this block's rows.
                 var t = 0
                 while t < blockRows - kb {
                     let row = Int(rowind[first + t])
-                    let a = Int(design.termOfColumn[row])
-                    let ka = terms[a].effectCount
-                    position[a][(row - design.offsets[a]) / ka] = Int32(t)
-                    t += ka
+                    position[row] = Int32(t)
+                    t += k[Int(design.termOfColumn[row])]
                 }
-                for p in Int(colptrZ[c0])..<Int(colptrZ[c0 + 1]) {
-                    let i = Int(rowsZ[p])
+                for index in Int(colptrZ[c0])..<Int(colptrZ[c0 + 1]) {
+                    let i = Int(rowsZ[index])
                     for s in 0..<kb {
                         let zbs = Xb[i + s * n]
-                        let columnStart = Int(colptr[c0 + s])
+                        let columnStart = first + s * blockRows
                         for a in 0..<b {
-                            let ka = terms[a].effectCount
-                            let offset = Int(position[a][Int(terms[a].codes[i])])
-                            let Xa = terms[a].effects.values
+                            let ka = k[a]
+                            let offset = Int(position[offsets[a] + Int(codes[a][i]) * ka])
+                            let Xa = effects[a]
                             for r in 0..<ka { values[columnStart + offset + r] += Xa[i + r * n] * zbs }
                         }
                         let diagonal = columnStart + blockRows - kb
@@ -122,15 +144,20 @@ final class CrossProducts {
 
         // Z'[X y] and [X y]'[X y].
         var ZtXy = [Double](repeating: 0, count: q * (p + 1))
-        for (j, term) in terms.enumerated() {
-            let k = term.effectCount
-            let Xj = term.effects.values
-            for i in 0..<n {
-                let base = design.offsets[j] + Int(term.codes[i]) * k
-                for r in 0..<k {
-                    let z = Xj[i + r * n]
-                    for c in 0..<p { ZtXy[base + r + c * q] += z * X.values[i + c * n] }
-                    ZtXy[base + r + p * q] += z * y[i]
+        X.values.withUnsafeBufferPointer { Xv in
+            y.withUnsafeBufferPointer { yv in
+                ZtXy.withUnsafeMutableBufferPointer { out in
+                    for j in 0..<termCount {
+                        let kj = k[j], codesJ = codes[j], Xj = effects[j], base0 = offsets[j]
+                        for i in 0..<n {
+                            let base = base0 + Int(codesJ[i]) * kj
+                            for r in 0..<kj {
+                                let z = Xj[i + r * n]
+                                for c in 0..<p { out[base + r + c * q] += z * Xv[i + c * n] }
+                                out[base + r + p * q] += z * yv[i]
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -67,3 +67,20 @@ struct OptimizerTests {
         Compare.ranef(fit.randomEffects, reference.ranef, tolerance: 1e-3, sdTolerance: 1e-3)
     }
 }
+
+/// A boundary fit (lme4's Dyestuff2: the batch variance is zero) is reported as lme4 does.
+@Suite("Boundary fits")
+struct BoundaryFitTests {
+    @Test("Dyestuff2: θ = 0 and lme4's singular-fit message", arguments: [OptimizerAlgorithm.bobyqa, .newton])
+    func singular(_ algorithm: OptimizerAlgorithm) throws {
+        let (model, reference) = try Fixtures.model(for: "dyestuff2_reml")
+        var options = OptimizerOptions()
+        options.algorithm = algorithm
+        let fit = try model.fit(criterion: .reml, options: options)
+        #expect(fit.isSingular)
+        #expect(fit.messages.contains("boundary (singular) fit: see help('isSingular')"))
+        #expect(abs(fit.theta[0]) <= 1e-4)
+        #expect(fit.objective - reference.objective <= 1e-4)
+        #expect(Compare.relative(fit.sigma, reference.sigma) <= 1e-3)
+    }
+}

@@ -25,6 +25,8 @@ extension LinearMixedModel {
         var theta = zip(start, bounds).map { max($0, $1) }
         var value = try objective(at: theta, criterion: criterion)
         var evaluations = 1
+        var held = Set<Int>()
+        var previousHeldCount = 0
         for iteration in 1...maxIterations {
             PhaseLog.mark("  evaluation(s)")
             let H = try AverageInformation.compute(model: self, criterion: criterion)
@@ -33,8 +35,23 @@ extension LinearMixedModel {
             PhaseLog.mark("  gradient")
             progress?(iteration, value, theta)
 
-            // Active set: parameters on their bound with the gradient pointing out of the region.
-            let free = theta.indices.filter { !(bounds[$0] == 0 && theta[$0] <= 0 && gradient[$0] > 0) }
+            // Active set: parameters held on their bound. A diagonal element that Newton has
+            // driven below 1e-4 (lme4's isSingular tolerance; it shrinks geometrically, see
+            // below) is set to zero and held there — the criterion is even in it, so its gradient
+            // and curvature vanish together and the Newton decrement alone never says "done";
+            // what is lost is O(θ²) of the criterion.
+            for index in theta.indices where bounds[index] == 0 && !held.contains(index) && theta[index] > 0
+                && theta[index] < 1e-4 {
+                held.insert(index)
+                theta[index] = 0
+            }
+            if !held.isEmpty && held.contains(where: { theta[$0] != 0 }) == false && previousHeldCount != held.count {
+                previousHeldCount = held.count
+                value = try objective(at: theta, criterion: criterion)
+                evaluations += 1
+                continue
+            }
+            let free = theta.indices.filter { !held.contains($0) && !(bounds[$0] == 0 && theta[$0] <= 0 && gradient[$0] >= 0) }
             var step = [Double](repeating: 0, count: theta.count)
             if !free.isEmpty {
                 let direction = Self.newtonDirection(H: H, gradient: gradient, free: free)
@@ -51,7 +68,7 @@ extension LinearMixedModel {
             // geometrically), never to zero.
             var length = 1.0
             var accepted = false
-            for _ in 0..<30 {
+            for _ in 0..<12 {
                 let candidate = theta.indices.map { index -> Double in
                     let next = theta[index] + length * step[index]
                     return bounds[index] == 0 ? max(next, 0.1 * theta[index]) : next

@@ -62,7 +62,7 @@ enum Fixtures {
         let files = ["sleepstudy": "sleepstudy.csv", "dyestuff": "Dyestuff.csv", "penicillin": "Penicillin.csv",
                      "pastes": "Pastes.csv", "cake": "cake.csv", "machines": "Machines.csv",
                      "ergostool": "ergoStool.csv", "oxide": "Oxide.csv",
-                     "synthetic": ""]
+                     "synthetic": "", "dyestuff2": "Dyestuff2.csv"]
         if reference.hasPrefix("synthetic_crossed") { return "synthetic_crossed.csv" }
         if reference.hasPrefix("synthetic_three") { return "synthetic_three.csv" }
         return files[String(reference.prefix { $0 != "_" })]!
@@ -88,7 +88,7 @@ enum Fixtures {
     /// interaction factor; a 3 × 3 correlated block of a factor), ergoStool, Oxide (`Lot/Wafer`).
     static let moreReferences = [
         "pastes_reml", "pastes_ml", "cake_reml", "machines_reml", "machines_slopes_reml",
-        "ergostool_ml", "oxide_reml",
+        "ergostool_ml", "oxide_reml", "dyestuff2_reml",
     ] + syntheticReferences
 
     /// datagen sets fitted by lme4 1.1-31 (`Rscript lme4_reference.R`): users × items with a

@@ -32,7 +32,7 @@ struct KernelsCommand: ParsableCommand {
     /// `designRows` rows (users = rows/10, items = rows/100, a random slope for users).
     private func designAndRefactorization() throws {
         let n = designRows, users = max(n / 10, 2), items = max(n / 100, 2)
-        var generator = SplitMix(seed: 7)
+        var generator = SplitMix64(seed: 7)
         var y = [Double](repeating: 0, count: n), x = y
         var u = [Int32](repeating: 0, count: n), i = u
         for r in 0..<n {
@@ -82,7 +82,7 @@ struct KernelsCommand: ParsableCommand {
         defer { unlink(path) }
         var text = "y,x,user,item\n"
         text.reserveCapacity(csvRows * 40)
-        var generator = SplitMix(seed: 42)
+        var generator = SplitMix64(seed: 42)
         for _ in 0..<csvRows {
             let y = generator.nextDouble() * 10 - 5, x = generator.nextDouble() * 4 - 2
             let user = generator.next() % 100_000, item = generator.next() % 10_000
@@ -98,18 +98,4 @@ struct KernelsCommand: ParsableCommand {
         print(String(format: "CSV parse (%d rows, %.0f MB, 2 numeric + 2 categorical columns): %.0f MB/s (median), %.0f MB/s (best), %.1f M rows/s",
                      csvRows, megabytes, megabytes / timing.median, megabytes / timing.minimum, Double(csvRows) / timing.median / 1e6))
     }
-}
-
-/// A small deterministic generator for benchmark data.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextDouble() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }

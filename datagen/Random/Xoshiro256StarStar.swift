@@ -1,3 +1,4 @@
+import MixedModels
 /// xoshiro256** (Blackman & Vigna 2018), a fast 64-bit generator with 256 bits of state,
 /// seeded through SplitMix64 as its authors recommend. Deterministic across runs, so that the
 /// same arguments give the same bytes (unlike `SystemRandomNumberGenerator`).
@@ -8,7 +9,7 @@ struct Xoshiro256StarStar: RandomNumberGenerator {
     /// for random effects, one for rows) so that changing the number of rows does not change
     /// the random effects.
     init(seed: UInt64, stream: UInt64) {
-        var mixer = SplitMix64(state: seed ^ (stream &* 0xD1B5_4A32_D192_ED03))
+        var mixer = SplitMix64(seed: seed ^ (stream &* 0xD1B5_4A32_D192_ED03))
         s0 = mixer.next()
         s1 = mixer.next()
         s2 = mixer.next()
@@ -44,19 +45,6 @@ struct Xoshiro256StarStar: RandomNumberGenerator {
     @inline(__always)
     mutating func index(below n: Int) -> Int {
         Int(truncatingIfNeeded: next().multipliedFullWidth(by: UInt64(n)).high)
-    }
-}
-
-/// SplitMix64 (Steele, Lea & Flood 2014), used only to expand a seed into xoshiro's state.
-struct SplitMix64 {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -18,7 +18,7 @@ enum ConditionalVariance {
     /// The k × k blocks `σ² Tⱼ Σ_l Tⱼ'` for every term j and level l (column-major).
     /// Overwrites the factor with its selected inverse.
     static func diagonalBlocks(pls: PenalizedLeastSquares, sigmaSquared: Double) -> [[[Double]]] {
-        let inverse = pls.factorization.invert()
+        let inverse = pls.invert()
         var result: [[[Double]]] = []
         for (j, term) in pls.design.terms.enumerated() {
             let k = term.effectCount

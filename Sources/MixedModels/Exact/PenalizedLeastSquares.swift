@@ -42,6 +42,9 @@ final class PenalizedLeastSquares {
     private(set) var logDetRX = 0.0
     /// Penalized residual sum of squares ‖y − Xβ − ZΛu‖² + ‖u‖² at the PLS solution.
     private(set) var penalizedRSS = 0.0
+    /// True while the factor holds L for `theta` (an update succeeded and no selected
+    /// inversion has overwritten it since).
+    private(set) var isFactored = false
 
     /// Which factorization to use.
     enum Engine {
@@ -83,6 +86,7 @@ final class PenalizedLeastSquares {
     func update(theta newTheta: [Double]) throws {
         precondition(newTheta.count == parameters.count, "θ has \(parameters.count) elements")
         theta = newTheta
+        isFactored = false
         theta.withUnsafeBufferPointer { θ in
             templates.withUnsafeMutableBufferPointer { parameters.fill(θ, into: $0) }
         }
@@ -90,6 +94,13 @@ final class PenalizedLeastSquares {
         fillRightHandSide()
         try solved.withUnsafeMutableBufferPointer { try factorization.solveLower($0.baseAddress!, columns: p + 1) }
         try reduceFixedEffects()
+        isFactored = true
+    }
+
+    /// The selected inverse of the current factor (overwrites it: solve first).
+    func invert() -> InverseEntries {
+        isFactored = false
+        return factorization.invert()
     }
 
     /// Λ'Z'[X y] into `solved`, in A's order.

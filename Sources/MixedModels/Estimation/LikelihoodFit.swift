@@ -24,7 +24,7 @@ extension LinearMixedModel {
             PhaseLog.mark("approximate start")
             let outcome = try fitNewton(criterion: criterion, start: theta0)
             PhaseLog.mark("newton (\(outcome.iterations) iterations)")
-            if !(pls.isFactored && pls.theta == outcome.theta) { try pls.update(theta: outcome.theta) }
+            if !(pls.hasSolution && pls.theta == outcome.theta) { try pls.update(theta: outcome.theta) }
             PhaseLog.mark("final factorization")
             var messages: [String] = []
             if !outcome.converged { messages.append("optimizer (newton) did not converge") }

@@ -70,7 +70,7 @@ enum ProfiledGradient {
         }
 
         // M_I = Σ_J A⁻¹_{IJ} (Λ'G)_{JI} for every level block I, from the stored blocks of G.
-        let inverse = pls.invert()
+        let inverse = try pls.invert()
         var M = [Double](repeating: 0, count: terms.reduce(0) { $0 + $1.levelCount * $1.effectCount * $1.effectCount })
         var mOffset = [Int](), offset = 0
         for term in terms { mOffset.append(offset); offset += term.levelCount * term.effectCount * term.effectCount }

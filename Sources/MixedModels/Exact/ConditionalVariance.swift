@@ -1,9 +1,10 @@
 /// Conditional variances of the random effects, `Var(b | y, β̂) = σ² Λ (Λ'Z'ZΛ + I)⁻¹ Λ'`,
 /// from the selected inverse of the sparse Cholesky factor (lme4's `condVar`).
 enum ConditionalVariance {
-    /// Diagonal of `Var(b | y)` (length q). Overwrites the factor with its selected inverse.
-    static func diagonal(pls: PenalizedLeastSquares, sigmaSquared: Double) -> [Double] {
-        let blocks = diagonalBlocks(pls: pls, sigmaSquared: sigmaSquared)
+    /// Diagonal of `Var(b | y)` (length q). Overwrites the factor with its selected inverse
+    /// (or uses the one already computed at this θ).
+    static func diagonal(pls: PenalizedLeastSquares, sigmaSquared: Double) throws -> [Double] {
+        let blocks = try diagonalBlocks(pls: pls, sigmaSquared: sigmaSquared)
         var out = [Double](repeating: 0, count: pls.q)
         for (j, term) in pls.design.terms.enumerated() {
             let k = term.effectCount
@@ -17,8 +18,8 @@ enum ConditionalVariance {
 
     /// The k × k blocks `σ² Tⱼ Σ_l Tⱼ'` for every term j and level l (column-major).
     /// Overwrites the factor with its selected inverse.
-    static func diagonalBlocks(pls: PenalizedLeastSquares, sigmaSquared: Double) -> [[[Double]]] {
-        let inverse = pls.invert()
+    static func diagonalBlocks(pls: PenalizedLeastSquares, sigmaSquared: Double) throws -> [[[Double]]] {
+        let inverse = try pls.invert()
         var result: [[[Double]]] = []
         for (j, term) in pls.design.terms.enumerated() {
             let k = term.effectCount

@@ -45,6 +45,15 @@ final class PenalizedLeastSquares {
     /// True while the factor holds L for `theta` (an update succeeded and no selected
     /// inversion has overwritten it since).
     private(set) var isFactored = false
+    /// û and the selected inverse at `theta`, kept after a selected inversion so that the
+    /// summary at an optimum found by Newton steps (whose last gradient inverted the factor)
+    /// needs neither a refactorization nor a second inversion.
+    private var cachedSpherical: [Double]?
+    private var cachedInverse: InverseEntries?
+
+    /// True when û and the estimates at `theta` are available: the factor holds L, or a
+    /// selected inversion kept û and A⁻¹ for this θ.
+    var hasSolution: Bool { isFactored || (cachedSpherical != nil && cachedInverse != nil) }
 
     /// Which factorization to use.
     enum Engine {
@@ -87,6 +96,8 @@ final class PenalizedLeastSquares {
         precondition(newTheta.count == parameters.count, "θ has \(parameters.count) elements")
         theta = newTheta
         isFactored = false
+        cachedSpherical = nil
+        cachedInverse = nil
         theta.withUnsafeBufferPointer { θ in
             templates.withUnsafeMutableBufferPointer { parameters.fill(θ, into: $0) }
         }
@@ -97,10 +108,16 @@ final class PenalizedLeastSquares {
         isFactored = true
     }
 
-    /// The selected inverse of the current factor (overwrites it: solve first).
-    func invert() -> InverseEntries {
+    /// The selected inverse of the current factor (overwrites it, keeping û for this θ), or the
+    /// one already computed for this θ.
+    func invert() throws -> InverseEntries {
+        if let cachedInverse { return cachedInverse }
+        let u = try sphericalEffects()
+        let inverse = factorization.invert()
         isFactored = false
-        return factorization.invert()
+        cachedSpherical = u
+        cachedInverse = inverse
+        return inverse
     }
 
     /// Λ'Z'[X y] into `solved`, in A's order.
@@ -181,6 +198,8 @@ final class PenalizedLeastSquares {
 
     /// û (spherical random effects) at the last update: `L'Pu = cu − RZX β`.
     func sphericalEffects() throws -> [Double] {
+        if let cachedSpherical { return cachedSpherical }
+        precondition(isFactored, "û needs the factor of the current θ")
         let beta = fixedEffects()
         let q = self.q
         var u = [Double](repeating: 0, count: q)

@@ -30,7 +30,7 @@ struct PosteriorCovariance {
     /// The sequential part of the exact blocks: p solves for M, then the selected inverse.
     static func exactInverse(pls: PenalizedLeastSquares) throws -> ExactInverse {
         let M = pls.p > 0 ? try pls.solveFixedEffectColumns() : []
-        return ExactInverse(pls: pls, M: M, RXtRXInverse: fixedEffectPrecisionInverse(pls), inverse: pls.invert())
+        return ExactInverse(pls: pls, M: M, RXtRXInverse: fixedEffectPrecisionInverse(pls), inverse: try pls.invert())
     }
 
     /// A's selected inverse and M, from which every term's blocks follow independently.

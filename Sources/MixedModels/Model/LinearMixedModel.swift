@@ -77,7 +77,7 @@ public final class LinearMixedModel {
 
         PhaseLog.mark("estimates, residuals")
         // Conditional variances need the selected inverse, which overwrites the factor: last.
-        let ranef = conditionalModes(b: b, sigmaSquared: sigmaSquared)
+        let ranef = try conditionalModes(b: b, sigmaSquared: sigmaSquared)
         PhaseLog.mark("conditional variances")
 
         let logLik = -objective / 2
@@ -166,8 +166,8 @@ public final class LinearMixedModel {
     /// `Var(b | y) = σ² Λ (Λ'Z'ZΛ + I)⁻¹ Λ'` (conditional on β̂, as lme4's `condVar`),
     /// ordered as lme4's `as.data.frame(ranef(m, condVar = TRUE))`: by grouping factor, then
     /// effect, then level.
-    private func conditionalModes(b: [Double], sigmaSquared: Double) -> [RanefRow] {
-        let variances = ConditionalVariance.diagonal(pls: pls, sigmaSquared: sigmaSquared)
+    private func conditionalModes(b: [Double], sigmaSquared: Double) throws -> [RanefRow] {
+        let variances = try ConditionalVariance.diagonal(pls: pls, sigmaSquared: sigmaSquared)
         var rows: [RanefRow] = []
         rows.reserveCapacity(pls.q)
         let terms = frame.randomTerms

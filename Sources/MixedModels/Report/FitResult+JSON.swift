@@ -37,16 +37,40 @@ extension FitResult {
                 ])
             })))
         }
-        members.append(("ranef", .array(randomEffects.map { row in
-            .object([
-                ("factor", .string(row.factor)),
-                ("term", .string(row.term)),
-                ("level", .string(row.level)),
-                ("value", .number(row.value)),
-                ("condSD", .number(row.condSD)),
-            ])
-        })))
+        if randomEffects.allSatisfy({ $0.value.isFinite && $0.condSD.isFinite }) {
+            members.append(("ranef", .raw(ranefJSON)))
+        } else {
+            // Through the checked writer, which refuses the non-finite number with its path.
+            members.append(("ranef", .array(randomEffects.map { row in
+                .object([("factor", .string(row.factor)), ("term", .string(row.term)), ("level", .string(row.level)),
+                         ("value", .number(row.value)), ("condSD", .number(row.condSD))])
+            })))
+        }
         return .object(members)
+    }
+}
+
+extension FitResult {
+    /// The `ranef` array, one record per line, written directly (a model can have millions of
+    /// random effects); ``json`` uses it only when every value is finite.
+    var ranefJSON: String {
+        if randomEffects.isEmpty { return "[]" }
+        var out = "[\n"
+        out.reserveCapacity(randomEffects.count * 96)
+        for (index, row) in randomEffects.enumerated() {
+            out += "    {\"factor\": "
+            out += JSONValue.quoted(row.factor)
+            out += ", \"term\": "
+            out += JSONValue.quoted(row.term)
+            out += ", \"level\": "
+            out += JSONValue.quoted(row.level)
+            out += ", \"value\": "
+            out += row.value.description
+            out += ", \"condSD\": "
+            out += row.condSD.description
+            out += index + 1 < randomEffects.count ? "},\n" : "}\n"
+        }
+        return out + "  ]"
     }
 }
 

@@ -8,6 +8,9 @@ public indirect enum JSONValue: Sendable, Equatable {
     case string(String)
     case bool(Bool)
     case null
+    /// Already serialized JSON (checked by its producer), written as is: for long arrays of
+    /// records, where building a tree of values would cost more than writing the text.
+    case raw(String)
 
     public static func == (a: JSONValue, b: JSONValue) -> Bool {
         switch (a, b) {
@@ -18,6 +21,7 @@ public indirect enum JSONValue: Sendable, Equatable {
         case (.string(let x), .string(let y)): return x == y
         case (.bool(let x), .bool(let y)): return x == y
         case (.null, .null): return true
+        case (.raw(let x), .raw(let y)): return x == y
         default: return false
         }
     }
@@ -96,6 +100,8 @@ public indirect enum JSONValue: Sendable, Equatable {
             out += b ? "true" : "false"
         case .null:
             out += "null"
+        case .raw(let text):
+            out += text
         }
     }
 

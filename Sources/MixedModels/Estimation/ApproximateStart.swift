@@ -14,7 +14,7 @@ struct ApproximateStart {
     let parameters: CovarianceParameters
 
     /// θ after at most `sweeps` sweeps (fewer when the variances settle to 1e-3).
-    func theta(criterion: Criterion, sweeps: Int = 30) -> [Double] {
+    func theta(criterion: Criterion, sweeps: Int = 15) -> [Double] {
         let n = frame.n, p = frame.X.columns
         let terms = frame.randomTerms
         let X = frame.X
@@ -44,7 +44,7 @@ struct ApproximateStart {
         }
         var b: [[Double]] = terms.map { [Double](repeating: 0, count: $0.columnCount) }
 
-        for _ in 0..<sweeps {
+        for sweep in 0..<sweeps {
             var traces = 0.0
             var newV = V
             for (j, term) in terms.enumerated() {
@@ -72,28 +72,40 @@ struct ApproximateStart {
                         res[i] = partial
                         for r in 0..<k { rhs[base + r] += x[i + r * n] * partial }
                     }
-                    for l in 0..<levelCount {
-                        for index in 0..<(k * k) { M[index] = gram[l * k * k + index] + sigmaSquared * VInverse[index] }
-                        let invertible = M.withUnsafeBufferPointer { m in
-                            work.withUnsafeMutableBufferPointer { w in
-                                MInverse.withUnsafeMutableBufferPointer { out in
-                                    SmallCholesky.inverse(of: m.baseAddress!, k, work: w.baseAddress!, into: out.baseAddress!)
+                    if k == 1 {
+                        // Scalar term: b_l = rhs_l / (n_l + σ²/V), C_l = σ² / (n_l + σ²/V).
+                        let ratio = sigmaSquared * VInverse[0]
+                        var sumOuter = 0.0
+                        for l in 0..<levelCount {
+                            let precision = gram[l] + ratio
+                            let value = rhs[l] / precision
+                            let covariance = sigmaSquared / precision
+                            bj[l] = value
+                            sumOuter += value * value + covariance
+                            traces += gram[l] * covariance
+                        }
+                        outer[0] = sumOuter
+                    } else {
+                        M.withUnsafeMutableBufferPointer { m in
+                        work.withUnsafeMutableBufferPointer { w in
+                        MInverse.withUnsafeMutableBufferPointer { inverse in
+                            for l in 0..<levelCount {
+                                for index in 0..<(k * k) { m[index] = gram[l * k * k + index] + sigmaSquared * VInverse[index] }
+                                guard SmallCholesky.inverse(of: m.baseAddress!, k, work: w.baseAddress!, into: inverse.baseAddress!) else { continue }
+                                for r in 0..<k {
+                                    var s = 0.0
+                                    for c in 0..<k { s += inverse[r + c * k] * rhs[l * k + c] }
+                                    bj[l * k + r] = s
+                                }
+                                for s in 0..<k {
+                                    for r in 0..<k {
+                                        let covariance = sigmaSquared * inverse[r + s * k]
+                                        outer[r + s * k] += bj[l * k + r] * bj[l * k + s] + covariance
+                                        traces += gram[l * k * k + r + s * k] * covariance
+                                    }
                                 }
                             }
-                        }
-                        guard invertible else { continue }
-                        for r in 0..<k {
-                            var s = 0.0
-                            for c in 0..<k { s += MInverse[r + c * k] * rhs[l * k + c] }
-                            bj[l * k + r] = s
-                        }
-                        for s in 0..<k {
-                            for r in 0..<k {
-                                let covariance = sigmaSquared * MInverse[r + s * k]
-                                outer[r + s * k] += bj[l * k + r] * bj[l * k + s] + covariance
-                                traces += gram[l * k * k + r + s * k] * covariance
-                            }
-                        }
+                        }}}
                     }
                     for i in 0..<n {
                         let base = Int(codes[i]) * k
@@ -121,7 +133,7 @@ struct ApproximateStart {
             }
             V = newV
             sigmaSquared = newSigmaSquared
-            if change < 1e-3 { break }
+            if change < 1e-3 { PhaseLog.mark("  start sweeps: \(sweep + 1)"); break }
         }
         let covariances = V.enumerated().map { j, v in Matrix(rows: terms[j].effectCount, columns: terms[j].effectCount, values: v) }
         switch parameters.theta(covariances: covariances, sigmaSquared: sigmaSquared) {

@@ -423,13 +423,16 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
         var cross = [Double](repeating: 0, count: W.count)
         S.withUnsafeMutableBufferPointer { Sbuf in
             let Sp = Sbuf.baseAddress!
-            // Mirror the lower triangle so that S⁻¹[·, j] is one contiguous column (in tiles, so
-            // the strided writes stay in cache).
-            let tile = 64
-            for j0 in stride(from: 0, to: nS, by: tile) {
-                for i0 in stride(from: j0, to: nS, by: tile) {
-                    for j in j0..<min(j0 + tile, nS) {
-                        for i in max(i0, j + 1)..<min(i0 + tile, nS) { Sp[j + i * nS] = Sp[i + j * nS] }
+            // The general kernel below reads S⁻¹[·, j] as one contiguous column: mirror the lower
+            // triangle (in tiles, so the strided writes stay in cache). The scalar kernel reads the
+            // lower triangle only.
+            if !(scalarLinks && k1 <= 2) {
+                let tile = 64
+                for j0 in stride(from: 0, to: nS, by: tile) {
+                    for i0 in stride(from: j0, to: nS, by: tile) {
+                        for j in j0..<min(j0 + tile, nS) {
+                            for i in max(i0, j + 1)..<min(i0 + tile, nS) { Sp[j + i * nS] = Sp[i + j * nS] }
+                        }
                     }
                 }
             }
@@ -441,22 +444,35 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
                             let Ll = L.baseAddress! + l * k1 * k1
                             // Y = S⁻¹[R,R] W_l, written where the cross blocks go.
                             if scalarLinks && k1 <= 2 {
+                                // Each pair a ≥ b once, from the lower triangle: column dense[b]
+                                // read down its rows dense[a] (increasing), as the complement was
+                                // formed — half the reads, in memory order.
                                 let dense = linkDense.baseAddress!, w = Wbuf.baseAddress!, y = C.baseAddress!
-                                for a in range {
-                                    let column = Sp + Int(dense[a]) * nS
+                                for a in range { for c in 0..<k1 { y[k1 * a + c] = 0 } }
+                                for b in range {
+                                    let column = Sp + Int(dense[b]) * nS
                                     if k1 == 1 {
-                                        var sum = 0.0
-                                        for b in range { sum += column[Int(dense[b])] * w[b] }
-                                        y[a] = sum
-                                    } else {
-                                        var sum0 = 0.0, sum1 = 0.0
-                                        for b in range {
-                                            let value = column[Int(dense[b])]
-                                            sum0 += value * w[2 * b]
-                                            sum1 += value * w[2 * b + 1]
+                                        let wb = w[b]
+                                        var yb = column[Int(dense[b])] * wb
+                                        for a in (b + 1)..<range.upperBound {
+                                            let value = column[Int(dense[a])]
+                                            y[a] += value * wb
+                                            yb += value * w[a]
                                         }
-                                        y[2 * a] = sum0
-                                        y[2 * a + 1] = sum1
+                                        y[b] += yb
+                                    } else {
+                                        let wb0 = w[2 * b], wb1 = w[2 * b + 1]
+                                        let diagonal = column[Int(dense[b])]
+                                        var yb0 = diagonal * wb0, yb1 = diagonal * wb1
+                                        for a in (b + 1)..<range.upperBound {
+                                            let value = column[Int(dense[a])]
+                                            y[2 * a] += value * wb0
+                                            y[2 * a + 1] += value * wb1
+                                            yb0 += value * w[2 * a]
+                                            yb1 += value * w[2 * a + 1]
+                                        }
+                                        y[2 * b] += yb0
+                                        y[2 * b + 1] += yb1
                                     }
                                 }
                             } else {
@@ -536,7 +552,7 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
             let o = owner
             if i >= o.q1 && j >= o.q1 {
                 let a = Int(o.denseIndex[i - o.q1]), b = Int(o.denseIndex[j - o.q1])
-                return o.S[a + b * o.nS]      // S⁻¹ is stored in full (mirrored)
+                return a >= b ? o.S[a + b * o.nS] : o.S[b + a * o.nS]
             }
             if i < o.q1 && j < o.q1 {
                 guard i / o.k1 == j / o.k1 else { return 0 }

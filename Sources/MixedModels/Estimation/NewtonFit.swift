@@ -58,6 +58,7 @@ extension LinearMixedModel {
                 for (a, index) in free.enumerated() { step[index] = direction[a] }
             }
             let decrease = -zip(gradient, step).reduce(0) { $0 + $1.0 * $1.1 }
+            PhaseLog.mark("  newton \(iteration): criterion \(value), decrease \(decrease)")
             if decrease < tolerance {
                 return try snapToBoundary(NewtonOutcome(theta: theta, objective: value, iterations: iteration,
                                                         evaluations: evaluations, converged: true), criterion: criterion)

@@ -6,6 +6,6 @@ struct LMMBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lmm-bench",
         abstract: "Benchmarks of lmm: inner kernels and whole fits.",
-        subcommands: [KernelsCommand.self, EvaluateCommand.self, OptimizeCommand.self, MacKayCommand.self, ScalingCommand.self, ShapesCommand.self]
+        subcommands: [KernelsCommand.self, EvaluateCommand.self, OptimizeCommand.self, MacKayCommand.self, ScalingCommand.self, ShapesCommand.self, AdamCommand.self]
     )
 }

@@ -15,7 +15,7 @@ struct FitCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "CSV file with a header row.")
+    @Argument(help: "CSV file with a header row (or an .lmmbin file, with --method adam).")
     var data: String
 
     @Option(name: .shortAndLong, help: "Model formula in lme4 syntax, e.g. 'y ~ 1 + x + (1 + x | g)'.")
@@ -27,7 +27,7 @@ struct FitCommand: ParsableCommand {
     @Flag(help: "Maximum likelihood instead of REML.")
     var ml = false
 
-    @Option(help: "exact (REML/ML by the sparse Cholesky, default), mackay-quick, mackay (evidence) or em.")
+    @Option(help: "exact (REML/ML by the sparse Cholesky, default), mackay-quick, mackay (evidence), em, or adam (streaming minibatch Adam).")
     var method: Method = .exact
 
     @Flag(help: "mackay-quick: update the full covariance of each term instead of its diagonal.")
@@ -36,8 +36,8 @@ struct FitCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Starting variance components for the MacKay forms (same format as --variances).", valueName: "V.json"))
     var start: String?
 
-    @Option(help: "MacKay forms: stop when no variance component changes by more than this (relative).")
-    var tolerance: Double = 1e-10
+    @Option(help: "MacKay forms: stop when no variance component changes by more than this (relative; default 1e-10). Adam: when an epoch changes no estimate by more than this (default 1e-6).")
+    var tolerance: Double?
 
     @Option(help: "MacKay forms: the most iterations.")
     var maxIterations: Int = 2_000
@@ -48,7 +48,7 @@ struct FitCommand: ParsableCommand {
     @Option(help: "Stochastic traces: Rademacher probes per iteration.")
     var probes: Int = 100
 
-    @Option(help: "Seed of the stochastic traces.")
+    @Option(help: "Seed of the stochastic traces, and of adam's chunk order.")
     var seed: UInt64 = 1
 
     @Option(help: ArgumentHelp("Write the fit as JSON (the reference JSON key names).", valueName: "OUT.json"))
@@ -60,15 +60,29 @@ struct FitCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Do not print the summary.")
     var quiet = false
 
+    // Streaming Adam (FitCommand+Adam.swift).
+    @Option(help: "Adam: step size relative to a per-level Newton step (default 1).")
+    var learningRate: Double?
+
+    @Option(help: "Adam: rows per minibatch (default 65536, at most a chunk of the file).")
+    var batchSize: Int?
+
+    @Option(help: "Adam: the most epochs (default 200).")
+    var epochs: Int?
+
+    @Option(help: "Adam without --variances: the MacKay form that learns the penalties, evidence (default) or quick.")
+    var penalties: AdamPenaltyForm?
+
     enum Method: String, ExpressibleByArgument, CaseIterable {
         case exact
         case mackayQuick = "mackay-quick"
         case mackay
         case em
+        case adam
 
         var mackayForm: MacKayForm? {
             switch self {
-            case .exact: return nil
+            case .exact, .adam: return nil
             case .mackayQuick: return .quick
             case .mackay: return .evidence
             case .em: return .em
@@ -85,13 +99,14 @@ struct FitCommand: ParsableCommand {
         if fullCovariance && method != .mackayQuick {
             throw ValidationError("--full-covariance applies to --method mackay-quick only")
         }
-        if start != nil && method.mackayForm == nil {
-            throw ValidationError("--start applies to the MacKay forms (mackay-quick, mackay, em)")
+        if start != nil && method.mackayForm == nil && method != .adam {
+            throw ValidationError("--start applies to the MacKay forms (mackay-quick, mackay, em) and adam")
         }
-        if variances != nil && method != .exact {
+        try validateAdam()
+        if variances != nil && method != .exact && method != .adam {
             throw ValidationError("--variances fixes the variance components; it cannot be combined with --method \(method.rawValue)")
         }
-        if tolerance <= 0 || !tolerance.isFinite { throw ValidationError("--tolerance must be positive") }
+        if let tolerance, tolerance <= 0 || !tolerance.isFinite { throw ValidationError("--tolerance must be positive") }
         if maxIterations < 1 { throw ValidationError("--max-iterations must be at least 1") }
         if probes < 2 { throw ValidationError("--probes must be at least 2") }
     }
@@ -110,6 +125,7 @@ struct FitCommand: ParsableCommand {
     private func fit() throws {
         PhaseLog.mark("start")
         let parsed = try Formula.parse(formula)
+        if method == .adam { return try fitAdam(parsed) }
         let table = try CSVReader.read(path: data, for: parsed)
         PhaseLog.mark("read CSV")
         let model = try LinearMixedModel(formula: parsed, data: table)
@@ -121,7 +137,7 @@ struct FitCommand: ParsableCommand {
             var options = MacKayOptions(form: form)
             options.fullCovariance = fullCovariance
             options.start = try start.map { try VarianceComponents.load(path: $0) }
-            options.tolerance = tolerance
+            options.tolerance = tolerance ?? 1e-10
             options.maxIterations = maxIterations
             options.criterion = criterion
             if traces == .stochastic { options.traces = .stochastic(probes: probes, seed: seed) }

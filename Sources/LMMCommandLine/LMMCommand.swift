@@ -5,7 +5,7 @@ public struct LMMCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "lmm",
         abstract: "Fit linear mixed models (lme4 formulas) to CSV data.",
-        subcommands: [FitCommand.self],
+        subcommands: [FitCommand.self, ConvertCommand.self],
         defaultSubcommand: FitCommand.self
     )
 

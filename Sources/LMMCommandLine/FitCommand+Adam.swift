@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+import MixedModels
+
+/// `lmm fit … --method adam`: the streaming fitter, from an `.lmmbin` file or a CSV file
+/// (converted to a temporary `.lmmbin` first, streaming: the conversion's memory grows with the
+/// number of levels, not of rows; its disk space with the rows).
+extension FitCommand {
+    /// The MacKay form that learns adam's penalties.
+    enum AdamPenaltyForm: String, ExpressibleByArgument, CaseIterable {
+        case evidence
+        case quick
+    }
+
+    func validateAdam() throws {
+        guard method == .adam else {
+            let given = [("--learning-rate", learningRate != nil), ("--batch-size", batchSize != nil),
+                         ("--epochs", epochs != nil), ("--penalties", penalties != nil)].filter(\.1).map(\.0)
+            if let first = given.first { throw ValidationError("\(first) applies to --method adam only") }
+            return
+        }
+        if let learningRate, !(learningRate > 0 && learningRate < 2) {
+            throw ValidationError("--learning-rate must be between 0 and 2 (a fraction of a Newton step)")
+        }
+        if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
+        if variances != nil && (start != nil || penalties != nil) {
+            throw ValidationError("--variances fixes the penalties; --start and --penalties apply when adam learns them")
+        }
+        if fullCovariance || traces != .exact { throw ValidationError("--full-covariance and --traces apply to the MacKay methods") }
+    }
+
+    func fitAdam(_ formula: Formula) throws {
+        PhaseLog.mark("start")
+        let reporter = AdamProgressReporter()
+        let (path, temporary) = try streamablePath(for: formula, reporter: reporter)
+        defer { if let temporary { unlink(temporary) } }
+        let reader = try LMMBinaryReader.openForStreaming(path: path)
+        let model = try StreamingMixedModel(formula: formula, reader: reader) { rows in
+            reporter.statistics(rows: rows, of: reader.rowCount)
+        }
+        PhaseLog.mark("statistics pass")
+        var options = AdamOptions()
+        if let variances {
+            options.penalties = .given(try VarianceComponents.load(path: variances))
+        } else {
+            options.penalties = .learned(penalties == .quick ? .quick : .evidence)
+            options.start = try start.map { try VarianceComponents.load(path: $0) }
+        }
+        if let learningRate { options.learningRate = learningRate }
+        options.batchSize = batchSize
+        if let epochs { options.maxEpochs = epochs }
+        if let tolerance { options.tolerance = tolerance }
+        options.seed = seed
+        options.criterion = ml ? .ml : .reml
+        options.progress = { reporter.report($0) }
+        let result = try model.fit(adam: options)
+        reporter.finish()
+        PhaseLog.mark("fit")
+
+        var outputs = OutputFiles()
+        do {
+            if let json { try outputs.stage(try result.json.serialized(), at: json) }
+            if let ranef { try outputs.stage(try result.ranefCSV(), at: ranef) }
+            try outputs.commit()
+        } catch {
+            outputs.discard()
+            throw error
+        }
+        PhaseLog.mark("write outputs")
+        let dataName = LMMBinaryFormat.isBinaryFile(path: data) ? model.source : URL(fileURLWithPath: data).lastPathComponent
+        if !quiet { print(result.summary(dataName: dataName), terminator: "") }
+        if quiet {
+            for message in result.messages { FileHandle.standardError.write(Data("lmm: \(message)\n".utf8)) }
+        }
+    }
+
+    /// The `.lmmbin` file to stream: `data` itself, or a temporary conversion of the CSV file's
+    /// columns that the formula uses (grouping columns as factors).
+    private func streamablePath(for formula: Formula, reporter: AdamProgressReporter) throws -> (String, String?) {
+        if LMMBinaryFormat.isBinaryFile(path: data) { return (data, nil) }
+        let header = try CSVReader.readHeader(path: data)
+        let available = Set(header)
+        for (name, span) in formula.columnReferences where !available.contains(name) {
+            throw FormulaError("unknown column '\(name)'; available columns: \(header.joined(separator: ", "))",
+                               formula: formula.text, span: span)
+        }
+        let temporary = FileManager.default.temporaryDirectory
+            .appendingPathComponent("lmm-adam-\(getpid())-\(UUID().uuidString).lmmbin").path
+        reporter.note("converting \(URL(fileURLWithPath: data).lastPathComponent) to a temporary .lmmbin file")
+        try CSVConversion.convert(csv: data, to: temporary, select: formula.columnsUsed, categorical: formula.groupingColumns)
+        PhaseLog.mark("convert CSV")
+        return (temporary, temporary)
+    }
+}

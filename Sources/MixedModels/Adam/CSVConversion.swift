@@ -1,0 +1,259 @@
+/// Converts a CSV file into an `.lmmbin` file (``LMMBinaryFormat``) without holding its rows:
+/// the streaming fitter reads `.lmmbin` chunks, and `lmm convert` and `lmm fit --method adam`
+/// on a CSV file go through here.
+///
+/// Two passes over the file, each with the CSV reader's scanner (one 4 MiB buffer):
+/// 1. column types: a column is numeric while every non-missing field is a number, as
+///    ``CSVReader`` decides; a column named in `categorical`, or whose first non-missing field is
+///    text, collects its levels in this pass. (A column that looks numeric for a while and then
+///    holds text needs one more pass for its levels: rare, and still bounded.)
+/// 2. values: numbers as float64 (missing: `NaN`), factor fields as codes of the levels sorted in
+///    R's order (``LevelOrder``), appended to an ``LMMBinaryWriter`` a batch at a time.
+///
+/// Memory is the scanner's buffer, one chunk of the writer and the level dictionaries:
+/// proportional to the number of distinct levels, not of rows. The output is written to a
+/// temporary file and renamed when complete, so a failure leaves no file.
+public enum CSVConversion {
+    /// What a conversion wrote.
+    public struct Summary: Sendable {
+        public var rowCount: Int
+        public var columns: [LMMBinaryColumn]
+        /// Number of levels of each factor column, by name.
+        public var levelCounts: [String: Int]
+    }
+
+    /// Converts `csv` to an `.lmmbin` file at `output`.
+    /// - Parameters:
+    ///   - select: the columns to keep, in this order (all when nil).
+    ///   - categorical: columns to store as factors whatever their values look like.
+    ///   - rowsPerChunk: rows per chunk of the output.
+    /// - Throws: ``InputError`` with the file, line and field for a row with the wrong number of
+    ///   fields, an unterminated quote, a selected column missing from the header, or a file
+    ///   that changes between the passes; no output file is left behind.
+    @discardableResult
+    public static func convert(csv path: String, to output: String, select: [String]? = nil,
+                               categorical: Set<String> = [],
+                               rowsPerChunk: Int = LMMBinaryFormat.defaultRowsPerChunk) throws -> Summary {
+        try convert(csv: path, to: output, select: select, categorical: categorical, rowsPerChunk: rowsPerChunk,
+                    chunkSize: CSVReader.defaultChunkSize)
+    }
+
+    /// With a chosen scanner chunk size (tests make rows straddle chunks).
+    static func convert(csv path: String, to output: String, select: [String]?, categorical: Set<String>,
+                        rowsPerChunk: Int, chunkSize: Int) throws -> Summary {
+        let file = CSVReader.fileName(path)
+        let names = try CSVReader.readHeader(path: path, chunkSize: chunkSize)
+        let fieldIndex = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
+        var wanted = names
+        if let select {
+            var seen = Set<String>()
+            wanted = select.filter { seen.insert($0).inserted }
+            for name in wanted where fieldIndex[name] == nil {
+                throw InputError("selected column \"\(name)\" is not in the header; the columns are: "
+                                 + names.map { "\"\($0)\"" }.joined(separator: ", "), file: file, line: 1)
+            }
+        }
+        var columns = wanted.map { ConvertedColumn(name: $0, field: fieldIndex[$0]!, categorical: categorical.contains($0)) }
+
+        // Pass 1: types, and the levels of columns that are text from their first value.
+        let rowCount = try scan(path, file: file, fieldCount: names.count, chunkSize: chunkSize) { scanner, r in
+            for k in columns.indices { columns[k].inspect(scanner, row: r) }
+        }
+        // Columns that turned to text after numbers: collect their levels from the start.
+        let late = columns.indices.filter { columns[$0].needsLevelPass }
+        if !late.isEmpty {
+            for k in late { columns[k].restartLevels() }
+            _ = try scan(path, file: file, fieldCount: names.count, chunkSize: chunkSize) { scanner, r in
+                for k in late { columns[k].collectLevel(scanner, row: r) }
+            }
+        }
+        for k in columns.indices { columns[k].sortLevels() }
+
+        // Pass 2: values.
+        let writer = try LMMBinaryWriter(path: output, columns: columns.map(\.binaryColumn), rowsPerChunk: rowsPerChunk)
+        for (k, column) in columns.enumerated() where column.isFactor {
+            try writer.setLevels(column.sortedLabels, forColumnAt: k)
+        }
+        var batch = ConversionBatch(columns: columns, capacity: 8_192)
+        var written = 0
+        _ = try scan(path, file: file, fieldCount: names.count, chunkSize: chunkSize) { scanner, r in
+            for k in columns.indices {
+                guard columns[k].store(scanner, row: r, into: &batch, column: k) else {
+                    throw InputError("the file changed while it was being converted (row \(written + batch.count + 1): "
+                                     + "a value of column \"\(columns[k].name)\" was not seen in the first pass)",
+                                     file: file, line: scanner.lines[r], column: columns[k].field + 1)
+                }
+            }
+            batch.count += 1
+            if batch.count == batch.capacity {
+                try writer.append(batch.values(columns))
+                written += batch.count
+                batch.count = 0
+            }
+        }
+        if batch.count > 0 { try writer.append(batch.values(columns)) }
+        guard writer.rowCount == rowCount else {
+            throw InputError("the file changed while it was being converted: \(rowCount) rows in the first pass, "
+                             + "\(writer.rowCount) in the second", file: file)
+        }
+        try writer.finish()
+        var levelCounts: [String: Int] = [:]
+        for column in columns where column.isFactor { levelCounts[column.name] = column.sortedLabels.count }
+        return Summary(rowCount: rowCount, columns: columns.map(\.binaryColumn), levelCounts: levelCounts)
+    }
+
+    /// Calls `body(scanner, r)` for every data row `r` of each scanned batch (the header skipped),
+    /// after checking its number of fields; returns the number of rows.
+    private static func scan(_ path: String, file: String, fieldCount: Int, chunkSize: Int,
+                             _ body: (CSVScanner, Int) throws -> Void) throws -> Int {
+        let scanner = CSVScanner(source: try CSVByteSource(path: path, name: file), chunkSize: chunkSize)
+        guard try scanner.nextRows(limit: 1) == 1 else {
+            throw InputError("empty file: expected a header row with the column names", file: file, line: 1)
+        }
+        scanner.fixStride(fieldCount)
+        var rows = 0
+        while true {
+            let count = try scanner.nextRows(limit: CSVReader.batchSize)
+            if count == 0 { break }
+            for r in 0..<count {
+                let found = scanner.fieldCounts[r]
+                guard found == fieldCount else {
+                    throw InputError("row \(rows + r + 1): expected \(fieldCount) field\(fieldCount == 1 ? "" : "s"), found \(found)"
+                                     + (found < fieldCount ? " (the row ends early)" : ""),
+                                     file: file, line: scanner.lines[r], column: min(fieldCount, found) + 1)
+                }
+                try body(scanner, r)
+            }
+            rows += count
+        }
+        return rows
+    }
+}
+
+/// One column being converted: its type so far, and its levels when it is a factor.
+private struct ConvertedColumn {
+    let name: String
+    /// Index of the column's field in each row.
+    let field: Int
+    private(set) var isFactor: Bool
+    /// Turned to text after rows that looked numeric: its levels need a pass of their own.
+    private(set) var needsLevelPass = false
+    private var seenValue = false
+    private var levels = LevelDictionary()
+    /// Provisional (dictionary) code → code in R's order; and the labels in that order.
+    private var rank: [Int32] = []
+    private(set) var sortedLabels: [String] = []
+
+    init(name: String, field: Int, categorical: Bool) {
+        self.name = name
+        self.field = field
+        isFactor = categorical
+    }
+
+    var binaryColumn: LMMBinaryColumn { isFactor ? .factor(name) : .float64(name) }
+
+    private func bytes(_ scanner: CSVScanner, _ r: Int) -> (UnsafePointer<UInt8>, Int) {
+        let span = scanner.fields[r * scanner.stride + field]
+        return (UnsafePointer(scanner.buffer + span.start), span.count)
+    }
+
+    /// Pass 1: keep deciding the type; collect levels while a factor.
+    mutating func inspect(_ scanner: CSVScanner, row r: Int) {
+        let (start, count) = bytes(scanner, r)
+        if !isFactor {
+            if NumberParser.parse(start, count: count) != nil || Self.isMissingNumber(start, count) {
+                if !Self.isMissingNumber(start, count) { seenValue = true }
+                return
+            }
+            isFactor = true
+            needsLevelPass = seenValue
+        }
+        if !needsLevelPass && !Self.isMissingLevel(start, count) { _ = levels.code(for: start, length: count) }
+    }
+
+    mutating func restartLevels() { levels = LevelDictionary() }
+
+    /// The extra pass for a column that turned to text late.
+    mutating func collectLevel(_ scanner: CSVScanner, row r: Int) {
+        let (start, count) = bytes(scanner, r)
+        if !Self.isMissingLevel(start, count) { _ = levels.code(for: start, length: count) }
+    }
+
+    /// Puts the levels in R's order. Distinct bytes that make equal Strings (invalid UTF-8,
+    /// canonically equivalent spellings) become one level, as the CSV reader does.
+    mutating func sortLevels() {
+        guard isFactor else { return }
+        let labels = levels.labels()
+        let order = LevelOrder.sortedIndices(labels)
+        rank = [Int32](repeating: 0, count: labels.count)
+        var position: [String: Int32] = [:]
+        for old in order {
+            if let existing = position[labels[old]] {
+                rank[old] = existing
+                continue
+            }
+            rank[old] = Int32(sortedLabels.count)
+            position[labels[old]] = Int32(sortedLabels.count)
+            sortedLabels.append(labels[old])
+        }
+    }
+
+    /// Pass 2: the value of row `r` into the batch; false when it cannot be converted as pass 1
+    /// decided (the file changed).
+    func store(_ scanner: CSVScanner, row r: Int, into batch: inout ConversionBatch, column k: Int) -> Bool {
+        let (start, count) = bytes(scanner, r)
+        if isFactor {
+            if Self.isMissingLevel(start, count) {
+                batch.codes[k][batch.count] = -1
+                return true
+            }
+            let before = levels.count
+            guard let code = levels.code(for: start, length: count), levels.count == before else { return false }
+            batch.codes[k][batch.count] = rank[Int(code)]
+            return true
+        }
+        if let value = NumberParser.parse(start, count: count) {
+            batch.doubles[k][batch.count] = value
+            return true
+        }
+        guard Self.isMissingNumber(start, count) else { return false }
+        batch.doubles[k][batch.count] = .nan
+        return true
+    }
+
+    // The CSV reader's rules for missing values (CSVColumnBuilder).
+    /// An empty field or `NA`, blanks around it allowed, in a numeric column.
+    private static func isMissingNumber(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+        var start = 0, end = count
+        while start < end, NumberParser.isBlank(bytes[start]) { start += 1 }
+        while end > start, NumberParser.isBlank(bytes[end - 1]) { end -= 1 }
+        return start == end
+            || (end - start == 2 && bytes[start] == UInt8(ascii: "N") && bytes[start + 1] == UInt8(ascii: "A"))
+    }
+
+    /// An empty field or `NA` in a factor.
+    private static func isMissingLevel(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+        count == 0 || (count == 2 && bytes[0] == UInt8(ascii: "N") && bytes[1] == UInt8(ascii: "A"))
+    }
+}
+
+/// Rows converted but not yet appended to the writer, column by column.
+private struct ConversionBatch {
+    var doubles: [[Double]]
+    var codes: [[Int32]]
+    var count = 0
+    let capacity: Int
+
+    init(columns: [ConvertedColumn], capacity: Int) {
+        self.capacity = capacity
+        doubles = columns.map { $0.isFactor ? [] : [Double](repeating: 0, count: capacity) }
+        codes = columns.map { $0.isFactor ? [Int32](repeating: 0, count: capacity) : [] }
+    }
+
+    /// The first `count` rows of every column, as the writer takes them.
+    func values(_ columns: [ConvertedColumn]) -> [LMMBinaryColumnValues] {
+        columns.indices.map { k in
+            columns[k].isFactor ? .factor(Array(codes[k][0..<count])) : .float64(Array(doubles[k][0..<count]))
+        }
+    }
+}

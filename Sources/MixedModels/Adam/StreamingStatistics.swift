@@ -1,0 +1,152 @@
+/// The pass over the data before the epochs: the number of complete rows, X'X, X'y and y'y,
+/// and per level its number of rows nₗ, Zₗ'Zₗ and Xₗ'Zₗ — everything the fitter needs that
+/// does not change while it runs (the curvature blocks, β's preconditioner, the standard errors).
+struct StreamingStatistics {
+    /// Complete rows, and rows in the file.
+    var n = 0
+    var rowCount = 0
+    /// X'X (p × p, column-major, all columns before aliased ones are dropped) and X'y.
+    var gram: [Double]
+    var crossXy: [Double]
+    var yy = 0.0
+    var ySum = 0.0
+    /// Σᵢ zᵢₐ² per term and effect (for the default starting variances).
+    var effectSquares: [[Double]]
+    /// The sum the touch loops leave (kept so that their loads are not optimized away).
+    var touched = 0.0
+    /// Chunks with no missing value in a column the formula uses (their later loads skip the scan).
+    var completeChunks: [Bool] = []
+    /// Per term with an intercept: the columns of the full X (other than the intercept) that are
+    /// constant within each of its levels — group-level covariates, fixed factors that nest the
+    /// term — with each slot's value (NaN for an empty slot). ``Rebalancing`` uses them.
+    var levelConstants: [[(column: Int, values: [Double])]] = []
+
+    /// Accumulates the statistics of `reader`'s rows into `states` (nₗ, Zₗ'Zₗ, Xₗ'Zₗ) and
+    /// returns the rest. `progress` gets the rows read so far after each chunk.
+    static func gather(design: StreamingDesign, reader: LMMBinaryReader, states: [TermState],
+                       progress: (Int) -> Void) throws -> StreamingStatistics {
+        let p = design.fixed.count
+        var statistics = StreamingStatistics(gram: .init(repeating: 0, count: p * p), crossXy: .init(repeating: 0, count: p),
+                                             effectSquares: states.map { .init(repeating: 0, count: $0.k) })
+        let kinds = reader.columns.map(\.kind)
+        var binary = LMMBinaryChunk()
+        let chunk = DesignChunk(design: design, capacity: reader.rowsPerChunk)
+        var x = [Double](repeating: 0, count: p)
+        var touched = 0.0
+        // Candidate level-constant columns: every column but the intercept, for terms with an intercept.
+        let intercept = design.fixed.names.firstIndex(of: "(Intercept)")
+        var candidates: [(term: Int, column: Int, values: [Double])] = []
+        for (j, term) in design.terms.enumerated() where term.effects.names.contains("(Intercept)") {
+            for t in 0..<p where t != intercept {
+                candidates.append((j, t, [Double](repeating: .nan, count: states[j].slotCount)))
+            }
+        }
+        for c in 0..<reader.chunkCount {
+            try reader.readChunk(c, into: &binary)
+            chunk.load(binary, design: design, kinds: kinds)
+            let rows = chunk.rowCount, stride = chunk.capacity
+            for i in 0..<rows {
+                for t in 0..<p { x[t] = chunk.X[t * stride + i] }
+                let y = chunk.y[i]
+                for s in 0..<p {
+                    for t in s..<p { statistics.gram[t + s * p] += x[t] * x[s] }
+                    statistics.crossXy[s] += x[s] * y
+                }
+                statistics.yy += y * y
+                statistics.ySum += y
+            }
+            for (j, state) in states.enumerated() {
+                let slots = chunk.slots[j], Z = chunk.Z[j], k = state.k
+                var blockStart = 0
+                while blockStart < rows {
+                    let blockEnd = min(blockStart + AdamSolver.touchBlock, rows)
+                    // Load the block's records first, so that their cache misses overlap.
+                    var sink = 0.0
+                    for i in blockStart..<blockEnd {
+                        let l = Int(slots[i])
+                        sink += state.record(l)[0] + state.crossXZ[l * p * k]
+                    }
+                    touched += sink
+                    for i in blockStart..<blockEnd {
+                        let l = Int(slots[i])
+                        let record = state.record(l)
+                        state.setCount(record, state.count(record) + 1)
+                        let cross = state.crossXZ + l * p * k
+                        for a in 0..<k {
+                            let z = state.interceptOnly ? 1 : Z[a * stride + i]
+                            statistics.effectSquares[j][a] += z * z
+                            for t in 0..<p { cross[t + a * p] += chunk.X[t * stride + i] * z }
+                        }
+                        if !state.interceptOnly {
+                            var position = state.gram
+                            for a in 0..<k {
+                                for b in a..<k {
+                                    record[position] += Z[b * stride + i] * Z[a * stride + i]
+                                    position += 1
+                                }
+                            }
+                        }
+                    }
+                    blockStart = blockEnd
+                }
+            }
+            for c in candidates.indices where !candidates[c].values.isEmpty {
+                let slots = chunk.slots[candidates[c].term], column = chunk.X + candidates[c].column * stride
+                let constant = candidates[c].values.withUnsafeMutableBufferPointer { values in
+                    for i in 0..<rows {
+                        let l = Int(slots[i]), x = column[i]
+                        if values[l].isNaN { values[l] = x } else if values[l] != x { return false }
+                    }
+                    return true
+                }
+                if !constant { candidates[c].values = [] }
+            }
+            statistics.n += rows
+            statistics.completeChunks.append(chunk.sourceRows == nil)
+            statistics.rowCount += binary.rowCount
+            progress(statistics.rowCount)
+        }
+        for s in 0..<p { for t in s..<p { statistics.gram[s + t * p] = statistics.gram[t + s * p] } }
+        statistics.touched = touched
+        statistics.levelConstants = states.map { _ in [] }
+        for candidate in candidates where !candidate.values.isEmpty {
+            statistics.levelConstants[candidate.term].append((candidate.column, candidate.values))
+        }
+        for state in states {
+            var used = 0
+            for l in 0..<state.slotCount where state.count(state.record(l)) > 0 { used += 1 }
+            state.usedCount = used
+        }
+        return statistics
+    }
+
+    /// The columns of X that are linearly independent of the columns before them — what
+    /// ``RankDeficiency`` keeps — from X'X: a column is kept when the norm of its residual after
+    /// projecting on the kept columns exceeds R's `qr` tolerance (1e-7) times its norm.
+    func independentColumns(p: Int) -> [Int] {
+        var kept: [Int] = []
+        // Cholesky factor of the kept columns' Gram matrix, grown a column at a time.
+        var L: [Double] = []
+        for j in 0..<p {
+            let norm = gram[j + j * p]
+            if norm == 0 { continue }
+            let m = kept.count
+            var row = [Double](repeating: 0, count: m)   // L⁻¹ X_kept'x_j
+            for (r, i) in kept.enumerated() {
+                var s = gram[i + j * p]
+                for c in 0..<r { s -= L[r + c * m] * row[c] }
+                row[r] = s / L[r + r * m]
+            }
+            let residual = norm - row.reduce(0) { $0 + $1 * $1 }
+            guard residual > RankDeficiency.tolerance * RankDeficiency.tolerance * norm else { continue }
+            // Grow L by one row and column.
+            var grown = [Double](repeating: 0, count: (m + 1) * (m + 1))
+            for c in 0..<m { for r in 0..<m { grown[r + c * (m + 1)] = L[r + c * m] } }
+            for c in 0..<m { grown[m + c * (m + 1)] = row[c] }
+            grown[m + m * (m + 1)] = residual.squareRoot()
+            L = grown
+            kept.append(j)
+        }
+        return kept
+    }
+}

@@ -12,6 +12,7 @@ struct CommandLineTests {
     @Test("fits sleepstudy and writes JSON and ranef CSV")
     func fitsSleepstudy() throws {
         let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let json = directory.appendingPathComponent("fit.json").path
         let ranef = directory.appendingPathComponent("ranef.csv").path
         let result = try CommandRunner.run(["fit", sleepstudy, "--formula", formula, "--json", json, "--ranef", ranef])
@@ -70,6 +71,7 @@ struct CommandLineTests {
     @Test("bad input: clear error, non-zero exit, no output file", arguments: badInputs)
     func rejectsBadInput(_ input: BadInput) throws {
         let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         var dataPath = sleepstudy
         if let csv = input.csv {
             dataPath = directory.appendingPathComponent("data.csv").path
@@ -104,6 +106,7 @@ struct CommandLineTests {
     @Test("rows with missing values are dropped and counted")
     func dropsMissingRows() throws {
         let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         var lines = try String(contentsOfFile: sleepstudy, encoding: .utf8).split(separator: "\n").map(String.init)
         lines[5] = "NA,4,\"308\""
         lines[20] = "300.5,,\"309\""
@@ -118,6 +121,7 @@ struct CommandLineTests {
     @Test("an output directory that does not exist is an error, and nothing is written")
     func unwritableOutput() throws {
         let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let json = directory.appendingPathComponent("fit.json").path
         let result = try CommandRunner.run(["fit", sleepstudy, "--formula", formula, "--json", json,
                                             "--ranef", "/nonexistent/dir/ranef.csv"])
@@ -135,6 +139,7 @@ struct MacKayCommandLineTests {
     @Test("em prints progress, converges to REML and writes its trajectory")
     func em() throws {
         let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let json = directory.appendingPathComponent("em.json").path
         let result = try CommandRunner.run(["fit", sleepstudy, "-f", "Reaction ~ 1 + Days + (1 + Days | Subject)",
                                             "--method", "em", "--json", json, "-q"])
@@ -150,6 +155,7 @@ struct MacKayCommandLineTests {
     @Test("the collapse of the full quick form is an error naming the factor, with no output")
     func collapse() throws {
         let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let json = directory.appendingPathComponent("quick.json").path
         let result = try CommandRunner.run(["fit", sleepstudy, "-f", "Reaction ~ 1 + Days + (1 + Days | Subject)",
                                             "--method", "mackay-quick", "--full-covariance", "--json", json])
@@ -174,6 +180,7 @@ struct MacKayCommandLineTests {
 struct DegenerateDataTests {
     static func fit(_ csv: String, _ formula: String) throws -> CommandRunner.Result {
         let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("data.csv").path
         try csv.write(toFile: path, atomically: true, encoding: .utf8)
         return try CommandRunner.run(["fit", path, "--formula", formula])

@@ -16,9 +16,8 @@ struct DatagenRecoveryTests {
         var ngroups: [String: Int]
     }
 
-    /// Generates a data set (CSV, and lmmbin when asked) with its truth.
-    static func generate(_ arguments: [String], binary: Bool = false) throws -> (csv: String, binary: String, truth: Truth, truthPath: String) {
-        let directory = try CommandRunner.temporaryDirectory()
+    /// Generates a data set (CSV, and lmmbin when asked) with its truth into `directory`.
+    static func generate(_ arguments: [String], binary: Bool = false, in directory: URL) throws -> (csv: String, binary: String, truth: Truth, truthPath: String) {
         let csv = directory.appendingPathComponent("data.csv").path
         let lmmbin = directory.appendingPathComponent("data.lmmbin").path
         let truth = directory.appendingPathComponent("truth.json").path
@@ -34,8 +33,10 @@ struct DatagenRecoveryTests {
 
     @Test("REML on 20k users-items rows recovers β within 3 SE and the variance components within 25%")
     func usersItems() throws {
+        let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let generated = try Self.generate(["--preset", "users-items", "--rows", "20000",
-                                           "--levels", "user=2000,item=200", "--seed", "42"])
+                                           "--levels", "user=2000,item=200", "--seed", "42"], in: directory)
         let truth = generated.truth
         #expect(truth.formula == "y ~ 1 + x + (1 + x | user) + (1 | item)")
         let formula = try Formula.parse(truth.formula)
@@ -74,7 +75,9 @@ struct DatagenRecoveryTests {
           arguments: [["--preset", "nested", "--rows", "4000", "--levels", "school=20,class=200"],
                       ["--preset", "instructors", "--rows", "6000"]])
     func groupNames(_ arguments: [String]) throws {
-        let generated = try Self.generate(arguments + ["--seed", "3"], binary: true)
+        let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let generated = try Self.generate(arguments + ["--seed", "3"], binary: true, in: directory)
         let formula = try Formula.parse(generated.truth.formula)
         let variances = try VarianceComponents.load(path: generated.truthPath)
         let fromCSV = try LinearMixedModel(formula: formula, data: CSVReader.read(path: generated.csv, for: formula))

@@ -25,6 +25,7 @@ struct DatagenTests {
     @Test("the same arguments give the same bytes; another seed gives other data")
     func determinism() throws {
         let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         func generate(_ name: String, seed: String, format: String) throws -> (Data, Data) {
             let out = directory.appendingPathComponent(name + "." + format)
             let truth = directory.appendingPathComponent(name + ".json")
@@ -46,6 +47,7 @@ struct DatagenTests {
     @Test("CSV and lmmbin hold the same rows; the truth counts the levels that occur")
     func formatsAgree() throws {
         let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let csv = directory.appendingPathComponent("d.csv"), binary = directory.appendingPathComponent("d.lmmbin")
         let truth = directory.appendingPathComponent("t.json")
         let common = ["--preset", "users-items", "--rows", "10000", "--seed", "5", "--rows-per-chunk", "999", "--quiet"]
@@ -87,6 +89,7 @@ struct DatagenTests {
     @Test("Zipf and uniform level frequencies")
     func frequencies() throws {
         let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let csv = directory.appendingPathComponent("z.csv")
         let n = 200_000
         let result = try Self.run(["--preset", "users-items", "--rows", String(n), "--levels", "user=100,item=10",
@@ -134,6 +137,7 @@ struct DatagenTests {
     @Test("a spec file with a categorical covariate, nesting and explicit covariances")
     func specFile() throws {
         let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let spec = directory.appendingPathComponent("spec.json")
         try Data("""
             {
@@ -229,6 +233,7 @@ struct DatagenTests {
     @Test("bad specs: a clear error, a non-zero exit, no file written", arguments: badSpecs)
     func badSpec(_ bad: BadSpec) throws {
         let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         var arguments = bad.arguments
         if let spec = bad.spec {
             let path = directory.appendingPathComponent("spec.json")

@@ -48,6 +48,7 @@ struct LMMBinaryTests {
     @Test("round trip: rows and batches, missing values, levels, readAll")
     func roundTrip() throws {
         let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("round.lmmbin").path
         let writer = try LMMBinaryWriter(path: path, columns: [.float64("y"), .float64("x"), .factor("subject")])
         #expect(try writer.code(for: "s308", inColumnAt: 2) == 0)
@@ -80,7 +81,9 @@ struct LMMBinaryTests {
 
     @Test("readAll puts levels stored in another order in R's order, as CSVReader does")
     func levelOrder() throws {
-        let path = try Self.directory().appendingPathComponent("order.lmmbin").path
+        let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("order.lmmbin").path
         let writer = try LMMBinaryWriter(path: path, columns: [.factor("g"), .factor("id")])
         try writer.setLevels(["b", "a", "C"], forColumn: "g")
         try writer.setLevels(["10", "9", "100"], forColumn: "id")
@@ -100,7 +103,9 @@ struct LMMBinaryTests {
     @Test("many chunks with a partial last chunk, read in any order", arguments: [1, 7, 64, 1000])
     func multipleChunks(rowsPerChunk: Int) throws {
         let n = 450
-        let path = try Self.writeSample(rows: n, rowsPerChunk: rowsPerChunk, in: try Self.directory())
+        let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = try Self.writeSample(rows: n, rowsPerChunk: rowsPerChunk, in: directory)
         let reader = try LMMBinaryReader(path: path)
         #expect(reader.rowCount == n)
         #expect(reader.rowsPerChunk == rowsPerChunk)
@@ -126,6 +131,7 @@ struct LMMBinaryTests {
     @Test("a file cut short anywhere is rejected as truncated or inconsistent")
     func truncated() throws {
         let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let path = try Self.writeSample(rows: 100, rowsPerChunk: 16, in: directory)
         let original = try Self.bytes(path)
         #expect(Self.openingError(path) == nil)
@@ -146,6 +152,7 @@ struct LMMBinaryTests {
     @Test("bad magic, wrong version, inconsistent row count, unfinished file")
     func damagedHeader() throws {
         let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let path = try Self.writeSample(rows: 30, rowsPerChunk: 8, in: directory)
         let original = try Self.bytes(path)
 
@@ -181,6 +188,7 @@ struct LMMBinaryTests {
     @Test("a factor code that is not a level is reported with its row")
     func badCode() throws {
         let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let path = try Self.writeSample(rows: 30, rowsPerChunk: 8, in: directory)
         var bytes = try Self.bytes(path)
         let reader = try LMMBinaryReader(path: path)
@@ -199,6 +207,7 @@ struct LMMBinaryTests {
     @Test("the file appears only when the writer finishes; an abandoned or failed writer leaves nothing")
     func atomicWrite() throws {
         let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("atomic.lmmbin").path
         func entries() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: directory.path) }
 
@@ -232,6 +241,7 @@ struct LMMBinaryTests {
     @Test("the writer rejects bad columns and batches")
     func writerValidation() throws {
         let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("w.lmmbin").path
         #expect(throws: InputError.self) { try LMMBinaryWriter(path: path, columns: []) }
         #expect(throws: InputError.self) { try LMMBinaryWriter(path: path, columns: [.float64("a"), .factor("a")]) }

@@ -6,7 +6,7 @@ import MixedModels
 struct KernelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kernels",
-        abstract: "Micro-benchmarks: CSV parsing, refactorization + solve, Z build."
+        abstract: "Micro-benchmarks: CSV parsing, refactorization + solve, Z build, Adam epoch, datagen output."
     )
 
     @Option(help: "The sleepstudy CSV (bundled example).")
@@ -21,10 +21,78 @@ struct KernelsCommand: ParsableCommand {
     @Option(help: "Rows of the synthetic users × items data for the design and refactorization kernels.")
     var designRows = 1_000_000
 
+    @Option(help: "Rows datagen writes for its throughput benchmark.")
+    var datagenRows = 10_000_000
+
     func run() throws {
         try refactorizationSleepstudy()
         try csvThroughput()
         try designAndRefactorization()
+        try adamEpoch()
+        try datagenThroughput()
+    }
+
+    /// datagen's writing speed, whole process (`datagen` next to this program): the
+    /// users-items preset as CSV and as `.lmmbin`, `datagenRows` rows each, best of three.
+    private func datagenThroughput() throws {
+        let bin = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let datagen = bin.appendingPathComponent("datagen").path
+        guard FileManager.default.isExecutableFile(atPath: datagen) else {
+            print("datagen: not built next to lmm-bench (swift build -c release); skipped")
+            return
+        }
+        for format in ["csv", "lmmbin"] {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("lmm-bench-\(getpid()).\(format)").path
+            defer { unlink(path) }
+            var best = Double.infinity
+            for _ in 0..<3 {
+                let run = try Subprocess.run(datagen, ["--preset", "users-items", "--rows", "\(datagenRows)", "--seed", "1",
+                                                       "--out", path, "--no-ranef", "--quiet"], cap: 600)
+                guard run.status == 0 else { throw ValidationErrorText("datagen failed: \(run.stderr)") }
+                best = min(best, run.seconds)
+            }
+            print(String(format: "datagen --preset users-items, %d rows to %@: %.2f s, %.1fM rows/s (best of 3, whole process)",
+                         datagenRows, format, best, Double(datagenRows) / best / 1e6))
+        }
+    }
+
+    /// Rows per second of a streaming Adam epoch (given penalties, so every epoch is the same
+    /// work): users × items intercepts, `designRows` rows in an `.lmmbin` file (page cache warm).
+    private func adamEpoch() throws {
+        let n = designRows, users = max(n / 10, 2), items = max(n / 100, 2)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("lmm-bench-\(getpid()).lmmbin").path
+        defer { unlink(path) }
+        var generator = SplitMix64(seed: 11)
+        var y = [Double](repeating: 0, count: n), x = y
+        var u = [Int32](repeating: 0, count: n), i = u
+        for r in 0..<n {
+            x[r] = generator.nextDouble() * 2 - 1
+            u[r] = Int32(Double(users) * pow(generator.nextDouble(), 2.5))
+            i[r] = Int32(Double(items) * pow(generator.nextDouble(), 2.5))
+            y[r] = 1 + 0.5 * x[r] + Double(u[r] % 7) * 0.1 - Double(i[r] % 5) * 0.1 + generator.nextDouble()
+        }
+        let writer = try LMMBinaryWriter(path: path, columns: [.float64("y"), .float64("x"), .factor("user"), .factor("item")])
+        try writer.setLevels((0..<users).map { "u" + String(format: "%07d", $0) }, forColumn: "user")
+        try writer.setLevels((0..<items).map { "i" + String(format: "%07d", $0) }, forColumn: "item")
+        try writer.append([.float64(y), .float64(x), .factor(u), .factor(i)])
+        try writer.finish()
+        let model = try StreamingMixedModel(formula: try Formula.parse("y ~ 1 + x + (1 | user) + (1 | item)"),
+                                            reader: try LMMBinaryReader.openForStreaming(path: path))
+        var options = AdamOptions()
+        options.penalties = .given(VarianceComponents(entries: [
+            VarCorrEntry(grp: "user", var1: "(Intercept)", var2: nil, vcov: 0.04, sdcor: 0.2),
+            VarCorrEntry(grp: "item", var1: "(Intercept)", var2: nil, vcov: 0.01, sdcor: 0.1),
+            VarCorrEntry(grp: "Residual", var1: nil, var2: nil, vcov: 0.08, sdcor: 0.28),
+        ]))
+        options.maxEpochs = 8
+        options.tolerance = 1e-300
+        let collector = AdamCommand.EpochCollector()
+        options.progress = { collector.add($0) }
+        _ = try model.fit(adam: options)
+        let rates = collector.rates.sorted()
+        guard !rates.isEmpty else { return }
+        print(String(format: "Adam epoch, %d rows (1 | user) %d + (1 | item) %d, .lmmbin: median %.1fM rows/s, best %.1fM rows/s (%d epochs)",
+                     n, users, items, rates[rates.count / 2] / 1e6, rates.last! / 1e6, rates.count))
     }
 
     /// Z and its cross-products (`LinearMixedModel` set-up: model frame, Z, Z'Z, Z'[X y],

@@ -58,21 +58,8 @@ extension FitCommand {
         reporter.finish()
         PhaseLog.mark("fit")
 
-        var outputs = OutputFiles()
-        do {
-            if let json { try outputs.stage(try result.json.serialized(), at: json) }
-            if let ranef { try outputs.stage(try result.ranefCSV(), at: ranef) }
-            try outputs.commit()
-        } catch {
-            outputs.discard()
-            throw error
-        }
-        PhaseLog.mark("write outputs")
         let dataName = LMMBinaryFormat.isBinaryFile(path: data) ? model.source : URL(fileURLWithPath: data).lastPathComponent
-        if !quiet { print(result.summary(dataName: dataName), terminator: "") }
-        if quiet {
-            for message in result.messages { FileHandle.standardError.write(Data("lmm: \(message)\n".utf8)) }
-        }
+        try deliver(result, dataName: dataName)
     }
 
     /// The `.lmmbin` file to stream: `data` itself, or a temporary conversion of the CSV file's

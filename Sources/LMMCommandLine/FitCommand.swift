@@ -154,6 +154,12 @@ struct FitCommand: ParsableCommand {
             result = try model.fit(criterion: criterion)
         }
         PhaseLog.mark("fit")
+        try deliver(result, dataName: table.source)
+    }
+
+    /// Writes the JSON and ranef files (all or none) and prints the summary; without the
+    /// summary (`--quiet`) its messages go to standard error.
+    func deliver(_ result: FitResult, dataName: String) throws {
         var outputs = OutputFiles()
         do {
             if let json {
@@ -171,9 +177,8 @@ struct FitCommand: ParsableCommand {
             throw error
         }
         PhaseLog.mark("write outputs")
-        if !quiet { print(result.summary(dataName: table.source), terminator: "") }
+        if !quiet { print(result.summary(dataName: dataName), terminator: "") }
         if quiet {
-            // The summary carries the messages; without it they go to standard error.
             for message in result.messages { FileHandle.standardError.write(Data("lmm: \(message)\n".utf8)) }
         }
     }

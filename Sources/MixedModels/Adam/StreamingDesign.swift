@@ -121,32 +121,13 @@ struct StreamingDesign: Sendable {
     /// The terms in lme4's order, given each term's number of used levels (in formula order),
     /// and the permutation applied (new position → formula position).
     mutating func ordered(levelCounts: [Int]) -> [Int] {
-        let order = Self.lme4Order(levelCounts)
+        let order = TermConventions.order(levelCounts: levelCounts)
         terms = order.map { terms[$0] }
         return order
     }
 
-    /// lme4's `mkReTrms` order (as ``ModelFrame/lme4Order(_:)``): when any term has more levels
-    /// than the one before it, decreasing order of levels via `rev(order(nl))`, which reverses ties.
-    static func lme4Order(_ counts: [Int]) -> [Int] {
-        guard zip(counts, counts.dropFirst()).contains(where: { $0 < $1 }) else { return Array(counts.indices) }
-        let ascending = counts.indices.sorted { counts[$0] != counts[$1] ? counts[$0] < counts[$1] : $0 < $1 }
-        return ascending.reversed()
-    }
-
-    /// lme4's group labels (R's `make.unique`, as ``ModelFrame/termLabels``).
-    var termLabels: [String] {
-        var seen: [String: Int] = [:]
-        return terms.map { term in
-            let name = term.groupingName
-            if let count = seen[name] {
-                seen[name] = count + 1
-                return "\(name).\(count)"
-            }
-            seen[name] = 1
-            return name
-        }
-    }
+    /// lme4's group labels (``TermConventions/labels(groupingNames:)``).
+    var termLabels: [String] { TermConventions.labels(groupingNames: terms.map(\.groupingName)) }
 
     /// Indices (into the chunk) of the rows with no missing value in `usedColumns`; nil when
     /// every row is complete (the chunk is then used as it is).

@@ -254,21 +254,7 @@ extension StreamingMixedModel {
 
     /// lme4's `as.data.frame(VarCorr(m))` for covariances `covariances` and σ².
     func varCorr(_ covariances: [Matrix], sigmaSquared: Double, labels: [String]) -> [VarCorrEntry] {
-        var entries: [VarCorrEntry] = []
-        for (j, V) in covariances.enumerated() {
-            let names = design.terms[j].effects.names
-            for r in names.indices {
-                entries.append(VarCorrEntry(grp: labels[j], var1: names[r], var2: nil, vcov: V[r, r], sdcor: V[r, r].squareRoot()))
-            }
-            for r in names.indices {
-                for s in (r + 1)..<max(r + 1, names.count) {
-                    let denominator = (V[r, r] * V[s, s]).squareRoot()
-                    entries.append(VarCorrEntry(grp: labels[j], var1: names[r], var2: names[s], vcov: V[s, r],
-                                                sdcor: denominator > 0 ? V[s, r] / denominator : 0))
-                }
-            }
-        }
-        entries.append(VarCorrEntry(grp: "Residual", var1: nil, var2: nil, vcov: sigmaSquared, sdcor: sigmaSquared.squareRoot()))
-        return entries
+        VarianceComponents(covariances: covariances, sigmaSquared: sigmaSquared, labels: labels,
+                           effectNames: design.terms.map(\.effects.names)).entries
     }
 }

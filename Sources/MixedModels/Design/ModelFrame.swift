@@ -217,12 +217,8 @@ public struct ModelFrame: Sendable {
         }
     }
 
-    /// lme4's `mkReTrms` order: when any term has more levels than the one before it, terms are
-    /// put in decreasing order of levels via `rev(order(nl))` (which reverses ties).
+    /// The terms in lme4's `mkReTrms` order (``TermConventions/order(levelCounts:)``).
     static func lme4Order(_ terms: [RandomEffectsTerm]) -> [RandomEffectsTerm] {
-        let counts = terms.map(\.levelCount)
-        guard zip(counts, counts.dropFirst()).contains(where: { $0 < $1 }) else { return terms }
-        let ascending = terms.indices.sorted { counts[$0] != counts[$1] ? counts[$0] < counts[$1] : $0 < $1 }
-        return ascending.reversed().map { terms[$0] }
+        TermConventions.order(levelCounts: terms.map(\.levelCount)).map { terms[$0] }
     }
 }

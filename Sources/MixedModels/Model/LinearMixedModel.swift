@@ -135,23 +135,9 @@ public final class LinearMixedModel {
 
     /// lme4's `as.data.frame(VarCorr(m))`.
     func varCorr(theta: [Double], sigmaSquared: Double) -> [VarCorrEntry] {
-        var entries: [VarCorrEntry] = []
-        let labels = frame.termLabels
-        for (j, V) in parameters.covariances(theta: theta, sigmaSquared: sigmaSquared).enumerated() {
-            let names = frame.randomTerms[j].effectNames
-            for r in names.indices {
-                entries.append(VarCorrEntry(grp: labels[j], var1: names[r], var2: nil, vcov: V[r, r], sdcor: V[r, r].squareRoot()))
-            }
-            for r in names.indices {
-                for s in (r + 1)..<max(r + 1, names.count) {
-                    let denominator = (V[r, r] * V[s, s]).squareRoot()
-                    entries.append(VarCorrEntry(grp: labels[j], var1: names[r], var2: names[s], vcov: V[s, r],
-                                                sdcor: denominator > 0 ? V[s, r] / denominator : 0))
-                }
-            }
-        }
-        entries.append(VarCorrEntry(grp: "Residual", var1: nil, var2: nil, vcov: sigmaSquared, sdcor: sigmaSquared.squareRoot()))
-        return entries
+        VarianceComponents(covariances: parameters.covariances(theta: theta, sigmaSquared: sigmaSquared),
+                           sigmaSquared: sigmaSquared, labels: frame.termLabels,
+                           effectNames: frame.randomTerms.map(\.effectNames)).entries
     }
 
     /// Levels per grouping factor, each factor once, in term order (lme4's `ngrps`).

@@ -43,15 +43,42 @@ public struct VarianceComponents: Sendable {
         }
     }
 
+    /// Components for covariance matrices `covariances` (one per term, labelled `labels`, with
+    /// effects `effectNames`) and σ², in lme4's order: each term's variances, then its
+    /// covariances with their correlations in `sdcor`, then the residual.
+    init(covariances: [Matrix], sigmaSquared: Double, labels: [String], effectNames: [[String]], source: String = "fit") {
+        var entries: [VarCorrEntry] = []
+        for (j, V) in covariances.enumerated() {
+            let names = effectNames[j]
+            for r in names.indices {
+                entries.append(VarCorrEntry(grp: labels[j], var1: names[r], var2: nil, vcov: V[r, r], sdcor: V[r, r].squareRoot()))
+            }
+            for r in names.indices {
+                for s in (r + 1)..<max(r + 1, names.count) {
+                    let denominator = (V[r, r] * V[s, s]).squareRoot()
+                    entries.append(VarCorrEntry(grp: labels[j], var1: names[r], var2: names[s], vcov: V[s, r],
+                                                sdcor: denominator > 0 ? V[s, r] / denominator : 0))
+                }
+            }
+        }
+        entries.append(VarCorrEntry(grp: "Residual", var1: nil, var2: nil, vcov: sigmaSquared, sdcor: sigmaSquared.squareRoot()))
+        self.init(entries: entries, source: source)
+    }
+
     /// The covariance matrix of each term and the residual variance, matched to the model's
     /// terms by lme4's group labels (`Subject`, `Subject.1`, …) and effect names.
+    func resolve(for frame: ModelFrame) throws -> (covariances: [Matrix], sigmaSquared: Double) {
+        try resolve(labels: frame.termLabels, effectNames: frame.randomTerms.map(\.effectNames))
+    }
+
+    /// The covariance matrix of each term (labelled as lme4 does, `Subject`, `Subject.1`, with
+    /// effects `effectNames`) and σ².
     /// - Throws: ``InputError`` for an unknown group or effect, a missing variance or residual,
     ///   a non-finite or negative variance, or a covariance that is not positive semi-definite
     ///   (naming the group).
-    func resolve(for frame: ModelFrame) throws -> (covariances: [Matrix], sigmaSquared: Double) {
-        let labels = frame.termLabels
-        var covariances = frame.randomTerms.map { Matrix(zeros: $0.effectCount, $0.effectCount) }
-        var seenVariance = frame.randomTerms.map { [Bool](repeating: false, count: $0.effectCount) }
+    func resolve(labels: [String], effectNames: [[String]]) throws -> (covariances: [Matrix], sigmaSquared: Double) {
+        var covariances = effectNames.map { Matrix(zeros: $0.count, $0.count) }
+        var seenVariance = effectNames.map { [Bool](repeating: false, count: $0.count) }
         var sigmaSquared: Double?
         for (index, entry) in entries.enumerated() {
             let at = "varcorr[\(index)] (grp '\(entry.grp)')"
@@ -66,7 +93,7 @@ public struct VarianceComponents: Sendable {
             guard let j = labels.firstIndex(of: entry.grp) else {
                 throw InputError("\(at): no random-effects term with group '\(entry.grp)'; the model's groups are \(labels.joined(separator: ", ")), Residual", file: source)
             }
-            let names = frame.randomTerms[j].effectNames
+            let names = effectNames[j]
             func effect(_ name: String?) throws -> Int {
                 guard let name, let r = names.firstIndex(of: name) else {
                     throw InputError("\(at): unknown effect '\(name ?? "")'; group '\(entry.grp)' has \(names.joined(separator: ", "))", file: source)
@@ -88,7 +115,7 @@ public struct VarianceComponents: Sendable {
         }
         for (j, seen) in seenVariance.enumerated() {
             if let missing = seen.firstIndex(of: false) {
-                throw InputError("no variance given for effect '\(frame.randomTerms[j].effectNames[missing])' of group '\(labels[j])'", file: source)
+                throw InputError("no variance given for effect '\(effectNames[j][missing])' of group '\(labels[j])'", file: source)
             }
         }
         guard let sigmaSquared else { throw InputError("no 'Residual' entry: the residual variance is needed", file: source) }
@@ -100,18 +127,6 @@ public struct VarianceComponents: Sendable {
 }
 
 extension ModelFrame {
-    /// lme4's group label of each term: the grouping factor's name, made unique with `.1`,
-    /// `.2` for later terms of the same factor (R's `make.unique`).
-    public var termLabels: [String] {
-        var seen: [String: Int] = [:]
-        return randomTerms.map { term in
-            let name = term.groupingName
-            if let count = seen[name] {
-                seen[name] = count + 1
-                return "\(name).\(count)"
-            }
-            seen[name] = 1
-            return name
-        }
-    }
+    /// lme4's group label of each term (``TermConventions/labels(groupingNames:)``).
+    public var termLabels: [String] { TermConventions.labels(groupingNames: randomTerms.map(\.groupingName)) }
 }

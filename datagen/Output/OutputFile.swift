@@ -41,15 +41,7 @@ final class OutputFile {
     }
 
     func append(_ pointer: UnsafeRawPointer, count: Int) throws {
-        var done = 0
-        while done < count {
-            let n = write(fd, pointer + done, count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw InputError("cannot write: \(String(cString: strerror(errno)))", file: path)
-            }
-            done += n
-        }
+        try FileIO.writeAll(fd, pointer, count, file: path)
     }
 
     func append(_ text: String) throws {

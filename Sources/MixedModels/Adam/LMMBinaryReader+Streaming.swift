@@ -14,19 +14,19 @@ extension LMMBinaryReader {
 
     /// For a file shorter than its header promises: where its data end, in rows.
     static func truncation(path: String) -> String? {
-        let file = LMMBinaryIO.fileName(path)
+        let file = FileIO.fileName(path)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        guard let size = try? LMMBinaryIO.size(fd, file: file), size >= LMMBinaryFormat.fixedHeaderSize,
-              let fixed = try? LMMBinaryIO.readBytes(fd, count: LMMBinaryFormat.fixedHeaderSize, offset: 0, file: file),
+        guard let size = try? FileIO.size(fd, file: file), size >= LMMBinaryFormat.fixedHeaderSize,
+              let fixed = try? FileIO.readBytes(fd, count: LMMBinaryFormat.fixedHeaderSize, offset: 0, file: file),
               Array(fixed[0..<8]) == LMMBinaryFormat.magic else { return nil }
         var cursor = LMMBinaryCursor(fixed, file: file, part: "header")
         cursor.position = 12
         guard let columnCount = try? cursor.read(UInt32.self), let rowCount = try? cursor.read(UInt64.self),
               let rowsPerChunk = try? cursor.read(UInt64.self), let dataOffset = try? cursor.read(UInt64.self),
               rowsPerChunk >= 1, rowsPerChunk <= UInt64(Int32.max), dataOffset <= UInt64(size),
-              let header = try? LMMBinaryIO.readBytes(fd, count: Int(dataOffset), offset: 0, file: file) else { return nil }
+              let header = try? FileIO.readBytes(fd, count: Int(dataOffset), offset: 0, file: file) else { return nil }
         cursor = LMMBinaryCursor(header, file: file, part: "header")
         cursor.position = LMMBinaryFormat.fixedHeaderSize
         var columns: [LMMBinaryColumn] = []

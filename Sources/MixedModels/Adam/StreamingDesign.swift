@@ -38,7 +38,7 @@ struct StreamingDesign: Sendable {
     ///   or a term with no effects; ``InputError`` for a chunk that cannot be read.
     init(formula: Formula, reader: LMMBinaryReader) throws {
         self.formula = formula
-        source = LMMBinaryIO.fileName(reader.path)
+        source = FileIO.fileName(reader.path)
         let columns = reader.columns
         let index = Dictionary(uniqueKeysWithValues: columns.enumerated().map { ($1.name, $0) })
         let available = columns.map(\.name).joined(separator: ", ")

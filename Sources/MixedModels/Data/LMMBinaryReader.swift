@@ -41,16 +41,16 @@ public final class LMMBinaryReader: Sendable {
     /// - Throws: ``InputError`` naming the file when it cannot be read, is not an lmmbin file
     ///   (bad magic), has another version, is truncated, or its sizes are inconsistent.
     public init(path: String) throws {
-        let file = LMMBinaryIO.fileName(path)
+        let file = FileIO.fileName(path)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw InputError("cannot open the file: \(LMMBinaryIO.lastError)", file: file) }
+        guard fd >= 0 else { throw InputError("cannot open the file: \(FileIO.lastError)", file: file) }
         do {
-            let size = try LMMBinaryIO.size(fd, file: file)
+            let size = try FileIO.size(fd, file: file)
             let fixed = LMMBinaryFormat.fixedHeaderSize
             guard size >= 8 else {
                 throw InputError("not an lmmbin file: only \(size) bytes", file: file)
             }
-            let start = try LMMBinaryIO.readBytes(fd, count: min(size, fixed), offset: 0, file: file)
+            let start = try FileIO.readBytes(fd, count: min(size, fixed), offset: 0, file: file)
             guard Array(start[0..<8]) == LMMBinaryFormat.magic else {
                 throw InputError("not an lmmbin file (bad magic number)", file: file)
             }
@@ -77,7 +77,7 @@ public final class LMMBinaryReader: Sendable {
             }
 
             // Column descriptors.
-            let header = try LMMBinaryIO.readBytes(fd, count: Int(dataOffset), offset: 0, file: file)
+            let header = try FileIO.readBytes(fd, count: Int(dataOffset), offset: 0, file: file)
             cursor = LMMBinaryCursor(header, file: file, part: "header")
             cursor.position = fixed
             var columns: [LMMBinaryColumn] = []
@@ -104,7 +104,7 @@ public final class LMMBinaryReader: Sendable {
             }
 
             // Footer: level labels.
-            let footer = try LMMBinaryIO.readBytes(fd, count: size - expectedFooter, offset: expectedFooter, file: file)
+            let footer = try FileIO.readBytes(fd, count: size - expectedFooter, offset: expectedFooter, file: file)
             cursor = LMMBinaryCursor(footer, file: file, part: "footer")
             guard Array(try cursor.readBytes(8)) == LMMBinaryFormat.footerMagic else {
                 throw InputError("truncated or corrupt file: no footer at offset \(expectedFooter)", file: file)
@@ -198,7 +198,7 @@ public final class LMMBinaryReader: Sendable {
 
     private func read(into pointer: UnsafeMutableRawPointer?, _ count: Int, offset: Int) throws {
         guard count > 0, let pointer else { return }
-        try LMMBinaryIO.preadAll(fd, pointer, count, offset: offset, file: file)
+        try FileIO.preadAll(fd, pointer, count, offset: offset, file: file)
     }
 
     private static func resize<T: FixedWidthInteger>(_ array: inout [T], to count: Int) {

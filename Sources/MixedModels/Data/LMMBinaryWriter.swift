@@ -53,7 +53,7 @@ public final class LMMBinaryWriter {
     ///   - rowsPerChunk: rows per chunk, the unit of reading.
     /// - Throws: ``InputError`` for invalid columns or when the file cannot be created.
     public init(path: String, columns: [LMMBinaryColumn], rowsPerChunk: Int = LMMBinaryFormat.defaultRowsPerChunk) throws {
-        let file = LMMBinaryIO.fileName(path)
+        let file = FileIO.fileName(path)
         guard !columns.isEmpty else { throw InputError("an lmmbin file needs at least one column", file: file) }
         guard (1...Int(Int32.max)).contains(rowsPerChunk) else {
             throw InputError("rows per chunk must be between 1 and \(Int32.max), got \(rowsPerChunk)", file: file)
@@ -84,7 +84,7 @@ public final class LMMBinaryWriter {
         buffer = UnsafeMutableRawPointer.allocate(byteCount: max(bufferSize, 8), alignment: 16)
         buffer.initializeMemory(as: UInt8.self, repeating: 0, count: max(bufferSize, 8))
         do {
-            try header.withUnsafeBytes { try LMMBinaryIO.writeAll(fd, $0.baseAddress!, $0.count, file: file) }
+            try header.withUnsafeBytes { try FileIO.writeAll(fd, $0.baseAddress!, $0.count, file: file) }
         } catch {
             abandon()
             throw error
@@ -107,7 +107,7 @@ public final class LMMBinaryWriter {
             let candidate = directory + "." + base + ".tmp-" + suffix
             let fd = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
             if fd >= 0 { return (fd, candidate) }
-            if errno != EEXIST { throw InputError("cannot create the file: \(LMMBinaryIO.lastError)", file: file) }
+            if errno != EEXIST { throw InputError("cannot create the file: \(FileIO.lastError)", file: file) }
         }
         throw InputError("cannot create a temporary file beside it", file: file)
     }
@@ -260,7 +260,7 @@ public final class LMMBinaryWriter {
     private func flushFullChunk() throws {
         do {
             swapToLittleEndian(rows: fill)
-            try LMMBinaryIO.writeAll(fd, buffer, bufferSize, file: file)
+            try FileIO.writeAll(fd, buffer, bufferSize, file: file)
             fill = 0
         } catch {
             abandon()
@@ -276,7 +276,7 @@ public final class LMMBinaryWriter {
             let size = layout.segmentSize(j, rows: fill)
             let segment = buffer + segmentOffsets[j]
             (segment + used).initializeMemory(as: UInt8.self, repeating: 0, count: size - used)
-            try LMMBinaryIO.writeAll(fd, segment, size, file: file)
+            try FileIO.writeAll(fd, segment, size, file: file)
         }
         fill = 0
     }
@@ -319,23 +319,23 @@ public final class LMMBinaryWriter {
                 }
             }
             footer += LMMBinaryFormat.endMagic
-            try footer.withUnsafeBytes { try LMMBinaryIO.writeAll(fd, $0.baseAddress!, $0.count, file: file) }
+            try footer.withUnsafeBytes { try FileIO.writeAll(fd, $0.baseAddress!, $0.count, file: file) }
             let footerOffset = layout.footerOffset(rowCount: rowCount)
             var patch: [UInt8] = []
             patch.appendLittleEndian(UInt64(rowCount))
             try patch.withUnsafeBytes {
-                try LMMBinaryIO.pwriteAll(fd, $0.baseAddress!, 8, offset: LMMBinaryFormat.rowCountOffset, file: file)
+                try FileIO.pwriteAll(fd, $0.baseAddress!, 8, offset: LMMBinaryFormat.rowCountOffset, file: file)
             }
             patch = []
             patch.appendLittleEndian(UInt64(footerOffset))
             try patch.withUnsafeBytes {
-                try LMMBinaryIO.pwriteAll(fd, $0.baseAddress!, 8, offset: LMMBinaryFormat.footerOffsetOffset, file: file)
+                try FileIO.pwriteAll(fd, $0.baseAddress!, 8, offset: LMMBinaryFormat.footerOffsetOffset, file: file)
             }
             let result = close(fd)
             fd = -1
-            guard result == 0 else { throw InputError("cannot write: \(LMMBinaryIO.lastError)", file: file) }
+            guard result == 0 else { throw InputError("cannot write: \(FileIO.lastError)", file: file) }
             guard rename(temporaryPath, path) == 0 else {
-                throw InputError("cannot create the file: \(LMMBinaryIO.lastError)", file: file)
+                throw InputError("cannot create the file: \(FileIO.lastError)", file: file)
             }
             state = .finished
         } catch {

@@ -6,14 +6,15 @@ import Musl
 import Darwin
 #endif
 
-/// Thin wrappers over the POSIX calls the `.lmmbin` writer and reader use, retrying short
-/// transfers and interrupted calls, and turning failures into ``InputError``.
-enum LMMBinaryIO {
+/// Thin wrappers over the POSIX calls the `.lmmbin` writer and reader (and datagen's output
+/// files) use, retrying short transfers and interrupted calls, and turning failures into
+/// ``InputError``.
+package enum FileIO {
     /// The text of the current `errno`.
     static var lastError: String { String(cString: strerror(errno)) }
 
     /// Writes all `count` bytes at `pointer` to `fd` at its current position.
-    static func writeAll(_ fd: Int32, _ pointer: UnsafeRawPointer, _ count: Int, file: String) throws {
+    package static func writeAll(_ fd: Int32, _ pointer: UnsafeRawPointer, _ count: Int, file: String) throws {
         var done = 0
         while done < count {
             let n = write(fd, pointer + done, count - done)

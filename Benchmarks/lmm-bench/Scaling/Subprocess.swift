@@ -1,7 +1,7 @@
 import Foundation
 
 /// Runs a program as a child process and measures it the way the scaling table reports it:
-/// wall time, peak resident memory (from `wait4`'s rusage), exit status, with a time cap.
+/// wall time, peak resident memory (the child's `VmHWM`), exit status, with a time cap.
 enum Subprocess {
     struct Outcome {
         var status: Int32
@@ -35,7 +35,12 @@ enum Subprocess {
         var status: Int32 = 0
         var usage = rusage()
         var timedOut = false
+        // The peak is the child's own high-water mark, polled from /proc: wait4's ru_maxrss
+        // also counts the memory of this process at the time of the spawn (posix_spawn shares
+        // its address space with the child until exec), which made later runs inherit it.
+        var peakKilobytes = 0
         while true {
+            peakKilobytes = max(peakKilobytes, Self.highWaterKilobytes(pid))
             let result = wait4(pid, &status, WNOHANG, &usage)
             if result == pid { break }
             if result < 0 && errno != EINTR { break }
@@ -49,8 +54,17 @@ enum Subprocess {
         let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         let out = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
         let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-        return Outcome(status: exitStatus, seconds: seconds, peakBytes: Int(usage.ru_maxrss) * 1024,
+        return Outcome(status: exitStatus, seconds: seconds, peakBytes: peakKilobytes * 1024,
                        timedOut: timedOut, stdout: out, stderr: err)
+    }
+}
+
+extension Subprocess {
+    /// `VmHWM` of `/proc/PID/status` (peak resident set size), in kB; 0 when unavailable.
+    static func highWaterKilobytes(_ pid: pid_t) -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
+        return Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "") ?? 0
     }
 }
 

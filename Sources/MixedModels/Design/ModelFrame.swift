@@ -177,30 +177,52 @@ public struct ModelFrame: Sendable {
     }
 
     /// The grouping factor of a random term: one column, or the interaction `g1:g2` with
-    /// levels `l1:l2` (the first factor varying slowest, unused combinations dropped).
+    /// levels `l1:l2` (the first factor varying slowest, unused combinations dropped). Only the
+    /// combinations that occur are labelled: 200k classes × 10k schools would be 2·10⁹ labels.
     private static func groupingFactor(_ term: RandomTerm, _ data: DataTable, _ keep: [Int], _ formula: Formula) throws -> ([Int32], [String]) {
         let factors = term.grouping.map { Self.asFactor(data.columns[$0]!) }
         var codes = keep.map { Int64(factors[0].codes[$0]) }
-        var labels = factors[0].levels
         var levelCount = Int64(factors[0].levels.count)
         for factor in factors.dropFirst() {
             let inner = Int64(factor.levels.count)
             for (r, i) in keep.enumerated() { codes[r] = codes[r] * inner + Int64(factor.codes[i]) }
-            var combined: [String] = []
-            combined.reserveCapacity(labels.count * factor.levels.count)
-            for outer in labels { for level in factor.levels { combined.append(outer + ":" + level) } }
-            labels = combined
             levelCount *= inner
         }
-        // Keep the used levels in order (codes are already in the lexicographic order).
-        var used = [Int32](repeating: -1, count: Int(levelCount))
-        for code in codes { used[Int(code)] = 0 }
-        var levels: [String] = []
-        for index in 0..<Int(levelCount) where used[index] == 0 {
-            used[index] = Int32(levels.count)
-            levels.append(labels[index])
+        if factors.count == 1 {
+            let (used, levels) = dropUnusedLevels(codes.map { Int32($0) }, factors[0].levels)
+            return (used, levels)
         }
-        return (codes.map { used[Int($0)] }, levels)
+        // The combinations that occur, in code order (which is the lexicographic level order).
+        let distinct: [Int64]
+        let newCode: (Int64) -> Int32
+        if levelCount <= Int64(max(4 * codes.count, 1 << 22)) {
+            var used = [Int32](repeating: -1, count: Int(levelCount))
+            for code in codes { used[Int(code)] = 0 }
+            var found: [Int64] = []
+            for index in 0..<Int(levelCount) where used[index] == 0 {
+                used[index] = Int32(found.count)
+                found.append(Int64(index))
+            }
+            distinct = found
+            newCode = { used[Int($0)] }
+        } else {
+            distinct = Array(Set(codes)).sorted()
+            var index: [Int64: Int32] = [:]
+            index.reserveCapacity(distinct.count)
+            for (position, code) in distinct.enumerated() { index[code] = Int32(position) }
+            newCode = { index[$0]! }
+        }
+        let levels = distinct.map { combined -> String in
+            var rest = combined
+            var parts = [String](repeating: "", count: factors.count)
+            for k in factors.indices.reversed() {
+                let count = Int64(factors[k].levels.count)
+                parts[k] = factors[k].levels[Int(rest % count)]
+                rest /= count
+            }
+            return parts.joined(separator: ":")
+        }
+        return (codes.map(newCode), levels)
     }
 
     /// A column used as a grouping factor is categorical; a numeric column (data built in

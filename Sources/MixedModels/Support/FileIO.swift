@@ -15,22 +15,19 @@ package enum FileIO {
 
     /// Writes all `count` bytes at `pointer` to `fd` at its current position.
     package static func writeAll(_ fd: Int32, _ pointer: UnsafeRawPointer, _ count: Int, file: String) throws {
-        var done = 0
-        while done < count {
-            let n = write(fd, pointer + done, count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw InputError("cannot write: \(lastError)", file: file)
-            }
-            done += n
-        }
+        try transferAll(count, file: file) { done in write(fd, pointer + done, count - done) }
     }
 
     /// Writes all `count` bytes at `pointer` to `fd` at `offset`.
     static func pwriteAll(_ fd: Int32, _ pointer: UnsafeRawPointer, _ count: Int, offset: Int, file: String) throws {
+        try transferAll(count, file: file) { done in pwrite(fd, pointer + done, count - done, off_t(offset + done)) }
+    }
+
+    /// Calls `step(done)` until `count` bytes are written, retrying interrupted calls.
+    private static func transferAll(_ count: Int, file: String, _ step: (Int) -> Int) throws {
         var done = 0
         while done < count {
-            let n = pwrite(fd, pointer + done, count - done, off_t(offset + done))
+            let n = step(done)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw InputError("cannot write: \(lastError)", file: file)

@@ -27,6 +27,15 @@ struct MacKayTests {
         return (model, VarianceComponents(entries: entries, source: "published start"))
     }
 
+    /// The fit of `form` on sleepstudy from the published start, with `fullCovariance` for the quick form.
+    static func fitSleepstudy(_ formula: String, form: MacKayForm, fullCovariance: Bool = false) throws -> FitResult {
+        let (model, start) = try sleepstudy(formula)
+        var options = MacKayOptions(form: form)
+        options.start = start
+        options.fullCovariance = fullCovariance
+        return try model.fit(mackay: options)
+    }
+
     static func value(_ fit: FitResult, _ grp: String, _ var1: String?, _ var2: String? = nil) -> Double {
         fit.varianceComponents.first { $0.grp == grp && $0.var1 == var1 && $0.var2 == var2 }!.vcov
     }
@@ -37,10 +46,7 @@ struct MacKayTests {
 
     @Test("quick form: the published fixed point, well under REML")
     func quick() throws {
-        let (model, start) = try Self.sleepstudy("Reaction ~ 1 + Days + (1 + Days | Subject)")
-        var options = MacKayOptions(form: .quick)
-        options.start = start
-        let fit = try model.fit(mackay: options)
+        let fit = try Self.fitSleepstudy("Reaction ~ 1 + Days + (1 + Days | Subject)", form: .quick)
         #expect(fit.converged)
         #expect(fit.algorithm == "mackay-quick")
         #expect(Self.significant(Self.value(fit, "Subject", "(Intercept)"), 371.458), "\(fit.varianceComponents)")
@@ -54,12 +60,10 @@ struct MacKayTests {
 
     @Test("quick form with a full covariance: the collapse is detected within 10 iterations")
     func quickCollapse() throws {
-        let (model, start) = try Self.sleepstudy("Reaction ~ 1 + Days + (1 + Days | Subject)")
-        var options = MacKayOptions(form: .quick)
-        options.start = start
-        options.fullCovariance = true
         var thrown: MacKayError?
-        do { _ = try model.fit(mackay: options) } catch let error as MacKayError { thrown = error }
+        do {
+            _ = try Self.fitSleepstudy("Reaction ~ 1 + Days + (1 + Days | Subject)", form: .quick, fullCovariance: true)
+        } catch let error as MacKayError { thrown = error }
         let error = try #require(thrown)
         #expect(error.message.contains("factor 'Subject' collapsed at iteration"))
         let iteration = Int(error.message.split(separator: " ").drop { $0 != "iteration" }.dropFirst().first!.trimmingCharacters(in: .punctuationCharacters))!
@@ -68,10 +72,7 @@ struct MacKayTests {
 
     @Test("evidence form on (1 + Days || Subject) reaches lme4's uncorrelated REML")
     func evidence() throws {
-        let (model, start) = try Self.sleepstudy("Reaction ~ 1 + Days + (1 + Days || Subject)")
-        var options = MacKayOptions(form: .evidence)
-        options.start = start
-        let fit = try model.fit(mackay: options)
+        let fit = try Self.fitSleepstudy("Reaction ~ 1 + Days + (1 + Days || Subject)", form: .evidence)
         #expect(fit.converged)
         #expect(Compare.relative(Self.value(fit, "Subject", "(Intercept)"), 627.569) <= 1e-4, "\(fit.varianceComponents)")
         #expect(Compare.relative(Self.value(fit, "Subject.1", "Days"), 35.858) <= 1e-4)
@@ -80,10 +81,7 @@ struct MacKayTests {
 
     @Test("EM on (1 + Days | Subject) reaches lme4's REML")
     func em() throws {
-        let (model, start) = try Self.sleepstudy("Reaction ~ 1 + Days + (1 + Days | Subject)")
-        var options = MacKayOptions(form: .em)
-        options.start = start
-        let fit = try model.fit(mackay: options)
+        let fit = try Self.fitSleepstudy("Reaction ~ 1 + Days + (1 + Days | Subject)", form: .em)
         #expect(fit.converged)
         #expect(Compare.relative(Self.value(fit, "Subject", "(Intercept)"), 612.09) <= 1e-4, "\(fit.varianceComponents) after \(fit.iterations)")
         #expect(Compare.relative(Self.value(fit, "Subject", "Days"), 35.072) <= 1e-4)

@@ -10,42 +10,41 @@ extension LinearMixedModel {
     ///   - options: optimizer settings.
     public func fit(criterion: Criterion = .reml, start: [Double]? = nil, options: OptimizerOptions = OptimizerOptions()) throws -> FitResult {
         let begin = DispatchTime.now()
-        var settings = NLoptMinimizer.Settings(lowerBounds: parameters.lowerBounds)
-        settings.absoluteFTolerance = options.absoluteFTolerance
-        settings.absoluteXTolerance = options.absoluteXTolerance
-        settings.relativeFTolerance = options.relativeFTolerance
-        settings.maxEvaluations = options.maxEvaluations
-        if let step = options.initialStep {
-            settings.initialStep = [Double](repeating: step, count: parameters.count)
-        }
         let algorithm = options.algorithm ?? (pls.factorization is BlockedDenseFactorization || pls.q >= 2000 ? .newton : .bobyqa)
+        let theta: [Double], evaluations: Int, converged: Bool, failure: String
         if algorithm == .newton {
             let theta0 = start ?? ApproximateStart(frame: frame, parameters: parameters).theta(criterion: criterion)
             PhaseLog.mark("approximate start")
             let outcome = try fitNewton(criterion: criterion, start: theta0)
             PhaseLog.mark("newton (\(outcome.iterations) iterations)")
-            if !(pls.hasSolution && pls.theta == outcome.theta) { try pls.update(theta: outcome.theta) }
-            PhaseLog.mark("final factorization")
-            var messages: [String] = []
-            if !outcome.converged { messages.append("optimizer (newton) did not converge") }
-            return try summarize(criterion: criterion, algorithm: "exact", sigmaSquared: nil,
-                                 iterations: outcome.evaluations, converged: outcome.converged,
-                                 start: begin, messages: messages)
-        }
-        let optimizer = NLoptMinimizer(algorithm: algorithm, dimension: parameters.count, settings: settings)
-        let outcome = try optimizer.minimize(from: start ?? parameters.initialTheta) { theta, wantsGradient in
-            if wantsGradient {
-                let (value, gradient) = try self.objectiveAndGradient(at: theta, criterion: criterion)
-                return (value, gradient)
+            (theta, evaluations, converged) = (outcome.theta, outcome.evaluations, outcome.converged)
+            failure = "optimizer (newton) did not converge"
+        } else {
+            var settings = NLoptMinimizer.Settings(lowerBounds: parameters.lowerBounds)
+            settings.absoluteFTolerance = options.absoluteFTolerance
+            settings.absoluteXTolerance = options.absoluteXTolerance
+            settings.relativeFTolerance = options.relativeFTolerance
+            settings.maxEvaluations = options.maxEvaluations
+            if let step = options.initialStep {
+                settings.initialStep = [Double](repeating: step, count: parameters.count)
             }
-            return (try self.objective(at: theta, criterion: criterion), nil)
+            let optimizer = NLoptMinimizer(algorithm: algorithm, dimension: parameters.count, settings: settings)
+            let outcome = try optimizer.minimize(from: start ?? parameters.initialTheta) { theta, wantsGradient in
+                if wantsGradient {
+                    let (value, gradient) = try self.objectiveAndGradient(at: theta, criterion: criterion)
+                    return (value, gradient)
+                }
+                return (try self.objective(at: theta, criterion: criterion), nil)
+            }
+            (theta, evaluations, converged) = (outcome.x, outcome.evaluations, outcome.converged)
+            failure = "optimizer (\(algorithm.rawValue)) did not converge: \(outcome.status)"
         }
-        try pls.update(theta: outcome.x)
-        var messages: [String] = []
-        if !outcome.converged { messages.append("optimizer (\(algorithm.rawValue)) did not converge: \(outcome.status)") }
+        // The optimizer's last evaluation need not be at its optimum: factor there unless it is.
+        if !(pls.hasSolution && pls.theta == theta) { try pls.update(theta: theta) }
+        PhaseLog.mark("final factorization")
         return try summarize(criterion: criterion, algorithm: "exact", sigmaSquared: nil,
-                             iterations: outcome.evaluations, converged: outcome.converged,
-                             start: begin, messages: messages)
+                             iterations: evaluations, converged: converged,
+                             start: begin, messages: converged ? [] : [failure])
     }
 }
 

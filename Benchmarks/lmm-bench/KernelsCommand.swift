@@ -6,7 +6,7 @@ import MixedModels
 struct KernelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kernels",
-        abstract: "Micro-benchmarks: CSV parsing, refactorization + solve, Z build, Adam epoch, datagen output."
+        abstract: "Micro-benchmarks: CSV parsing, float parser vs strtod, level order vs ICU, refactorization + solve, Z build, Adam epoch, datagen output."
     )
 
     @Option(help: "The sleepstudy CSV (bundled example).")
@@ -24,12 +24,26 @@ struct KernelsCommand: ParsableCommand {
     @Option(help: "Rows datagen writes for its throughput benchmark.")
     var datagenRows = 10_000_000
 
+    @Option(help: "Decimal numbers per buffer for the float parser against strtod.")
+    var numberCount = 1_000_000
+
+    @Option(help: "Labels for LevelOrder against ICU collation.")
+    var levelCount = 100_000
+
+    @Option(help: "Run only these kernels (comma-separated): refactorization, csv, numbers, levels, design, adam, datagen.")
+    var only: String?
+
     func run() throws {
-        try refactorizationSleepstudy()
-        try csvThroughput()
-        try designAndRefactorization()
-        try adamEpoch()
-        try datagenThroughput()
+        let chosen = only.map { Set($0.split(separator: ",").map(String.init)) }
+        let kernels: [(String, () throws -> Void)] = [
+            ("refactorization", refactorizationSleepstudy), ("csv", csvThroughput), ("numbers", numberParsing),
+            ("levels", levelOrdering), ("design", designAndRefactorization), ("adam", adamEpoch),
+            ("datagen", datagenThroughput),
+        ]
+        if let chosen, let unknown = chosen.first(where: { name in !kernels.contains { $0.0 == name } }) {
+            throw ValidationErrorText("unknown kernel \"\(unknown)\"; the kernels are: " + kernels.map(\.0).joined(separator: ", "))
+        }
+        for (name, kernel) in kernels where chosen?.contains(name) ?? true { try kernel() }
     }
 
     /// datagen's writing speed, whole process (`datagen` next to this program): the

@@ -41,15 +41,11 @@ struct StreamingDesign: Sendable {
         source = FileIO.fileName(reader.path)
         let columns = reader.columns
         let index = Dictionary(uniqueKeysWithValues: columns.enumerated().map { ($1.name, $0) })
-        let available = columns.map(\.name).joined(separator: ", ")
-        for (name, span) in formula.columnReferences where index[name] == nil {
-            throw FormulaError("unknown column '\(name)'; available columns: \(available)", formula: formula.text, span: span)
-        }
+        let checks = DataChecks(formula: formula)
+        try checks.columnsExist(available: columns.map(\.name), isLoaded: { index[$0] != nil }, source: source)
         response = index[formula.response]!
-        guard columns[response].kind == .float64 else {
-            throw FormulaError("the response '\(formula.response)' must be numeric, but the column is categorical",
-                               formula: formula.text, span: formula.responseSpan)
-        }
+        try checks.responseIsNumeric(columns[response].kind == .float64)
+        try checks.hasRandomTerms()
         for random in formula.random {
             for name in random.grouping where columns[index[name]!].kind != .factor {
                 throw FormulaError("grouping column '\(name)' is stored as numbers in \(source); --method adam needs it "
@@ -78,18 +74,14 @@ struct StreamingDesign: Sendable {
                 continue
             }
             let labels = reader.levels(of: name)!
-            let order = LMMBinaryReader.isInROrder(labels) ? Array(labels.indices) : LevelOrder.sortedIndices(labels)
+            let order = LMMBinaryReader.rOrder(labels)
             var levelOfCode = [Int32](repeating: -1, count: labels.count)
             var levels: [String] = []
             for code in order where used[code] {
                 levelOfCode[code] = Int32(levels.count)
                 levels.append(labels[code])
             }
-            if levels.count < 2 {
-                let span = formula.columnReferences.first { $0.name == name }?.span ?? 0..<0
-                throw FormulaError("categorical variable '\(name)' has only \(levels.count) level in the rows used; contrasts need at least 2",
-                                   formula: formula.text, span: span)
-            }
+            try checks.contrastLevels(of: name, count: levels.count)
             variables[name] = ModelColumns.VariableSource(column: column, levelOfCode: levelOfCode, levels: levels)
         }
         self.variables = variables
@@ -97,10 +89,7 @@ struct StreamingDesign: Sendable {
         var terms: [Term] = []
         for (t, random) in formula.random.enumerated() {
             let effects = ModelColumns(random.effects, variables: variables)
-            if effects.count == 0 {
-                throw FormulaError("random-effects term has no effects (nothing left of the bar)",
-                                   formula: formula.text, span: random.span)
-            }
+            try checks.termHasEffects(effects.count, span: random.span)
             let grouping: GroupingFactor
             if random.grouping.count == 1 {
                 grouping = GroupingFactor(column: index[random.grouping[0]]!, fileLabels: reader.levels(of: random.grouping[0])!)
@@ -175,7 +164,7 @@ struct StreamingDesign: Sendable {
             let names = formula.random[t].grouping
             let labels = names.map { reader.levels(of: $0)! }
             let ranks = labels.map { labels -> [Int32] in
-                let order = LMMBinaryReader.isInROrder(labels) ? Array(labels.indices) : LevelOrder.sortedIndices(labels)
+                let order = LMMBinaryReader.rOrder(labels)
                 var rank = [Int32](repeating: 0, count: order.count)
                 for (position, code) in order.enumerated() { rank[code] = Int32(position) }
                 return rank

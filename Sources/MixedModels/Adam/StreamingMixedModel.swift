@@ -46,11 +46,12 @@ public final class StreamingMixedModel {
                       fixedCount: fullCount)
         }
         let statistics = try StreamingStatistics.gather(design: design, reader: reader, states: states) { progress?($0) }
-        if statistics.n == 0 {
-            throw FormulaError("no rows left: every row has a missing value in a column the formula uses",
-                               formula: formula.text, span: 0..<formula.text.count)
-        }
+        let checks = DataChecks(formula: formula)
+        try checks.rowsRemain(statistics.n)
+        try checks.response(constant: statistics.yMinimum == statistics.yMaximum ? statistics.yMinimum : nil,
+                            firstNonFinite: statistics.firstNonFiniteY)
         let kept = statistics.independentColumns(p: fullCount)
+        try checks.observations(statistics.n, fixedEffects: kept.count)
         let names = design.fixed.names
         droppedFixedEffects = names.indices.filter { !kept.contains($0) }.map { names[$0] }
         design.keepFixedColumns(kept)
@@ -61,19 +62,8 @@ public final class StreamingMixedModel {
             statistics.levelConstants[j].compactMap { entry in kept.firstIndex(of: entry.column).map { ($0, entry.values) } }
         }
         for (term, state) in zip(design.terms, self.states) {
-            let levels = state.usedCount, n = statistics.n
-            if levels < 2 {
-                throw FormulaError("grouping factor '\(term.groupingName)' has \(levels) level; it needs at least 2 sampled levels",
-                                   formula: formula.text, span: term.span)
-            }
-            if levels >= n {
-                throw FormulaError("grouping factor '\(term.groupingName)' has \(levels) levels for \(n) observations; the number of levels must be less than the number of observations",
-                                   formula: formula.text, span: term.span)
-            }
-            if levels * state.k >= n {
-                throw FormulaError("term has \(levels * state.k) random effects (\(state.k) × \(levels) levels) for \(n) observations; the random-effects parameters and the residual variance are unidentifiable",
-                                   formula: formula.text, span: term.span)
-            }
+            try checks.identifiable(groupingName: term.groupingName, levels: state.usedCount, effects: state.k,
+                                    span: term.span, n: statistics.n)
         }
         keptFixed = kept
         self.statistics = statistics

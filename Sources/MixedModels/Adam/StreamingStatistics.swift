@@ -10,6 +10,10 @@ struct StreamingStatistics {
     var crossXy: [Double]
     var yy = 0.0
     var ySum = 0.0
+    /// The smallest and largest y, and the first non-finite one (for ``DataChecks/response(constant:firstNonFinite:)``).
+    var yMinimum = Double.infinity
+    var yMaximum = -Double.infinity
+    var firstNonFiniteY: Double?
     /// Σᵢ zᵢₐ² per term and effect (for the default starting variances).
     var effectSquares: [[Double]]
     /// The sum the touch loops leave (kept so that their loads are not optimized away).
@@ -54,6 +58,9 @@ struct StreamingStatistics {
                 }
                 statistics.yy += y * y
                 statistics.ySum += y
+                statistics.yMinimum = min(statistics.yMinimum, y)
+                statistics.yMaximum = max(statistics.yMaximum, y)
+                if !y.isFinite, statistics.firstNonFiniteY == nil { statistics.firstNonFiniteY = y }
             }
             for (j, state) in states.enumerated() {
                 let slots = chunk.slots[j], Z = chunk.Z[j], k = state.k

@@ -52,7 +52,7 @@ struct CSVColumnBuilder {
         var touched: UInt64 = 0
         while r < rows {
             let field = fields[r * stride + fieldIndex]
-            if !Self.isMissingLevel(buffer + field.start, count: field.count) {
+            if !MissingValues.isMissingLevel(buffer + field.start, count: field.count) {
                 let (hash, slot) = levels.hashAndTouch(buffer + field.start, length: field.count)
                 hashes[r] = hash
                 touched &+= slot
@@ -63,7 +63,7 @@ struct CSVColumnBuilder {
         r = first
         while r < rows {
             let field = fields[r * stride + fieldIndex]
-            if Self.isMissingLevel(buffer + field.start, count: field.count) {
+            if MissingValues.isMissingLevel(buffer + field.start, count: field.count) {
                 codes.append(-1)
             } else {
                 guard let code = levels.code(for: buffer + field.start, length: field.count, hash: hashes[r]) else {
@@ -79,15 +79,9 @@ struct CSVColumnBuilder {
     /// Adds a number or a missing value; `false` (nothing added) for any other text.
     @inline(__always)
     private mutating func appendNumber(_ bytes: UnsafePointer<UInt8>, count: Int) -> Bool {
-        if let value = NumberParser.parse(bytes, count: count) {
-            values.append(value)   // NaN included: it is R's missing value here
-            return true
-        }
-        if Self.isMissingNumber(bytes, count: count) {
-            values.append(.nan)
-            return true
-        }
-        return false
+        guard let value = MissingValues.number(bytes, count: count) else { return false }
+        values.append(value)   // NaN for a missing value
+        return true
     }
 
     /// Fills in the code of a row read before the column became categorical (second pass).
@@ -100,26 +94,7 @@ struct CSVColumnBuilder {
     /// The finished column: numbers, or a factor with its levels in R's order.
     mutating func finish() -> Column {
         if isNumeric { return .numeric(values) }
-        let labels = levels.labels()
-        let order = LevelOrder.sortedIndices(labels)
-        // Distinct bytes can still make equal Strings (invalid UTF-8 repaired to U+FFFD, or
-        // canonically equivalent spellings such as "é" and "e\u{301}"): those become one level,
-        // so a level label always identifies one level. Only possible with non-ASCII bytes.
-        let mayCollide = (0..<levels.count).contains { levels.bytes(ofLevel: $0).contains { $0 >= 0x80 } }
-        var remap = [Int32](repeating: 0, count: labels.count)
-        var sortedLabels: [String] = []
-        sortedLabels.reserveCapacity(labels.count)
-        var seen: [String: Int32] = [:]
-        for old in order {
-            let label = labels[old]
-            if mayCollide, let existing = seen[label] {
-                remap[old] = existing
-                continue
-            }
-            remap[old] = Int32(sortedLabels.count)
-            if mayCollide { seen[label] = Int32(sortedLabels.count) }
-            sortedLabels.append(label)
-        }
+        let (remap, sortedLabels) = levels.sortedLevels()
         var codes: [Int32] = []
         swap(&codes, &self.codes)   // so the remapping below writes in place, without a copy
         remap.withUnsafeBufferPointer { remap in
@@ -132,26 +107,10 @@ struct CSVColumnBuilder {
 
     // MARK: Private
 
-    /// An empty field or `NA` (blanks around it allowed) in a numeric column.
-    private static func isMissingNumber(_ bytes: UnsafePointer<UInt8>, count: Int) -> Bool {
-        var start = 0
-        var end = count
-        while start < end, NumberParser.isBlank(bytes[start]) { start += 1 }
-        while end > start, NumberParser.isBlank(bytes[end - 1]) { end -= 1 }
-        return start == end
-            || (end - start == 2 && bytes[start] == UInt8(ascii: "N") && bytes[start + 1] == UInt8(ascii: "A"))
-    }
-
-    /// An empty field or `NA`: a missing value in a factor.
-    @inline(__always)
-    private static func isMissingLevel(_ bytes: UnsafePointer<UInt8>, count: Int) -> Bool {
-        count == 0 || (count == 2 && bytes[0] == UInt8(ascii: "N") && bytes[1] == UInt8(ascii: "A"))
-    }
-
     /// A factor code: -1 for a missing value, else the level's provisional code.
     @inline(__always)
     private func code(_ bytes: UnsafePointer<UInt8>, count: Int) -> Int32? {
-        if Self.isMissingLevel(bytes, count: count) { return -1 }
+        if MissingValues.isMissingLevel(bytes, count: count) { return -1 }
         return levels.code(for: bytes, length: count)
     }
 

@@ -81,19 +81,9 @@ public enum CSVReader {
         let headerLine = scanner.lines[0]
         let fieldIndex = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
 
-        for name in select ?? [] where fieldIndex[name] == nil {
-            throw InputError("selected column \"\(name)\" is not in the header; the columns are: "
-                             + names.map { "\"\($0)\"" }.joined(separator: ", "),
-                             file: source.name, line: headerLine)
-        }
+        let loaded = try selectedColumns(select, names: names, file: source.name, line: headerLine)
         // Names in `categorical` that the header lacks are ignored: callers pass a formula's
         // grouping columns and report missing ones against the formula.
-
-        var loaded = names
-        if let select {
-            var seen = Set<String>()
-            loaded = select.filter { seen.insert($0).inserted }
-        }
         var builders = ContiguousArray(loaded.map { name in
             CSVColumnBuilder(name: name, fieldIndex: fieldIndex[name]!, categorical: categorical.contains(name))
         })
@@ -215,10 +205,26 @@ public enum CSVReader {
         return names
     }
 
-    private static func wrongFieldCount(_ scanner: CSVScanner, row: Int, expected: Int) -> InputError {
+    /// The columns to load: `select` without repeats (every header name when nil).
+    /// - Throws: ``InputError`` at the header's `line` for a selected name the header lacks.
+    static func selectedColumns(_ select: [String]?, names: [String], file: String, line: Int) throws -> [String] {
+        guard let select else { return names }
+        for name in select where !names.contains(name) {
+            throw InputError("selected column \"\(name)\" is not in the header; the columns are: "
+                             + names.map { "\"\($0)\"" }.joined(separator: ", "), file: file, line: line)
+        }
+        var seen = Set<String>()
+        return select.filter { seen.insert($0).inserted }
+    }
+
+    /// A row of the current batch with a number of fields other than the header's; `dataRow`
+    /// (1-based, header not counted) is named in the message when given.
+    static func wrongFieldCount(_ scanner: CSVScanner, row: Int, expected: Int, dataRow: Int? = nil) -> InputError {
         let found = scanner.fieldCounts[row]
-        return InputError("expected \(expected) field\(expected == 1 ? "" : "s"), found \(found)",
-                   file: scanner.sourceName, line: scanner.lines[row], column: min(expected, found) + 1)
+        return InputError((dataRow.map { "row \($0): " } ?? "")
+                          + "expected \(expected) field\(expected == 1 ? "" : "s"), found \(found)"
+                          + (dataRow != nil && found < expected ? " (the row ends early)" : ""),
+                          file: scanner.sourceName, line: scanner.lines[row], column: min(expected, found) + 1)
     }
 
     private static func tooManyLevels(_ scanner: CSVScanner, row: Int, _ builder: CSVColumnBuilder) -> InputError {

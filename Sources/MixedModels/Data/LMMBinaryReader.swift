@@ -226,11 +226,17 @@ public final class LMMBinaryReader: Sendable {
     /// `factor` with its levels in R's order (``LevelOrder``), its codes renumbered to match.
     static func inROrder(_ factor: Factor) -> Factor {
         if isInROrder(factor.levels) { return factor }
-        let order = LevelOrder.sortedIndices(factor.levels)
+        let order = rOrder(factor.levels)
         var newCode = [Int32](repeating: -1, count: order.count)
         for (position, old) in order.enumerated() { newCode[old] = Int32(position) }
         return Factor(codes: factor.codes.map { $0 < 0 ? $0 : newCode[Int($0)] },
                       levels: order.map { factor.levels[$0] })
+    }
+
+    /// The indices of `labels` in R's order (``LevelOrder/sortedIndices(_:)``), without sorting
+    /// when ``isInROrder(_:)`` finds them in order already.
+    static func rOrder(_ labels: [String]) -> [Int] {
+        isInROrder(labels) ? Array(labels.indices) : LevelOrder.sortedIndices(labels)
     }
 
     /// A quick sufficient test that `levels` are already in R's order, for the usual labels

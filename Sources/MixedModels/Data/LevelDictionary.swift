@@ -135,6 +135,33 @@ final class LevelDictionary {
         (0..<count).map(label)
     }
 
+    /// The levels in R's order (``LevelOrder``): `rank[code]` is the position of provisional
+    /// code `code`, `labels` the distinct labels in that order.
+    ///
+    /// Distinct bytes can still make equal Strings (invalid UTF-8 repaired to U+FFFD, or
+    /// canonically equivalent spellings such as "é" and "e\u{301}"): those become one level, so a
+    /// level label always identifies one level. Only possible with non-ASCII bytes.
+    func sortedLevels() -> (rank: [Int32], labels: [String]) {
+        let labels = labels()
+        let order = LevelOrder.sortedIndices(labels)
+        let mayCollide = (0..<count).contains { bytes(ofLevel: $0).contains { $0 >= 0x80 } }
+        var rank = [Int32](repeating: 0, count: labels.count)
+        var sortedLabels: [String] = []
+        sortedLabels.reserveCapacity(labels.count)
+        var seen: [String: Int32] = [:]
+        for old in order {
+            let label = labels[old]
+            if mayCollide, let existing = seen[label] {
+                rank[old] = existing
+                continue
+            }
+            rank[old] = Int32(sortedLabels.count)
+            if mayCollide { seen[label] = Int32(sortedLabels.count) }
+            sortedLabels.append(label)
+        }
+        return (rank, sortedLabels)
+    }
+
     // MARK: Private
 
     /// Bytes 8 ..< length of a level longer than 8 bytes (the key word holds the first 8).

@@ -7,7 +7,7 @@ import Foundation
 /// project's reference R is ICU's root collation (`icuGetCollate()` is `"root"`). This is an
 /// approximation of ICU root written without ICU, exact for ASCII labels and close for Latin
 /// text. ``CollationKey`` documents the rules and where they differ from ICU.
-enum LevelOrder {
+package enum LevelOrder {
     /// True when `a` sorts before `b` in R's default string collation (approximated ICU root).
     static func rLevelOrder(_ a: String, _ b: String) -> Bool {
         CollationKey(a) < CollationKey(b)
@@ -16,7 +16,7 @@ enum LevelOrder {
     /// The indices of `labels` in R's factor-level order: numeric order when every label is a
     /// number (subject ids "308" < "309" < "1000"; equal numbers such as "1" and "1.0" then by
     /// collation), otherwise by ``rLevelOrder(_:_:)``.
-    static func sortedIndices(_ labels: [String]) -> [Int] {
+    package static func sortedIndices(_ labels: [String]) -> [Int] {
         var values: [Double] = []
         values.reserveCapacity(labels.count)
         for label in labels {

@@ -22,11 +22,11 @@ import Darwin
 ///    detects itself.
 /// 3. `strtod` (correctly rounded in glibc) for everything else: more than 19 significant digits,
 ///    and the rare undecided Eisel-Lemire cases.
-enum NumberParser {
+package enum NumberParser {
     /// Parses `count` bytes at `start`; `nil` when they are not a number.
     /// `NaN` parses to `Double.nan` (callers treat it as missing).
     @inline(__always)
-    static func parse(_ start: UnsafePointer<UInt8>, count: Int) -> Double? {
+    package static func parse(_ start: UnsafePointer<UInt8>, count: Int) -> Double? {
         var i = 0
         var end = count
         while i < end, isBlank(start[i]) { i += 1 }

@@ -27,7 +27,8 @@ public struct ModelFrame: Sendable {
     ///   observations, or more random effects than observations.
     public init(formula: Formula, data: DataTable) throws {
         self.formula = formula
-        try Self.checkColumnsExist(formula, data)
+        let checks = DataChecks(formula: formula)
+        try checks.columnsExist(available: data.columnNames, isLoaded: { data.columns[$0] != nil }, source: data.source)
 
         // na.omit over every column the formula uses.
         let used = formula.columnsUsed
@@ -43,29 +44,16 @@ public struct ModelFrame: Sendable {
         for i in 0..<data.rowCount where !missing[i] { keep.append(i) }
         droppedRowCount = data.rowCount - keep.count
         n = keep.count
-        if n == 0 {
-            throw FormulaError("no rows left: every row has a missing value in a column the formula uses",
-                               formula: formula.text, span: 0..<formula.text.count)
-        }
+        try checks.rowsRemain(n)
 
-        guard case .numeric(let response) = data.columns[formula.response]! else {
-            throw FormulaError("the response '\(formula.response)' must be numeric, but the column is categorical",
-                               formula: formula.text, span: formula.responseSpan)
-        }
+        guard case .numeric(let response) = data.columns[formula.response]! else { throw checks.categoricalResponse }
         y = keep.map { response[$0] }
-        if let first = y.first, y.allSatisfy({ $0 == first }) {
-            throw FormulaError("the response '\(formula.response)' is constant (every used row is \(RFormat.number(first))); there is no variance to model",
-                               formula: formula.text, span: formula.responseSpan)
-        }
-        if let bad = y.first(where: { !$0.isFinite }) {
-            throw FormulaError("the response '\(formula.response)' has a non-finite value (\(bad))",
-                               formula: formula.text, span: formula.responseSpan)
-        }
+        try checks.response(y)
 
         // Variables of the fixed part and of the effects of random terms, over kept rows.
         var variables: [String: ModelMatrixBuilder.Variable] = [:]
         for name in formula.modelVariables {
-            variables[name] = try Self.resolve(name, data.columns[name]!, keep, formula)
+            variables[name] = try Self.resolve(name, data.columns[name]!, keep, checks)
         }
         let builder = ModelMatrixBuilder(variables: variables, rowCount: n)
 
@@ -85,79 +73,35 @@ public struct ModelFrame: Sendable {
             droppedFixedEffects = fullNames.indices.filter { !keptSet.contains($0) }.map { fullNames[$0] }
         }
 
-        if n <= X.columns {
-            throw FormulaError("\(n) observation\(n == 1 ? "" : "s") for \(X.columns) fixed effects: a mixed model needs more observations than fixed-effect parameters",
-                               formula: formula.text, span: 0..<formula.text.count)
-        }
-        if formula.random.isEmpty {
-            throw FormulaError("no random-effects terms: add one such as (1 | g) (for a model without random effects use lm)",
-                               formula: formula.text, span: 0..<formula.text.count)
-        }
+        try checks.observations(n, fixedEffects: X.columns)
+        try checks.hasRandomTerms()
 
         var terms: [RandomEffectsTerm] = []
         for random in formula.random {
-            let (codes, levels) = try Self.groupingFactor(random, data, keep, formula)
+            let (codes, levels) = Self.groupingFactor(random, data, keep)
             let (effects, effectNames) = builder.build(random.effects)
-            if effectNames.isEmpty {
-                throw FormulaError("random-effects term has no effects (nothing left of the bar)",
-                                   formula: formula.text, span: random.span)
-            }
+            try checks.termHasEffects(effectNames.count, span: random.span)
             terms.append(RandomEffectsTerm(
                 groupingName: random.groupingName, effectNames: effectNames, levels: levels,
                 codes: codes, effects: effects, span: random.span
             ))
         }
         randomTerms = Self.lme4Order(terms)
-        try Self.checkIdentifiable(randomTerms, n: n, formula: formula)
-    }
-
-    // MARK: Checks
-
-    private static func checkColumnsExist(_ formula: Formula, _ data: DataTable) throws {
-        let available = data.columnNames.joined(separator: ", ")
-        for (name, span) in formula.columnReferences where data.columns[name] == nil {
-            let known = data.columnNames.contains(name)
-            let message = known
-                ? "column '\(name)' was not loaded from \(data.source)"
-                : "unknown column '\(name)'; available columns: \(available)"
-            throw FormulaError(message, formula: formula.text, span: span)
-        }
-    }
-
-    /// lme4's `checkNlevels` and `check.nobs.vs.nRE` (both errors by default).
-    private static func checkIdentifiable(_ terms: [RandomEffectsTerm], n: Int, formula: Formula) throws {
-        for term in terms {
-            if term.levelCount < 2 {
-                throw FormulaError(
-                    "grouping factor '\(term.groupingName)' has \(term.levelCount) level; it needs at least 2 sampled levels",
-                    formula: formula.text, span: term.span)
-            }
-            if term.levelCount >= n {
-                throw FormulaError(
-                    "grouping factor '\(term.groupingName)' has \(term.levelCount) levels for \(n) observations; the number of levels must be less than the number of observations",
-                    formula: formula.text, span: term.span)
-            }
-            if term.columnCount >= n {
-                throw FormulaError(
-                    "term has \(term.columnCount) random effects (\(term.effectCount) × \(term.levelCount) levels) for \(n) observations; the random-effects parameters and the residual variance are unidentifiable",
-                    formula: formula.text, span: term.span)
-            }
+        for term in randomTerms {
+            try checks.identifiable(groupingName: term.groupingName, levels: term.levelCount, effects: term.effectCount,
+                                    span: term.span, n: n)
         }
     }
 
     // MARK: Variables
 
-    private static func resolve(_ name: String, _ column: Column, _ keep: [Int], _ formula: Formula) throws -> ModelMatrixBuilder.Variable {
+    private static func resolve(_ name: String, _ column: Column, _ keep: [Int], _ checks: DataChecks) throws -> ModelMatrixBuilder.Variable {
         switch column {
         case .numeric(let values):
             return .numeric(keep.map { values[$0] })
         case .categorical(let factor):
             let (codes, levels) = dropUnusedLevels(keep.map { factor.codes[$0] }, factor.levels)
-            if levels.count < 2 {
-                let span = formula.columnReferences.first { $0.name == name }?.span ?? 0..<0
-                throw FormulaError("categorical variable '\(name)' has only \(levels.count) level in the rows used; contrasts need at least 2",
-                                   formula: formula.text, span: span)
-            }
+            try checks.contrastLevels(of: name, count: levels.count)
             return .factor(codes: codes, levels: levels)
         }
     }
@@ -179,7 +123,7 @@ public struct ModelFrame: Sendable {
     /// The grouping factor of a random term: one column, or the interaction `g1:g2` with
     /// levels `l1:l2` (the first factor varying slowest, unused combinations dropped). Only the
     /// combinations that occur are labelled: 200k classes × 10k schools would be 2·10⁹ labels.
-    private static func groupingFactor(_ term: RandomTerm, _ data: DataTable, _ keep: [Int], _ formula: Formula) throws -> ([Int32], [String]) {
+    private static func groupingFactor(_ term: RandomTerm, _ data: DataTable, _ keep: [Int]) -> ([Int32], [String]) {
         let factors = term.grouping.map { Self.asFactor(data.columns[$0]!) }
         var codes = keep.map { Int64(factors[0].codes[$0]) }
         var levelCount = Int64(factors[0].levels.count)

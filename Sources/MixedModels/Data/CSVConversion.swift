@@ -44,15 +44,7 @@ public enum CSVConversion {
         let file = CSVReader.fileName(path)
         let names = try CSVReader.readHeader(path: path, chunkSize: chunkSize)
         let fieldIndex = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
-        var wanted = names
-        if let select {
-            var seen = Set<String>()
-            wanted = select.filter { seen.insert($0).inserted }
-            for name in wanted where fieldIndex[name] == nil {
-                throw InputError("selected column \"\(name)\" is not in the header; the columns are: "
-                                 + names.map { "\"\($0)\"" }.joined(separator: ", "), file: file, line: 1)
-            }
-        }
+        let wanted = try CSVReader.selectedColumns(select, names: names, file: file, line: 1)
         var columns = wanted.map { ConvertedColumn(name: $0, field: fieldIndex[$0]!, categorical: categorical.contains($0)) }
 
         // Pass 1: types, and the levels of columns that are text from their first value.
@@ -116,11 +108,8 @@ public enum CSVConversion {
             let count = try scanner.nextRows(limit: CSVReader.batchSize)
             if count == 0 { break }
             for r in 0..<count {
-                let found = scanner.fieldCounts[r]
-                guard found == fieldCount else {
-                    throw InputError("row \(rows + r + 1): expected \(fieldCount) field\(fieldCount == 1 ? "" : "s"), found \(found)"
-                                     + (found < fieldCount ? " (the row ends early)" : ""),
-                                     file: file, line: scanner.lines[r], column: min(fieldCount, found) + 1)
+                guard scanner.fieldCounts[r] == fieldCount else {
+                    throw CSVReader.wrongFieldCount(scanner, row: r, expected: fieldCount, dataRow: rows + r + 1)
                 }
                 try body(scanner, r)
             }
@@ -161,14 +150,15 @@ private struct ConvertedColumn {
     mutating func inspect(_ scanner: CSVScanner, row r: Int) {
         let (start, count) = bytes(scanner, r)
         if !isFactor {
-            if NumberParser.parse(start, count: count) != nil || Self.isMissingNumber(start, count) {
-                if !Self.isMissingNumber(start, count) { seenValue = true }
+            if NumberParser.parse(start, count: count) != nil {
+                seenValue = true
                 return
             }
+            if MissingValues.isMissingNumber(start, count: count) { return }
             isFactor = true
             needsLevelPass = seenValue
         }
-        if !needsLevelPass && !Self.isMissingLevel(start, count) { _ = levels.code(for: start, length: count) }
+        if !needsLevelPass && !MissingValues.isMissingLevel(start, count: count) { _ = levels.code(for: start, length: count) }
     }
 
     mutating func restartLevels() { levels = LevelDictionary() }
@@ -176,26 +166,13 @@ private struct ConvertedColumn {
     /// The extra pass for a column that turned to text late.
     mutating func collectLevel(_ scanner: CSVScanner, row r: Int) {
         let (start, count) = bytes(scanner, r)
-        if !Self.isMissingLevel(start, count) { _ = levels.code(for: start, length: count) }
+        if !MissingValues.isMissingLevel(start, count: count) { _ = levels.code(for: start, length: count) }
     }
 
-    /// Puts the levels in R's order. Distinct bytes that make equal Strings (invalid UTF-8,
-    /// canonically equivalent spellings) become one level, as the CSV reader does.
+    /// Puts the levels in R's order, as the CSV reader does (``LevelDictionary/sortedLevels()``).
     mutating func sortLevels() {
         guard isFactor else { return }
-        let labels = levels.labels()
-        let order = LevelOrder.sortedIndices(labels)
-        rank = [Int32](repeating: 0, count: labels.count)
-        var position: [String: Int32] = [:]
-        for old in order {
-            if let existing = position[labels[old]] {
-                rank[old] = existing
-                continue
-            }
-            rank[old] = Int32(sortedLabels.count)
-            position[labels[old]] = Int32(sortedLabels.count)
-            sortedLabels.append(labels[old])
-        }
+        (rank, sortedLabels) = levels.sortedLevels()
     }
 
     /// Pass 2: the value of row `r` into the batch; false when it cannot be converted as pass 1
@@ -203,7 +180,7 @@ private struct ConvertedColumn {
     func store(_ scanner: CSVScanner, row r: Int, into batch: inout ConversionBatch, column k: Int) -> Bool {
         let (start, count) = bytes(scanner, r)
         if isFactor {
-            if Self.isMissingLevel(start, count) {
+            if MissingValues.isMissingLevel(start, count: count) {
                 batch.codes[k][batch.count] = -1
                 return true
             }
@@ -212,28 +189,9 @@ private struct ConvertedColumn {
             batch.codes[k][batch.count] = rank[Int(code)]
             return true
         }
-        if let value = NumberParser.parse(start, count: count) {
-            batch.doubles[k][batch.count] = value
-            return true
-        }
-        guard Self.isMissingNumber(start, count) else { return false }
-        batch.doubles[k][batch.count] = .nan
+        guard let value = MissingValues.number(start, count: count) else { return false }
+        batch.doubles[k][batch.count] = value
         return true
-    }
-
-    // The CSV reader's rules for missing values (CSVColumnBuilder).
-    /// An empty field or `NA`, blanks around it allowed, in a numeric column.
-    private static func isMissingNumber(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> Bool {
-        var start = 0, end = count
-        while start < end, NumberParser.isBlank(bytes[start]) { start += 1 }
-        while end > start, NumberParser.isBlank(bytes[end - 1]) { end -= 1 }
-        return start == end
-            || (end - start == 2 && bytes[start] == UInt8(ascii: "N") && bytes[start + 1] == UInt8(ascii: "A"))
-    }
-
-    /// An empty field or `NA` in a factor.
-    private static func isMissingLevel(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> Bool {
-        count == 0 || (count == 2 && bytes[0] == UInt8(ascii: "N") && bytes[1] == UInt8(ascii: "A"))
     }
 }
 

@@ -93,6 +93,37 @@ struct AdamInputTests {
         #expect(leftovers.isEmpty, "temporary files left: \(leftovers)", sourceLocation: sourceLocation)
     }
 
+    /// The streaming design and the in-memory model frame apply the same checks (DataChecks):
+    /// the same data, in a CSV and in the `.lmmbin` converted from it, fail with the same message.
+    @Test("lme4's data checks give the same message for --method adam as for the exact fit", arguments: [
+        ("y,x,g\n5,1,a\n5,2,a\n5,3,b\n5,4,b\n5,5,c\n5,6,c\n", "y ~ 1 + x + (1 | g)", "is constant (every used row is 5)"),
+        ("y,x,g\n1,1,a\n2,2,a\nInf,3,b\n4,4,b\n5,5,c\n6,6,c\n", "y ~ 1 + x + (1 | g)", "has a non-finite value (inf)"),
+        ("y,x,z,g\n1,1,3,a\n2,5,1,b\n4,2,2,b\n", "y ~ 1 + x + z + (1 | g)", "3 observations for 3 fixed effects"),
+        ("y,x,g\n1,1,a\n2,2,a\n3,3,a\n", "y ~ 1 + x + (1 | g)", "grouping factor 'g' has 1 level; it needs at least 2"),
+        ("y,x,g\n1,1,a\n2,2,b\n4,3,c\n", "y ~ 1 + x + (1 | g)", "grouping factor 'g' has 3 levels for 3 observations"),
+        ("y,x,g\n1,1,a\n2,2,a\n4,3,b\n", "y ~ 1 + w + (1 | g)", "unknown column 'w'; available columns: y, x, g"),
+        ("y,x,g\na,1,a\nb,2,a\na,3,b\n", "y ~ 1 + x + (1 | g)", "must be numeric, but the column is categorical"),
+        ("y,x,g\n1,NA,a\n2,NA,a\n4,NA,b\n", "y ~ 1 + x + (1 | g)", "no rows left"),
+    ])
+    func sameDataChecks(_ csv: String, _ formulaText: String, _ expected: String) throws {
+        let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let csvPath = directory.appendingPathComponent("data.csv").path
+        let binaryPath = directory.appendingPathComponent("data.lmmbin").path
+        try csv.write(toFile: csvPath, atomically: true, encoding: .utf8)
+        try CSVConversion.convert(csv: csvPath, to: binaryPath, categorical: ["g"])
+        let formula = try Formula.parse(formulaText)
+        var exact: FormulaError?
+        do { _ = try ModelFrame(formula: formula, data: CSVReader.read(path: csvPath, categorical: ["g"])) }
+        catch let error as FormulaError { exact = error }
+        var streaming: FormulaError?
+        do { _ = try StreamingMixedModel(formula: formula, reader: LMMBinaryReader(path: binaryPath)) }
+        catch let error as FormulaError { streaming = error }
+        #expect(exact?.message.contains(expected) == true, "exact: \(String(describing: exact))")
+        #expect(streaming?.message == exact?.message)
+        #expect(streaming?.span == exact?.span)
+    }
+
     @Test("a code that is not one of the factor's levels names its row")
     func unseenLevel() throws {
         let directory = try CommandRunner.temporaryDirectory()

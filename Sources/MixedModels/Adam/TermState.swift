@@ -106,7 +106,20 @@ final class TermState: @unchecked Sendable {
     /// Sets Λ̃ = σ²V⁻¹ from the covariance V (positive definite; k × k).
     /// - Returns: false when V is not positive definite.
     func setPrecision(covariance V: Matrix, sigmaSquared: Double) -> Bool {
-        guard let inverse = SmallCholesky.inverse(V.values, k) else { return false }
+        var L = V.values
+        var inverse = [Double](repeating: 0, count: k * k)
+        let ok = L.withUnsafeMutableBufferPointer { L in
+            guard SmallCholesky.factorInPlace(L.baseAddress!, k) else { return false }
+            inverse.withUnsafeMutableBufferPointer { inverse in
+                for c in 0..<k {
+                    inverse[c + c * k] = 1
+                    SmallCholesky.solveLower(L.baseAddress!, k, inverse.baseAddress! + c * k)
+                    SmallCholesky.solveUpper(L.baseAddress!, k, inverse.baseAddress! + c * k)
+                }
+            }
+            return true
+        }
+        guard ok else { return false }
         precision = inverse.map { $0 * sigmaSquared }
         // Exactly symmetric.
         for c in 0..<k { for r in (c + 1)..<max(c + 1, k) { precision[c + r * k] = precision[r + c * k] } }

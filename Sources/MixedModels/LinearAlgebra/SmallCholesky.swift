@@ -81,6 +81,10 @@ extension SmallCholesky {
     /// `work` (k × k) receives the Cholesky factor L of A and may be A itself (A is then
     /// overwritten by L); `out` must not overlap either. For k = 1, out = 1/a (work untouched);
     /// otherwise column c of A⁻¹ is L'⁻¹L⁻¹eᶜ.
+    /// (These are the operations the streaming fit always used; the approximate start of
+    /// the Newton fit used L⁻ᵀ I L⁻¹ row by row before, so its start, and a large fit's
+    /// estimates, moved in the last bits when it came here: 1.7e-15 relative in θ on the
+    /// 200k-row users × items benchmark.)
     /// - Returns: false when A is not positive definite; `out` is then not
     ///   an inverse and must not be used.
     static func inverse(of A: UnsafePointer<Double>, _ k: Int, work: UnsafeMutablePointer<Double>,

@@ -12,6 +12,9 @@ extension AdamSolver {
         /// Largest |bₗₐ| per effect, and the largest change |bₗₐ − b̂ₗₐ| over the epoch.
         var largest: [Double]
         var largestChange: [Double]
+        /// Levels whose posterior precision H̃ₗ was not positive definite (the fit diverged):
+        /// they add nothing to `posteriorTrace`, and the caller stops with an error.
+        var singularLevels = 0
     }
 
     /// The per-term sums at the epoch's start (b̂) and the epoch's changes, over fixed level
@@ -44,7 +47,10 @@ extension AdamSolver {
                             part.largestChange[a] = max(part.largestChange[a], abs(record[a] - next[a]))
                         }
                         state.curvature(record, into: H)
-                        Self.invert(H, k, into: inverse)
+                        guard SmallCholesky.inverse(of: H, k, work: H, into: inverse) else {
+                            part.singularLevels += 1
+                            continue
+                        }
                         for a in 0..<k { part.posteriorTrace[a] += inverse[a + a * k] }
                     }
                     parts[q] = part
@@ -59,6 +65,7 @@ extension AdamSolver {
                     total.largestChange[a] = max(total.largestChange[a], part.largestChange[a])
                 }
                 total.penalty += part.penalty
+                total.singularLevels += part.singularLevels
             }
             return total
         }
@@ -91,20 +98,5 @@ extension AdamSolver {
         nextDataBeta = [Double](repeating: 0, count: p)
         nextSSE = 0
         plain = false
-    }
-
-    /// The inverse of a small symmetric positive definite matrix (k × k).
-    static func invert(_ H: UnsafeMutablePointer<Double>, _ k: Int, into inverse: UnsafeMutablePointer<Double>) {
-        if k == 1 {
-            inverse[0] = 1 / H[0]
-            return
-        }
-        _ = SmallCholesky.factorInPlace(H, k)
-        for c in 0..<k {
-            let column = inverse + c * k
-            for r in 0..<k { column[r] = r == c ? 1 : 0 }
-            SmallCholesky.solveLower(H, k, column)
-            SmallCholesky.solveUpper(H, k, column)
-        }
     }
 }

@@ -95,6 +95,11 @@ extension StreamingMixedModel {
 
             // What the pass measured at the epoch's start (β̂, b̂), and the epoch's change.
             let summaries = solver.summarizeEpoch()
+            if let j = summaries.firstIndex(where: { $0.singularLevels > 0 }) {
+                let count = summaries[j].singularLevels
+                throw InputError("epoch \(epoch): the posterior precision of \(count) level\(count == 1 ? "" : "s") of group '\(labels[j])' "
+                                 + "is not positive definite (the fit diverged); try a smaller --learning-rate")
+            }
             let sse = solver.nextSSE
             objective = (sse + summaries.reduce(0) { $0 + $1.penalty }) / sigmaSquared
             var change = 0.0

@@ -96,7 +96,7 @@ extension StreamingMixedModel {
                     let record = state.record(l)
                     guard state.count(record) > 0 else { continue }
                     state.curvature(record, into: H)
-                    AdamSolver.invert(H, k, into: H + k * k)
+                    guard SmallCholesky.inverse(of: H, k, work: H, into: H + k * k) else { throw InputError("internal error: a posterior precision is not positive definite") }
                     for a in 0..<k { variances[l * k + a] = sigmaSquared * H[k * k + a + a * k] }
                 }
                 for a in 0..<k {
@@ -123,7 +123,7 @@ extension StreamingMixedModel {
             }
         }
 
-        let covarianceOfBeta = fixedEffectCovariance(sigmaSquared: sigmaSquared)
+        let covarianceOfBeta = try fixedEffectCovariance(sigmaSquared: sigmaSquared)
         var logDetRX = Double(p) * log(sigmaSquared)
         var C = covarianceOfBeta.values
         logDetRX -= C.withUnsafeMutableBufferPointer { Self.logDeterminant($0.baseAddress!, p) }
@@ -171,10 +171,10 @@ extension StreamingMixedModel {
     /// terms' contributions to the variance of β̂ are added, which is exact for balanced crossed
     /// designs (Var(ȳ) = σ²/n + σ²ᵤ/qᵤ + σ²ᵢ/qᵢ) and within a fraction of a percent of the exact
     /// standard errors on the Zipf-distributed users × items data of the tests.
-    func fixedEffectCovariance(sigmaSquared: Double) -> Matrix {
+    func fixedEffectCovariance(sigmaSquared: Double) throws -> Matrix {
         let p = keptFixed.count, full = statistics.crossXy.count
         let G = gram
-        let inverseGram = Self.inverse(G, p)
+        guard let inverseGram = SmallCholesky.inverse(G, p) else { throw InputError("internal error: X'X is not positive definite") }
         var covariance = inverseGram
         for state in states {
             let k = state.k
@@ -188,7 +188,7 @@ extension StreamingMixedModel {
                 let source = state.crossXZ + l * full * k
                 for a in 0..<k { for (r, t) in keptFixed.enumerated() { cross[r + a * p] = source[t + a * full] } }
                 state.curvature(record, into: H)
-                AdamSolver.invert(H, k, into: H + k * k)
+                guard SmallCholesky.inverse(of: H, k, work: H, into: H + k * k) else { throw InputError("internal error: a posterior precision is not positive definite") }
                 for s in 0..<p {
                     for r in s..<p {
                         var sum = 0.0
@@ -198,23 +198,11 @@ extension StreamingMixedModel {
                 }
             }
             for s in 0..<p { for r in (s + 1)..<max(s + 1, p) { S[s + r * p] = S[r + s * p] } }
-            let inverseS = Self.inverse(S, p)
+            guard let inverseS = SmallCholesky.inverse(S, p) else { throw InputError("internal error: a Schur complement of X'X is not positive definite") }
             for c in 0..<(p * p) { covariance[c] += inverseS[c] - inverseGram[c] }
         }
         var result = Matrix(zeros: p, p)
         for s in 0..<p { for r in 0..<p { result[r, s] = sigmaSquared * 0.5 * (covariance[r + s * p] + covariance[s + r * p]) } }
-        return result
-    }
-
-    /// A⁻¹ of a small symmetric positive definite matrix (p × p).
-    static func inverse(_ A: [Double], _ p: Int) -> [Double] {
-        var result = [Double](repeating: 0, count: p * p)
-        for c in 0..<p {
-            var e = [Double](repeating: 0, count: p)
-            e[c] = 1
-            let column = solve(A, e, p)
-            for r in 0..<p { result[r + c * p] = column[r] }
-        }
         return result
     }
 

@@ -1,34 +1,41 @@
 /// The random-effects model matrix `Z` (n × q) and where each term's columns are.
 ///
 /// `Z` is built directly in compressed-column form as a CHOLMOD matrix and never densified:
-/// column `offset[j] + l·kⱼ + r` holds effect r of term j for the rows at level l.
+/// column `layouts[j].index(level: l, effect: r)` holds effect r of term j for the rows at level l.
 final class RandomEffectsDesign {
     let terms: [RandomEffectsTerm]
-    /// First column of each term in `Z`, plus q at the end.
-    let offsets: [Int]
+    /// Where each term's columns, template and parameters are, with its Λ kernels.
+    let layouts: [TermLayout]
+    /// The θ of Λθ for these terms.
+    let parameters: CovarianceParameters
     /// The term owning each column of `Z`.
     let termOfColumn: [Int32]
     let Z: CholmodSparse
 
     /// Total number of random effects.
-    var q: Int { offsets.last! }
+    let q: Int
     var n: Int { Z.rowCount }
 
     init(terms: [RandomEffectsTerm], n: Int, common: CholmodCommon) throws {
         self.terms = terms
         var offsets = [0]
         for term in terms { offsets.append(offsets.last! + term.columnCount) }
-        self.offsets = offsets
-        let q = offsets.last!
+        let parameters = CovarianceParameters(effectCounts: terms.map(\.effectCount))
+        self.parameters = parameters
+        layouts = terms.indices.map { j in
+            TermLayout(effectCount: terms[j].effectCount, levelCount: terms[j].levelCount, offset: offsets[j],
+                       templateOffset: parameters.templateOffsets[j], parameterOffset: parameters.parameterOffsets[j])
+        }
+        q = offsets.last!
         var termOfColumn = [Int32](repeating: 0, count: q)
-        for j in terms.indices { for c in offsets[j]..<offsets[j + 1] { termOfColumn[c] = Int32(j) } }
+        for (j, layout) in layouts.enumerated() { for c in layout.columns { termOfColumn[c] = Int32(j) } }
         self.termOfColumn = termOfColumn
 
         let nonzeros = terms.reduce(0) { $0 + $1.effectCount } * n
         Z = try CholmodSparse(rows: n, columns: q, nonzeros: nonzeros, symmetry: .general, common: common)
         let colptr = Z.columnPointers, rowind = Z.rowIndices, values = Z.values
         colptr[0] = 0
-        for (j, term) in terms.enumerated() {
+        for (term, layout) in zip(terms, layouts) {
             let k = term.effectCount
             var counts = [Int](repeating: 0, count: term.levelCount)
             for code in term.codes { counts[Int(code)] += 1 }
@@ -36,16 +43,16 @@ final class RandomEffectsDesign {
             var next = [Int](repeating: 0, count: term.levelCount)   // fill position of (level, effect 0)
             for l in 0..<term.levelCount {
                 for r in 0..<k {
-                    let c = offsets[j] + l * k + r
+                    let c = layout.index(level: l, effect: r)
                     colptr[c + 1] = colptr[c] + Int32(counts[l])
                 }
-                next[l] = Int(colptr[offsets[j] + l * k])
+                next[l] = Int(colptr[layout.start(level: l)])
             }
             // Rows in increasing order, so every column is sorted.
             term.effects.values.withUnsafeBufferPointer { effects in
                 for i in 0..<n {
                     let l = Int(term.codes[i])
-                    let base = offsets[j] + l * k
+                    let base = layout.start(level: l)
                     let position = next[l]
                     for r in 0..<k {
                         let p = Int(colptr[base + r]) + (position - Int(colptr[base]))

@@ -4,6 +4,8 @@
 /// Its columns of `Z` are ordered as lme4 orders them: level by level, and within a level
 /// the k effects (`(Intercept)`, `Days`, …), so that `Λ` is block diagonal with one k × k
 /// lower-triangular block `Tⱼ` repeated per level.
+/// Where the term sits in `Z`, θ and the templates, and how Λ acts on it, is its
+/// ``TermLayout`` (``RandomEffectsDesign/layouts``).
 public struct RandomEffectsTerm: Sendable {
     /// Name of the grouping factor as lme4 writes it (`Subject`, `sample:plate`).
     public let groupingName: String

@@ -49,7 +49,7 @@ struct ApproximateStart {
             var newV = V
             for (j, term) in terms.enumerated() {
                 let k = term.effectCount
-                guard let VInverse = Self.inverse(V[j], k) else { continue }
+                guard let VInverse = SmallCholesky.inverse(V[j], k) else { continue }
                 let levelCount = term.levelCount
                 var rhs = [Double](repeating: 0, count: term.columnCount)
                 var outer = [Double](repeating: 0, count: k * k)
@@ -148,20 +148,6 @@ struct ApproximateStart {
     }
 
     /// Inverse of a small symmetric positive-definite matrix, or nil.
-    private static func inverse(_ A: [Double], _ k: Int) -> [Double]? {
-        var L = A
-        let ok = L.withUnsafeMutableBufferPointer { SmallCholesky.factorInPlace($0.baseAddress!, k) }
-        guard ok else { return nil }
-        var inverse = [Double](repeating: 0, count: k * k)
-        for c in 0..<k { inverse[c + c * k] = 1 }
-        L.withUnsafeBufferPointer { Lp in
-            inverse.withUnsafeMutableBufferPointer { I in
-                SmallCholesky.congruenceByInverse(Lp.baseAddress!, k, I.baseAddress!)
-            }
-        }
-        return inverse
-    }
-
     private static func choleskyOfCrossProduct(_ X: Matrix) -> ([Double], Bool) {
         let p = X.columns, n = X.rows
         guard p > 0 else { return ([], false) }

@@ -16,7 +16,6 @@ enum AverageInformation {
         let frame = model.frame
         let n = frame.n, p = frame.X.columns, q = pls.q
         let design = pls.design
-        let parameters = pls.parameters
         let beta = pls.fixedEffects()
         let u = try pls.sphericalEffects()
         let b = pls.applyLambda(u)
@@ -30,12 +29,12 @@ enum AverageInformation {
         let T = pls.templates
         for (j, term) in design.terms.enumerated() {
             let k = term.effectCount
-            let Tj = parameters.templateOffsets[j]
+            let layout = design.layouts[j], Tj = layout.templateOffset
             for s in 0..<k {
                 for r in s..<k {
                     var w = [Double](repeating: 0, count: q)
                     for l in 0..<term.levelCount {
-                        let base = design.offsets[j] + l * k
+                        let base = layout.start(level: l)
                         // Dₖ Λ' z: row (l, r) gets (Λ'z)_(l, s).
                         var lambdaTz = 0.0
                         for t in s..<k { lambdaTz += T[Tj + t + s * k] * z[base + t] }
@@ -47,7 +46,7 @@ enum AverageInformation {
                 }
             }
         }
-        let lambdaLambdaTz = pls.applyLambda(transposeLambda(pls, z))
+        let lambdaLambdaTz = pls.applyLambda(pls.lambdaTranspose(z))
         var sigmaVector = Sparse.product(design.Z, lambdaLambdaTz)
         for i in 0..<n { sigmaVector[i] = (sigmaVector[i] + e[i]) / sigmaSquared }
         vectors.append(sigmaVector)
@@ -86,25 +85,6 @@ enum AverageInformation {
             }
         }
         return H
-    }
-
-    /// Λ'v.
-    private static func transposeLambda(_ pls: PenalizedLeastSquares, _ v: [Double]) -> [Double] {
-        var out = [Double](repeating: 0, count: pls.q)
-        let T = pls.templates
-        for (j, term) in pls.design.terms.enumerated() {
-            let k = term.effectCount
-            let Tj = pls.parameters.templateOffsets[j]
-            for l in 0..<term.levelCount {
-                let base = pls.design.offsets[j] + l * k
-                for s in 0..<k {
-                    var sum = 0.0
-                    for t in s..<k { sum += T[Tj + t + s * k] * v[base + t] }
-                    out[base + s] = sum
-                }
-            }
-        }
-        return out
     }
 
     /// v − Xβ − Zb.

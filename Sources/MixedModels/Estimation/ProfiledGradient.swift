@@ -17,7 +17,6 @@ enum ProfiledGradient {
         let q = pls.q, p = pls.p, n = pls.n
         let design = pls.design
         let terms = design.terms
-        let parameters = pls.parameters
         let G = pls.products.G
         let colptr = G.columnPointers, rowind = G.rowIndices, g = G.values
         let owner = design.termOfColumn
@@ -79,9 +78,9 @@ enum ProfiledGradient {
         var product = [Double](repeating: 0, count: kmax * kmax)
         for b in terms.indices {
             let kb = terms[b].effectCount
-            let Tb = parameters.templateOffsets[b]
+            let layoutB = design.layouts[b], Tb = layoutB.templateOffset
             for m in 0..<terms[b].levelCount {
-                let c0 = design.offsets[b] + m * kb
+                let c0 = layoutB.start(level: m)
                 let first = Int(colptr[c0])
                 let blockRows = Int(colptr[c0 + 1]) - first
                 let baseC = mOffset[b] + m * kb * kb
@@ -90,7 +89,7 @@ enum ProfiledGradient {
                     let r0 = Int(rowind[first + t])
                     let a = Int(owner[r0])
                     let ka = terms[a].effectCount
-                    let Ta = parameters.templateOffsets[a]
+                    let layoutA = design.layouts[a], Ta = layoutA.templateOffset
                     let gBase = first + t
                     // M_C += A⁻¹_{CR} (T_a' G_RC), with G_RC (ka × kb) at gBase + s*blockRows + r.
                     for s2 in 0..<kb {
@@ -110,8 +109,7 @@ enum ProfiledGradient {
                     }
                     if r0 != c0 {
                         // M_R += A⁻¹_{RC} (T_b' G_RC')  (A⁻¹_{RC} is the transpose of A⁻¹_{CR}).
-                        let local = r0 - design.offsets[a]
-                        let baseR = mOffset[a] + (local / ka) * ka * ka
+                        let baseR = mOffset[a] + layoutA.level(ofColumn: r0) * ka * ka
                         for r2 in 0..<ka {
                             for s in 0..<kb {
                                 var tg = 0.0
@@ -141,7 +139,7 @@ enum ProfiledGradient {
                 for r in s..<k {
                     var logDetA = 0.0, dRSS = 0.0, logDetRX = 0.0
                     for l in 0..<term.levelCount {
-                        let base = design.offsets[j] + l * k
+                        let base = design.layouts[j].start(level: l)
                         logDetA += M[mOffset[j] + l * k * k + s + r * k]
                         dRSS += z[base + r] * u[base + s]
                         if !K.isEmpty {
@@ -159,11 +157,10 @@ enum ProfiledGradient {
     static func symmetricProduct(G: CholmodSparse, owner: [Int32], design: RandomEffectsDesign, x: [Double],
                                  subtractingInto y: inout [Double]) {
         let colptr = G.columnPointers, rowind = G.rowIndices, g = G.values
-        let terms = design.terms
+        let layouts = design.layouts
         for c in 0..<design.q {
-            let j = Int(owner[c])
-            let k = terms[j].effectCount
-            let levelStart = design.offsets[j] + ((c - design.offsets[j]) / k) * k
+            let layout = layouts[Int(owner[c])]
+            let levelStart = layout.start(level: layout.level(ofColumn: c))
             for index in Int(colptr[c])..<Int(colptr[c + 1]) {
                 let i = Int(rowind[index])
                 if i >= levelStart {

@@ -9,7 +9,7 @@ enum ConditionalVariance {
         for (j, term) in pls.design.terms.enumerated() {
             let k = term.effectCount
             for l in 0..<term.levelCount {
-                let base = pls.design.offsets[j] + l * k
+                let base = pls.design.layouts[j].start(level: l)
                 for r in 0..<k { out[base + r] = blocks[j][l][r + r * k] }
             }
         }
@@ -29,7 +29,7 @@ enum ConditionalVariance {
             var S = [Double](repeating: 0, count: k * k)
             var TS = [Double](repeating: 0, count: k * k)
             for l in 0..<term.levelCount {
-                let base = pls.design.offsets[j] + l * k
+                let base = pls.design.layouts[j].start(level: l)
                 for r in 0..<k {
                     for s in 0...r {
                         let value = inverse.entry(base + r, base + s)

@@ -21,7 +21,7 @@ final class CrossProducts {
         self.p = p
         let terms = design.terms
         let termCount = terms.count
-        let offsets = design.offsets
+        let layouts = design.layouts
         let k = terms.map(\.effectCount)
         let colptrZ = design.Z.columnPointers, rowsZ = design.Z.rowIndices
         // The hot loops below run over every row for every pair of terms: they read the codes
@@ -48,27 +48,27 @@ final class CrossProducts {
         var blockStart: [Int] = [0]
         let totalLevels = terms.reduce(0) { $0 + $1.levelCount }
         blockStart.reserveCapacity(totalLevels + 1)
-        var stamp = [Int32](repeating: -1, count: offsets.last! + 1)
+        var stamp = [Int32](repeating: -1, count: q + 1)
         var levels: [Int32] = []
         var blockIndex: Int32 = 0
         for b in 0..<termCount {
             let kb = k[b]
             for m in 0..<terms[b].levelCount {
-                let c0 = offsets[b] + m * kb
+                let c0 = layouts[b].start(level: m)
                 let start = Int(colptrZ[c0]), end = Int(colptrZ[c0 + 1])
                 for a in 0..<b {
-                    let ka = k[a], codesA = codes[a], base = offsets[a]
+                    let ka = k[a], codesA = codes[a], layoutA = layouts[a]
                     levels.removeAll(keepingCapacity: true)
                     for index in start..<end {
                         let l = Int(codesA[Int(rowsZ[index])])
-                        if stamp[base + l * ka] != blockIndex {
-                            stamp[base + l * ka] = blockIndex
+                        if stamp[layoutA.start(level: l)] != blockIndex {
+                            stamp[layoutA.start(level: l)] = blockIndex
                             levels.append(Int32(l))
                         }
                     }
                     levels.sort()
                     for l in levels {
-                        for r in 0..<ka { columnBlockRows.append(Int32(base + Int(l) * ka + r)) }
+                        for r in 0..<ka { columnBlockRows.append(Int32(layoutA.index(level: Int(l), effect: r))) }
                     }
                 }
                 for r in 0..<kb { columnBlockRows.append(Int32(c0 + r)) }
@@ -108,14 +108,14 @@ final class CrossProducts {
             }
         }
 
-        // Values: accumulate every row's products into its blocks. `position[offsets[a] + l·kₐ]`
+        // Values: accumulate every row's products into its blocks. `position[layouts[a].start(level: l)]`
         // is where level l of term a sits in the current column block's rows.
-        var position = [Int32](repeating: -1, count: offsets.last! + 1)
+        var position = [Int32](repeating: -1, count: q + 1)
         for b in 0..<termCount {
             let kb = k[b]
             let Xb = effects[b]
             for m in 0..<terms[b].levelCount {
-                let c0 = offsets[b] + m * kb
+                let c0 = layouts[b].start(level: m)
                 let first = Int(colptr[c0])
                 let blockRows = Int(colptr[c0 + 1]) - first
                 var t = 0
@@ -131,7 +131,7 @@ final class CrossProducts {
                         let columnStart = first + s * blockRows
                         for a in 0..<b {
                             let ka = k[a]
-                            let offset = Int(position[offsets[a] + Int(codes[a][i]) * ka])
+                            let offset = Int(position[layouts[a].start(level: Int(codes[a][i]))])
                             let Xa = effects[a]
                             for r in 0..<ka { values[columnStart + offset + r] += Xa[i + r * n] * zbs }
                         }
@@ -148,9 +148,9 @@ final class CrossProducts {
             y.withUnsafeBufferPointer { yv in
                 ZtXy.withUnsafeMutableBufferPointer { out in
                     for j in 0..<termCount {
-                        let kj = k[j], codesJ = codes[j], Xj = effects[j], base0 = offsets[j]
+                        let kj = k[j], codesJ = codes[j], Xj = effects[j], layout = layouts[j]
                         for i in 0..<n {
-                            let base = base0 + Int(codesJ[i]) * kj
+                            let base = layout.start(level: Int(codesJ[i]))
                             for r in 0..<kj {
                                 let z = Xj[i + r * n]
                                 for c in 0..<p { out[base + r + c * q] += z * Xv[i + c * n] }

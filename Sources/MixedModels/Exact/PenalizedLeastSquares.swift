@@ -14,6 +14,13 @@ import Foundation
 /// ``update(theta:)`` refactors and computes the profiled quantities (the only work per
 /// evaluation, into preallocated buffers); ``fixedEffects()``, ``sphericalEffects()`` and
 /// ``randomEffects()`` recover β, u and b = Λu on demand.
+///
+/// What the factor holds is explicit (``State``), as in MixedModels.jl where `objective(m)`
+/// reads `L` and only `updateL!` changes it: ``update(theta:)`` makes it `.factored`,
+/// ``invert()`` turns it into `.inverted` (the selected inverse has overwritten L; û and A⁻¹
+/// are kept) and every solve with L checks that it is still `.factored`. The profiled
+/// quantities of the last successful update (``Evaluation``) are a value that no inversion
+/// touches, so the objective is a pure read.
 final class PenalizedLeastSquares {
     let design: RandomEffectsDesign
     let products: CrossProducts
@@ -34,26 +41,70 @@ final class PenalizedLeastSquares {
     /// Lower Cholesky factor of the (p+1) × (p+1) Schur complement of [X y]: RX' and cβ'.
     private var schur: [Double]
 
-    // Results of the last update.
-    private(set) var theta: [Double]
-    /// log det(LL') = log det(Λ'Z'ZΛ + I).
-    private(set) var logDetL = 0.0
-    /// log det(RX'RX).
-    private(set) var logDetRX = 0.0
-    /// Penalized residual sum of squares ‖y − Xβ − ZΛu‖² + ‖u‖² at the PLS solution.
-    private(set) var penalizedRSS = 0.0
-    /// True while the factor holds L for `theta` (an update succeeded and no selected
-    /// inversion has overwritten it since).
-    private(set) var isFactored = false
-    /// û and the selected inverse at `theta`, kept after a selected inversion so that the
-    /// summary at an optimum found by Newton steps (whose last gradient inverted the factor)
-    /// needs neither a refactorization nor a second inversion.
-    private var cachedSpherical: [Double]?
-    private var cachedInverse: InverseEntries?
+    /// The profiled quantities at one θ (Bates et al. 2015, eqs. 34 and 41).
+    struct Evaluation {
+        /// log det(LL') = log det(Λ'Z'ZΛ + I).
+        let logDetL: Double
+        /// log det(RX'RX).
+        let logDetRX: Double
+        /// Penalized residual sum of squares ‖y − Xβ − ZΛu‖² + ‖u‖² at the PLS solution.
+        let penalizedRSS: Double
+    }
 
-    /// True when û and the estimates at `theta` are available: the factor holds L, or a
-    /// selected inversion kept û and A⁻¹ for this θ.
-    var hasSolution: Bool { isFactored || (cachedSpherical != nil && cachedInverse != nil) }
+    /// What the factorization holds for ``theta``.
+    enum State {
+        /// Nothing usable: before the first update, or the last update failed.
+        case empty
+        /// L at `theta`, with [RZX cu] and RX: every solve is available.
+        case factored(Evaluation)
+        /// The selected inverse at `theta` has overwritten L. û and A⁻¹ are kept, so the
+        /// summary at an optimum found by Newton steps (whose last gradient inverted the
+        /// factor) needs neither a refactorization nor a second inversion; RX and β̂ are
+        /// still valid. Solves with L need ``update(theta:)`` first.
+        case inverted(Evaluation, u: [Double], inverse: InverseEntries)
+
+        var evaluation: Evaluation? {
+            switch self {
+            case .empty: return nil
+            case .factored(let evaluation), .inverted(let evaluation, _, _): return evaluation
+            }
+        }
+    }
+
+    /// θ of the last update (successful or not).
+    private(set) var theta: [Double]
+    private(set) var state: State = .empty
+
+    /// True when û and the estimates at `theta` are available (factored or inverted).
+    var hasSolution: Bool { state.evaluation != nil }
+
+    /// The profiled quantities at `theta`; only after a successful update.
+    var evaluation: Evaluation {
+        guard let evaluation = state.evaluation else { preconditionFailure("no successful update(theta:) yet") }
+        return evaluation
+    }
+    /// log det(LL') = log det(Λ'Z'ZΛ + I) at `theta`.
+    var logDetL: Double { evaluation.logDetL }
+    /// log det(RX'RX) at `theta`.
+    var logDetRX: Double { evaluation.logDetRX }
+    /// Penalized residual sum of squares at `theta`.
+    var penalizedRSS: Double { evaluation.penalizedRSS }
+
+    /// The profiled criterion at `theta` (−2 log-likelihood profiled over β and σ²): a pure
+    /// read of the last update.
+    func objective(_ criterion: Criterion) -> Double {
+        let evaluation = self.evaluation
+        return ProfiledObjective(n: n, p: p).profiled(criterion, logDetL: evaluation.logDetL,
+                                                      logDetRX: evaluation.logDetRX, penalizedRSS: evaluation.penalizedRSS)
+    }
+
+    /// Stops with a clear message when L is not the factor of `theta` (an inversion
+    /// overwrote it, or no update succeeded).
+    private func requireFactor(_ caller: StaticString = #function) {
+        guard case .factored = state else {
+            preconditionFailure("\(caller) needs the factor L at the current θ; call update(theta:) after invert()")
+        }
+    }
 
     /// Which factorization to use.
     enum Engine {
@@ -68,7 +119,7 @@ final class PenalizedLeastSquares {
         p = frame.X.columns
         design = try RandomEffectsDesign(terms: frame.randomTerms, n: frame.n, common: common)
         products = try CrossProducts(design: design, X: frame.X, y: frame.y)
-        parameters = CovarianceParameters(effectCounts: frame.randomTerms.map(\.effectCount))
+        parameters = design.parameters
         let blocked: Bool
         switch engine {
         case .automatic: blocked = BlockedDenseFactorization.suits(design: design, G: products.G)
@@ -95,52 +146,42 @@ final class PenalizedLeastSquares {
     func update(theta newTheta: [Double]) throws {
         precondition(newTheta.count == parameters.count, "θ has \(parameters.count) elements")
         theta = newTheta
-        isFactored = false
-        cachedSpherical = nil
-        cachedInverse = nil
+        state = .empty
         theta.withUnsafeBufferPointer { θ in
             templates.withUnsafeMutableBufferPointer { parameters.fill(θ, into: $0) }
         }
-        logDetL = try templates.withUnsafeBufferPointer { try factorization.factorize(templates: $0) }
+        let logDetL = try templates.withUnsafeBufferPointer { try factorization.factorize(templates: $0) }
         fillRightHandSide()
         try solved.withUnsafeMutableBufferPointer { try factorization.solveLower($0.baseAddress!, columns: p + 1) }
-        try reduceFixedEffects()
-        isFactored = true
+        let (logDetRX, penalizedRSS) = try reduceFixedEffects()
+        state = .factored(Evaluation(logDetL: logDetL, logDetRX: logDetRX, penalizedRSS: penalizedRSS))
     }
 
-    /// The selected inverse of the current factor (overwrites it, keeping û for this θ), or the
-    /// one already computed for this θ.
+    /// The selected inverse at `theta`: computed from L (which it overwrites, keeping û), or
+    /// the one already computed for this θ.
     func invert() throws -> InverseEntries {
-        if let cachedInverse { return cachedInverse }
-        let u = try sphericalEffects()
-        let inverse = factorization.invert()
-        isFactored = false
-        cachedSpherical = u
-        cachedInverse = inverse
-        return inverse
+        switch state {
+        case .empty:
+            preconditionFailure("invert() needs a successful update(theta:)")
+        case .inverted(_, _, let inverse):
+            return inverse
+        case .factored(let evaluation):
+            let u = try sphericalEffects()
+            let inverse = factorization.invert()
+            state = .inverted(evaluation, u: u, inverse: inverse)
+            return inverse
+        }
     }
 
     /// Λ'Z'[X y] into `solved`, in A's order.
     private func fillRightHandSide() {
-        let columns = p + 1
         let q = self.q
-        let terms = design.terms
+        let layouts = design.layouts
         products.ZtXy.withUnsafeBufferPointer { Y in
             templates.withUnsafeBufferPointer { T in
                 solved.withUnsafeMutableBufferPointer { out in
-                    for (j, term) in terms.enumerated() {
-                        let k = term.effectCount
-                        let Tj = T.baseAddress! + parameters.templateOffsets[j]
-                        for l in 0..<term.levelCount {
-                            let base = design.offsets[j] + l * k
-                            for c in 0..<columns {
-                                for r in 0..<k {
-                                    var sum = 0.0
-                                    for r2 in r..<k { sum += Tj[r2 + r * k] * Y[base + r2 + c * q] }
-                                    out[base + r + c * q] = sum
-                                }
-                            }
-                        }
+                    for c in 0...p {
+                        layouts.lambdaTranspose(T.baseAddress!, Y.baseAddress! + c * q, into: out.baseAddress! + c * q)
                     }
                 }
             }
@@ -148,7 +189,8 @@ final class PenalizedLeastSquares {
     }
 
     /// Schur complement of [X y]: its Cholesky factor gives RX, cβ and r².
-    private func reduceFixedEffects() throws {
+    /// - Returns: log det(RX'RX) and r².
+    private func reduceFixedEffects() throws -> (logDetRX: Double, penalizedRSS: Double) {
         let m = p + 1
         let q = self.q
         for index in 0..<(m * m) { schur[index] = products.XyTXy[index] }
@@ -162,7 +204,7 @@ final class PenalizedLeastSquares {
         // Last row: cβ' = (X'y − RZX'cu)' RX⁻¹, and r² = (y'y − ‖cu‖²) − ‖cβ‖².
         var logDet = 0.0
         for j in 0..<p { logDet += log(schur[j + j * m]) }
-        logDetRX = 2 * logDet
+        let logDetRX = 2 * logDet
         var rss = schur[p + p * m]
         for j in 0..<p {
             var s = schur[p + j * m]
@@ -171,13 +213,14 @@ final class PenalizedLeastSquares {
             schur[p + j * m] = s
             rss -= s * s
         }
-        penalizedRSS = max(rss, 0)
+        return (logDetRX, max(rss, 0))
     }
 
     // MARK: Solutions
 
     /// β̂ at the last update.
     func fixedEffects() -> [Double] {
+        precondition(hasSolution, "β̂ needs a successful update(theta:)")
         let m = p + 1
         var beta = [Double](repeating: 0, count: p)
         for j in stride(from: p - 1, through: 0, by: -1) {
@@ -190,6 +233,7 @@ final class PenalizedLeastSquares {
 
     /// RX (upper triangular, p × p) at the last update: `RX'RX` is the Schur complement.
     func RX() -> Matrix {
+        precondition(hasSolution, "RX needs a successful update(theta:)")
         var R = Matrix(zeros: p, p)
         let m = p + 1
         for j in 0..<p { for i in j..<p { R[j, i] = schur[i + j * m] } }
@@ -198,8 +242,8 @@ final class PenalizedLeastSquares {
 
     /// û (spherical random effects) at the last update: `L'Pu = cu − RZX β`.
     func sphericalEffects() throws -> [Double] {
-        if let cachedSpherical { return cachedSpherical }
-        precondition(isFactored, "û needs the factor of the current θ")
+        if case .inverted(_, let u, _) = state { return u }
+        requireFactor()
         let beta = fixedEffects()
         let q = self.q
         var u = [Double](repeating: 0, count: q)
@@ -215,22 +259,9 @@ final class PenalizedLeastSquares {
     /// The PLS fit of another response `v` with the current θ (same factor, same X): returns
     /// β̂ᵥ and b̂ᵥ. `Ztv = Z'v` and `Xtv = X'v` are the response's cross-products.
     func solve(Ztv: [Double], Xtv: [Double]) throws -> (beta: [Double], b: [Double]) {
+        requireFactor()
         let q = self.q, m = p + 1
-        var c = [Double](repeating: 0, count: q)
-        templates.withUnsafeBufferPointer { T in
-            for (j, term) in design.terms.enumerated() {
-                let k = term.effectCount
-                let Tj = T.baseAddress! + parameters.templateOffsets[j]
-                for l in 0..<term.levelCount {
-                    let base = design.offsets[j] + l * k
-                    for r in 0..<k {
-                        var sum = 0.0
-                        for r2 in r..<k { sum += Tj[r2 + r * k] * Ztv[base + r2] }
-                        c[base + r] = sum
-                    }
-                }
-            }
-        }
+        var c = lambdaTranspose(Ztv)
         try c.withUnsafeMutableBufferPointer { try factorization.solveLower($0.baseAddress!, columns: 1) }
         // cβ = RX'⁻¹(X'v − RZX'c), then β = RX⁻¹cβ; RX' is the lower factor in `schur`.
         var cb = [Double](repeating: 0, count: p)
@@ -254,6 +285,7 @@ final class PenalizedLeastSquares {
     /// `(A⁻¹ + M(RX'RX)⁻¹M')z` with `M = A⁻¹Λ'Z'X`: the u-block of H⁻¹ applied to (z, 0), H the
     /// mixed-model matrix. The posterior covariance of u times z, over σ².
     func solveSpherical(_ z: [Double]) throws -> [Double] {
+        requireFactor()
         let q = self.q, m = p + 1
         var w = z
         try w.withUnsafeMutableBufferPointer { try factorization.solveLower($0.baseAddress!, columns: 1) }
@@ -279,6 +311,7 @@ final class PenalizedLeastSquares {
 
     /// `A⁻¹Λ'Z'X` (q × p, column-major, A's order): the solves behind the REML gradient.
     func solveFixedEffectColumns() throws -> [Double] {
+        requireFactor()
         let q = self.q
         var out = Array(solved[0..<(q * p)])
         try out.withUnsafeMutableBufferPointer { buffer in
@@ -295,16 +328,20 @@ final class PenalizedLeastSquares {
     /// Λv for a vector v of length q.
     func applyLambda(_ v: [Double]) -> [Double] {
         var out = [Double](repeating: 0, count: q)
-        for (j, term) in design.terms.enumerated() {
-            let k = term.effectCount
-            let base0 = parameters.templateOffsets[j]
-            for l in 0..<term.levelCount {
-                let base = design.offsets[j] + l * k
-                for r in 0..<k {
-                    var s = 0.0
-                    for r2 in 0...r { s += templates[base0 + r + r2 * k] * v[base + r2] }
-                    out[base + r] = s
-                }
+        templates.withUnsafeBufferPointer { T in
+            v.withUnsafeBufferPointer { x in
+                out.withUnsafeMutableBufferPointer { design.layouts.lambda(T.baseAddress!, x.baseAddress!, into: $0.baseAddress!) }
+            }
+        }
+        return out
+    }
+
+    /// Λ'v for a vector v of length q.
+    func lambdaTranspose(_ v: [Double]) -> [Double] {
+        var out = [Double](repeating: 0, count: q)
+        templates.withUnsafeBufferPointer { T in
+            v.withUnsafeBufferPointer { x in
+                out.withUnsafeMutableBufferPointer { design.layouts.lambdaTranspose(T.baseAddress!, x.baseAddress!, into: $0.baseAddress!) }
             }
         }
         return out

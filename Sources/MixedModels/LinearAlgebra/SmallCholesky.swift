@@ -75,9 +75,18 @@ enum SmallCholesky {
 }
 
 extension SmallCholesky {
-    /// out ← A⁻¹ for a symmetric positive-definite k × k A, using `work` (k × k); no allocation.
-    /// False if A is not positive definite.
-    @inline(__always)
+    /// out ← A⁻¹ for a symmetric positive-definite k × k A (column-major; only the lower
+    /// triangle is read): the one small inverse of the package. No allocation.
+    ///
+    /// `work` (k × k) receives the Cholesky factor L of A and may be A itself (A is then
+    /// overwritten by L); `out` must not overlap either. For k = 1, out = 1/a (work untouched);
+    /// otherwise column c of A⁻¹ is L'⁻¹L⁻¹eᶜ.
+    /// (These are the operations the streaming fit always used; the approximate start of
+    /// the Newton fit used L⁻ᵀ I L⁻¹ row by row before, so its start, and a large fit's
+    /// estimates, moved in the last bits when it came here: 1.7e-15 relative in θ on the
+    /// 200k-row users × items benchmark.)
+    /// - Returns: false when A is not positive definite; `out` is then not
+    ///   an inverse and must not be used.
     static func inverse(of A: UnsafePointer<Double>, _ k: Int, work: UnsafeMutablePointer<Double>,
                         into out: UnsafeMutablePointer<Double>) -> Bool {
         if k == 1 {
@@ -85,10 +94,26 @@ extension SmallCholesky {
             out[0] = 1 / A[0]
             return true
         }
-        for index in 0..<(k * k) { work[index] = A[index] }
+        if UnsafePointer(work) != A {
+            for index in 0..<(k * k) { work[index] = A[index] }
+        }
         guard factorInPlace(work, k) else { return false }
-        for c in 0..<k { for r in 0..<k { out[r + c * k] = r == c ? 1 : 0 } }
-        congruenceByInverse(work, k, out)
+        for c in 0..<k {
+            let column = out + c * k
+            for r in 0..<k { column[r] = r == c ? 1 : 0 }
+            solveLower(work, k, column)
+            solveUpper(work, k, column)
+        }
         return true
+    }
+
+    /// A⁻¹ of a symmetric positive-definite k × k A, or nil when it is not positive definite.
+    static func inverse(_ A: [Double], _ k: Int) -> [Double]? {
+        guard k > 0 else { return [] }
+        var work = A, out = [Double](repeating: 0, count: k * k)
+        let ok = work.withUnsafeMutableBufferPointer { w in
+            out.withUnsafeMutableBufferPointer { inverse(of: w.baseAddress!, k, work: w.baseAddress!, into: $0.baseAddress!) }
+        }
+        return ok ? out : nil
     }
 }

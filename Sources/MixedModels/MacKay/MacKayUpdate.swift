@@ -48,9 +48,9 @@ struct MacKayUpdate {
         let levels = Double(term.levelCount)
         // B'B: the predictions of this term, level by level.
         var gram = Matrix(zeros: k, k)
-        let base0 = design.offsets[j]
+        let layout = design.layouts[j]
         for l in 0..<term.levelCount {
-            let base = base0 + l * k
+            let base = layout.start(level: l)
             for s in 0..<k { for r in 0..<k { gram[r, s] += b[base + r] * b[base + s] } }
         }
         var V = Matrix(zeros: k, k)

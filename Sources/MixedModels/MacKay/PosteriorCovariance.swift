@@ -63,7 +63,7 @@ struct PosteriorCovariance {
                 var S = [Double](repeating: 0, count: k * k)
                 var traceU = 0.0
                 for l in 0..<term.levelCount {
-                    let base = design.offsets[j] + l * k
+                    let base = design.layouts[j].start(level: l)
                     S.withUnsafeMutableBufferPointer { inverse.block(rows: base, k, columns: base, k, into: $0.baseAddress!) }
                     // + M_l (RX'RX)⁻¹ M_l'
                     if p > 0 {
@@ -129,7 +129,7 @@ struct PosteriorCovariance {
                 let k = term.effectCount
                 let T = pls.parameters.template(j, theta: pls.theta)
                 for l in 0..<term.levelCount {
-                    let base = design.offsets[j] + l * k
+                    let base = design.layouts[j].start(level: l)
                     // Components of Λ: (Λz)_l = T z_l, (Λ Hz)_l = T (Hz)_l; the probe of the
                     // block Σ C_l is (Tz_l)(T Hz_l)' in expectation.
                     for r in 0..<k {

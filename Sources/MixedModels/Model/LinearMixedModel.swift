@@ -163,7 +163,7 @@ public final class LinearMixedModel {
                 let k = other.effectCount
                 for r in 0..<k {
                     for l in 0..<other.levelCount {
-                        let index = pls.design.offsets[j] + l * k + r
+                        let index = pls.design.layouts[j].index(level: l, effect: r)
                         rows.append(RanefRow(factor: other.groupingName, term: other.effectNames[r], level: other.levels[l],
                                              value: b[index], condSD: max(variances[index], 0).squareRoot()))
                     }

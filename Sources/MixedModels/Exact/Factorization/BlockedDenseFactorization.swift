@@ -118,7 +118,7 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
         for b in 1..<design.terms.count {
             let k = design.terms[b].effectCount
             for m in 0..<design.terms[b].levelCount {
-                let start = design.offsets[b] + m * k
+                let start = design.layouts[b].start(level: m)
                 blocks.append(Block(start: start, k: k, rows: Int(Zp[start + 1] - Zp[start])))
             }
         }
@@ -143,7 +143,7 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
         for b in 1..<design.terms.count {
             let kb = design.terms[b].effectCount
             for m in 0..<design.terms[b].levelCount {
-                let c0 = design.offsets[b] + m * kb
+                let c0 = design.layouts[b].start(level: m)
                 let firstEntry = Int(colptr[c0])
                 let blockRows = Int(colptr[c0 + 1]) - firstEntry
                 var t = 0
@@ -229,7 +229,7 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
                         for index in levelStart[l]..<levelStart[l + 1] {
                             let link = links[index]
                             let kb = Int(link.k)
-                            let Tb = T1 + parameters.templateOffsets[Int(link.term)]
+                            let Tb = design.layouts[Int(link.term)].template(T.baseAddress!)
                             let out = Wbuf.baseAddress! + Int(link.wOffset)
                             // G block stored as (0,l) rows × J columns: element (r, s) at gBase + s*stride + r.
                             // We want Tb' (G^T) T1: transpose through the scratch.
@@ -264,8 +264,8 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
                 for pair in pairBlocks {
                     let ka = design.terms[Int(pair.termRow)].effectCount
                     let kb = design.terms[Int(pair.termColumn)].effectCount
-                    let Ta = T.baseAddress! + parameters.templateOffsets[Int(pair.termRow)]
-                    let Tb = T.baseAddress! + parameters.templateOffsets[Int(pair.termColumn)]
+                    let Ta = design.layouts[Int(pair.termRow)].template(T.baseAddress!)
+                    let Tb = design.layouts[Int(pair.termColumn)].template(T.baseAddress!)
                     BlockTransform.congruence(G: g + Int(pair.gBase), columnStride: Int(pair.stride), ka: ka, kb: kb,
                                               Ta: Ta, Tb: Tb, scratch: work.baseAddress!, into: block, outputStride: ka)
                     let dr = Int(pair.denseRow), dc = Int(pair.denseColumn)

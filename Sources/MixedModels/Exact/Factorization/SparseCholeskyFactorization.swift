@@ -97,15 +97,15 @@ final class SparseCholeskyFactorization: RandomEffectsFactorization {
         let colptr = G.columnPointers, rowind = G.rowIndices
         let g = G.values, a = A.values
         let terms = design.terms
-        let offsets = design.offsets
+        let layouts = design.layouts
         let owner = design.termOfColumn
         let q = design.q
         if allScalar {
             // θ per term is one number: A = θₐ θ_b G.
             for c in 0..<q {
-                let thetaB = T[parameters.templateOffsets[Int(owner[c])]]
+                let thetaB = T[layouts[Int(owner[c])].templateOffset]
                 for index in Int(colptr[c])..<Int(colptr[c + 1]) {
-                    let thetaA = T[parameters.templateOffsets[Int(owner[Int(rowind[index])])]]
+                    let thetaA = T[layouts[Int(owner[Int(rowind[index])])].templateOffset]
                     a[index] = g[index] * thetaA * thetaB
                 }
             }
@@ -114,16 +114,16 @@ final class SparseCholeskyFactorization: RandomEffectsFactorization {
         blockScratch.withUnsafeMutableBufferPointer { scratch in
             for b in terms.indices {
                 let kb = terms[b].effectCount
-                let Tb = T.baseAddress! + parameters.templateOffsets[b]
+                let Tb = layouts[b].template(T.baseAddress!)
                 for m in 0..<terms[b].levelCount {
-                    let c0 = offsets[b] + m * kb
+                    let c0 = layouts[b].start(level: m)
                     let first = Int(colptr[c0])
                     let blockRows = Int(colptr[c0 + 1]) - first
                     var t = 0
                     while t < blockRows {
                         let ra = Int(owner[Int(rowind[first + t])])
                         let ka = terms[ra].effectCount
-                        let Ta = T.baseAddress! + parameters.templateOffsets[ra]
+                        let Ta = layouts[ra].template(T.baseAddress!)
                         BlockTransform.congruence(G: g.baseAddress! + first + t, columnStride: blockRows,
                                                   ka: ka, kb: kb, Ta: Ta, Tb: Tb, scratch: scratch.baseAddress!,
                                                   into: a.baseAddress! + first + t, outputStride: blockRows)

@@ -6,7 +6,7 @@ import MixedModels
 struct KernelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kernels",
-        abstract: "Micro-benchmarks: CSV parsing, refactorization + solve, Z build, Adam epoch, datagen output."
+        abstract: "Micro-benchmarks: dense kernels (which BLAS, dpotrf and dgemm GFlop/s), CSV parsing, refactorization + solve, Z build, Adam epoch, datagen output."
     )
 
     @Option(help: "The sleepstudy CSV (bundled example).")
@@ -24,7 +24,11 @@ struct KernelsCommand: ParsableCommand {
     @Option(help: "Rows datagen writes for its throughput benchmark.")
     var datagenRows = 10_000_000
 
+    @Option(help: "Orders of the dense Cholesky factorizations timed (dpotrf), comma-separated.")
+    var denseSizes = "4000,10000"
+
     func run() throws {
+        DenseKernels(sizes: denseSizes.split(separator: ",").compactMap { Int($0) }).run()
         try refactorizationSleepstudy()
         try csvThroughput()
         try designAndRefactorization()

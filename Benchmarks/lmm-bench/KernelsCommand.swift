@@ -6,7 +6,7 @@ import MixedModels
 struct KernelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kernels",
-        abstract: "Micro-benchmarks: CSV parsing, float parser vs strtod, level order vs ICU, refactorization + solve, Z build, Adam epoch, datagen output."
+        abstract: "Micro-benchmarks: dense kernels (which BLAS, dpotrf and dgemm GFlop/s), CSV parsing, float parser vs strtod, level order vs ICU, refactorization + solve, Z build, Adam epoch, datagen output."
     )
 
     @Option(help: "The sleepstudy CSV (bundled example).")
@@ -30,12 +30,16 @@ struct KernelsCommand: ParsableCommand {
     @Option(help: "Labels for LevelOrder against ICU collation.")
     var levelCount = 100_000
 
-    @Option(help: "Run only these kernels (comma-separated): refactorization, csv, numbers, levels, design, adam, datagen.")
+    @Option(help: "Orders of the dense Cholesky factorizations timed (dpotrf), comma-separated.")
+    var denseSizes = "4000,10000"
+
+    @Option(help: "Run only these kernels (comma-separated): dense, refactorization, csv, numbers, levels, design, adam, datagen.")
     var only: String?
 
     func run() throws {
         let chosen = only.map { Set($0.split(separator: ",").map(String.init)) }
         let kernels: [(String, () throws -> Void)] = [
+            ("dense", { DenseKernels(sizes: denseSizes.split(separator: ",").compactMap { Int($0) }).run() }),
             ("refactorization", refactorizationSleepstudy), ("csv", csvThroughput), ("numbers", numberParsing),
             ("levels", levelOrdering), ("design", designAndRefactorization), ("adam", adamEpoch),
             ("datagen", datagenThroughput),

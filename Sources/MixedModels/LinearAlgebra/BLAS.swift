@@ -1,24 +1,25 @@
-import CLAPACK
-
 /// Thin Swift wrappers over the BLAS/LAPACK routines the dense kernels use (column-major,
 /// Fortran calling convention). Dimensions are `Int`; pointers are borrowed for the call.
-enum BLAS {
+/// The routines come from ``BLASLibrary/current``.
+package enum BLAS {
+    private static var library: BLASLibrary { BLASLibrary.current }
+
     /// C ← α·A'A + β·C (lower triangle of the k × k matrix C; A is n × k).
     static func syrkTransposed(n: Int, k: Int, alpha: Double, A: UnsafePointer<Double>, lda: Int,
                                beta: Double, C: UnsafeMutablePointer<Double>, ldc: Int) {
         var (n32, k32, lda32, ldc32) = (Int32(k), Int32(n), Int32(lda), Int32(ldc))
         var (a, b) = (alpha, beta)
-        dsyrk_("L", "T", &n32, &k32, &a, A, &lda32, &b, C, &ldc32)
+        library.dsyrk("L", "T", &n32, &k32, &a, A, &lda32, &b, C, &ldc32)
     }
 
     /// C ← α·op(A)·op(B) + β·C.
-    static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
+    package static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
                      A: UnsafePointer<Double>, lda: Int, B: UnsafePointer<Double>, ldb: Int,
                      beta: Double, C: UnsafeMutablePointer<Double>, ldc: Int) {
         var (m32, n32, k32) = (Int32(m), Int32(n), Int32(k))
         var (lda32, ldb32, ldc32) = (Int32(lda), Int32(ldb), Int32(ldc))
         var (a, b) = (alpha, beta)
-        dgemm_(transA ? "T" : "N", transB ? "T" : "N", &m32, &n32, &k32, &a, A, &lda32, B, &ldb32, &b, C, &ldc32)
+        library.dgemm(transA ? "T" : "N", transB ? "T" : "N", &m32, &n32, &k32, &a, A, &lda32, B, &ldb32, &b, C, &ldc32)
     }
 
     /// C ← α·A·B + β·C with A symmetric m × m (lower triangle stored), B and C m × n.
@@ -27,7 +28,7 @@ enum BLAS {
                               C: UnsafeMutablePointer<Double>, ldc: Int) {
         var (m32, n32, lda32, ldb32, ldc32) = (Int32(m), Int32(n), Int32(lda), Int32(ldb), Int32(ldc))
         var (a, b) = (alpha, beta)
-        dsymm_("L", "L", &m32, &n32, &a, A, &lda32, B, &ldb32, &b, C, &ldc32)
+        library.dsymm("L", "L", &m32, &n32, &a, A, &lda32, B, &ldb32, &b, C, &ldc32)
     }
 
     /// B ← B·L⁻¹ with L lower triangular (n × n), B m × n.
@@ -35,7 +36,7 @@ enum BLAS {
                                       B: UnsafeMutablePointer<Double>, ldb: Int) {
         var (m32, n32, ldl32, ldb32) = (Int32(m), Int32(n), Int32(ldl), Int32(ldb))
         var one = 1.0
-        dtrsm_("R", "L", "N", "N", &m32, &n32, &one, L, &ldl32, B, &ldb32)
+        library.dtrsm("R", "L", "N", "N", &m32, &n32, &one, L, &ldl32, B, &ldb32)
     }
 
     /// B ← L⁻¹B with L lower triangular (m × m), B m × n.
@@ -44,23 +45,23 @@ enum BLAS {
         if m == 0 || n == 0 { return }
         var (m32, n32, ldl32, ldb32) = (Int32(m), Int32(n), Int32(ldl), Int32(ldb))
         var one = 1.0
-        dtrsm_("L", "L", "N", "N", &m32, &n32, &one, L, &ldl32, B, &ldb32)
+        library.dtrsm("L", "L", "N", "N", &m32, &n32, &one, L, &ldl32, B, &ldb32)
     }
 
     /// x ← L'⁻¹x with L lower triangular (n × n).
     static func trsvLowerTransposed(n: Int, L: UnsafePointer<Double>, ldl: Int, x: UnsafeMutablePointer<Double>) {
         if n == 0 { return }
         var (n32, ldl32, inc) = (Int32(n), Int32(ldl), Int32(1))
-        dtrsv_("L", "T", "N", &n32, L, &ldl32, x, &inc)
+        library.dtrsv("L", "T", "N", &n32, L, &ldl32, x, &inc)
     }
 
     /// Cholesky factorization in place (lower triangle). Returns LAPACK's `info` (0 = success,
     /// k > 0 = the leading minor of order k is not positive definite).
     @discardableResult
-    static func potrfLower(n: Int, A: UnsafeMutablePointer<Double>, lda: Int) -> Int {
+    package static func potrfLower(n: Int, A: UnsafeMutablePointer<Double>, lda: Int) -> Int {
         var (n32, lda32, info) = (Int32(n), Int32(lda), Int32(0))
         if n == 0 { return 0 }
-        dpotrf_("L", &n32, A, &lda32, &info)
+        library.dpotrf("L", &n32, A, &lda32, &info)
         return Int(info)
     }
 
@@ -69,7 +70,7 @@ enum BLAS {
     static func potriLower(n: Int, A: UnsafeMutablePointer<Double>, lda: Int) -> Int {
         var (n32, lda32, info) = (Int32(n), Int32(lda), Int32(0))
         if n == 0 { return 0 }
-        dpotri_("L", &n32, A, &lda32, &info)
+        library.dpotri("L", &n32, A, &lda32, &info)
         return Int(info)
     }
 }

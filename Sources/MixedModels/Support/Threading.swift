@@ -8,7 +8,7 @@ import Foundation
 /// evaluation took 37 ms with both pools active and 24 ms with OpenMP confined to one
 /// thread. So OpenMP regions are made inactive, and OpenBLAS gets all cores only when the
 /// factor has a dense block big enough to repay its threads.
-enum Threading {
+package enum Threading {
     private typealias SetInt = @convention(c) (Int32) -> Void
     private typealias GetInt = @convention(c) () -> Int32
 
@@ -26,14 +26,16 @@ enum Threading {
     }
 
     /// Threads to use at most: the cores of this machine, or `LMM_THREADS` when set.
-    static let coreCount: Int = {
+    package static let coreCount: Int = {
         if let text = ProcessInfo.processInfo.environment["LMM_THREADS"], let value = Int(text), value > 0 { return value }
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }()
 
-    /// Sets the number of OpenBLAS threads (no effect with another BLAS).
-    static func setBLASThreads(_ count: Int) {
+    /// Sets the number of OpenBLAS threads (no effect with another BLAS): of the system's
+    /// OpenBLAS, which CHOLMOD calls, and of the dense kernels' library when that is another.
+    package static func setBLASThreads(_ count: Int) {
         symbol("openblas_set_num_threads", as: SetInt.self)?(Int32(count))
+        BLASLibrary.current.setThreads?(Int32(count))
     }
 
     /// Threads worth using for a factor whose largest dense block has `columns` columns:

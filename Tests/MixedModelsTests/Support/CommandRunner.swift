@@ -23,11 +23,14 @@ enum CommandRunner {
     /// Runs `lmm` with `arguments`.
     static func run(_ arguments: [String]) throws -> Result { try run("lmm", arguments) }
 
-    /// Runs the built `executable` with `arguments`.
-    static func run(_ executable: String, _ arguments: [String]) throws -> Result {
+    /// Runs the built `executable` with `arguments`, and `environment` added to this process's.
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = productsDirectory.appendingPathComponent(executable)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

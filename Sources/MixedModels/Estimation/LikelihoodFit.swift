@@ -42,7 +42,7 @@ extension LinearMixedModel {
         // The optimizer's last evaluation need not be at its optimum: factor there unless it is.
         if !(pls.hasSolution && pls.theta == theta) { try pls.update(theta: theta) }
         PhaseLog.mark("final factorization")
-        return try summarize(criterion: criterion, algorithm: "exact", sigmaSquared: nil,
+        return try summarize(criterion: criterion, method: .exact, sigmaSquared: nil,
                              iterations: evaluations, converged: converged,
                              start: begin, messages: converged ? [] : [failure])
     }

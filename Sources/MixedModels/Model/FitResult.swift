@@ -4,9 +4,8 @@ public struct FitResult: Sendable {
     public var formula: String
     /// REML or ML.
     public var criterion: Criterion
-    /// How the variance components were obtained: `exact` (REML/ML optimization), `given`,
-    /// `mackay-quick`, `mackay`, `em`, `adam`.
-    public var algorithm: String
+    /// How the variance components were obtained (the JSON report's `algorithm`).
+    public var method: FitMethod
     public var nobs: Int
     /// θ, lme4's relative covariance parameters.
     public var theta: [Double]

@@ -31,15 +31,7 @@ public final class LinearMixedModel {
 
     /// Messages about the data that every fit repeats (rows and columns dropped).
     var dataMessages: [String] {
-        var messages: [String] = []
-        if frame.droppedRowCount > 0 {
-            messages.append("\(frame.droppedRowCount) row\(frame.droppedRowCount == 1 ? "" : "s") with missing values dropped (na.omit)")
-        }
-        if !frame.droppedFixedEffects.isEmpty {
-            let count = frame.droppedFixedEffects.count
-            messages.append("fixed-effect model matrix is rank deficient so dropping \(count) column\(count == 1 ? "" : "s") / coefficient\(count == 1 ? "" : "s"): \(frame.droppedFixedEffects.joined(separator: ", "))")
-        }
-        return messages
+        FitAssembly.dataMessages(droppedRows: frame.droppedRowCount, droppedFixedEffects: frame.droppedFixedEffects)
     }
 
     /// Fixed effects and BLUPs given every variance component (the relative covariance θ and
@@ -55,13 +47,13 @@ public final class LinearMixedModel {
             throw InputError("the covariance matrix of group '\(frame.termLabels[failure.term])' is not positive semi-definite", file: variances.source)
         }
         try pls.update(theta: theta)
-        return try summarize(criterion: criterion, algorithm: "given", sigmaSquared: sigmaSquared,
+        return try summarize(criterion: criterion, method: .given, sigmaSquared: sigmaSquared,
                              iterations: 0, converged: true, start: start)
     }
 
     /// Assembles a ``FitResult`` from the PLS state at the current θ. With `sigmaSquared` nil,
     /// σ² is profiled (σ̂² = r²/(n − p) for REML, r²/n for ML), as at an optimum.
-    func summarize(criterion: Criterion, algorithm: String, sigmaSquared given: Double?, iterations: Int,
+    func summarize(criterion: Criterion, method: FitMethod, sigmaSquared given: Double?, iterations: Int,
                    converged: Bool, start: DispatchTime, messages extra: [String] = [],
                    trajectory: [TrajectoryPoint] = []) throws -> FitResult {
         let objectiveFunction = ProfiledObjective(n: frame.n, p: frame.X.columns)
@@ -73,32 +65,23 @@ public final class LinearMixedModel {
         let b = try pls.randomEffects()
         let covarianceOfBeta = fixedEffectCovariance(sigmaSquared: sigmaSquared)
         let residuals = residualVector(beta: beta, b: b)
-        let sigma = sigmaSquared.squareRoot()
 
         PhaseLog.mark("estimates, residuals")
         // Conditional variances need the selected inverse, which overwrites the factor: last.
         let ranef = try conditionalModes(b: b, sigmaSquared: sigmaSquared)
         PhaseLog.mark("conditional variances")
 
-        let logLik = -objective / 2
-        let k = Double(beta.count + theta.count + 1)
-        let singular = zip(theta, parameters.isDiagonal).contains { $1 && $0 < 1e-4 }
-        var messages = dataMessages + extra
-        if singular { messages.append("boundary (singular) fit: see help('isSingular')") }
-        return FitResult(
-            formula: frame.formula.text, criterion: criterion, algorithm: algorithm, nobs: frame.n,
-            theta: theta, sigma: sigma, fixedEffectNames: frame.fixedEffectNames, fixedEffects: beta,
-            fixedEffectStandardErrors: covarianceOfBeta.diagonal.map { $0.squareRoot() },
-            fixedEffectCovariance: covarianceOfBeta,
-            varianceComponents: varCorr(theta: theta, sigmaSquared: sigmaSquared),
-            logLikelihood: logLik, objective: objective,
-            AIC: -2 * logLik + 2 * k, BIC: -2 * logLik + log(Double(frame.n)) * k,
-            groups: groupCounts, randomEffects: ranef,
-            scaledResidualQuantiles: Quantiles.fivePoint(residuals.map { $0 / sigma }),
-            iterations: iterations, converged: converged, isSingular: singular, messages: messages,
+        return FitAssembly(
+            formula: frame.formula.text, criterion: criterion, method: method, nobs: frame.n,
+            theta: theta, isDiagonal: parameters.isDiagonal, sigmaSquared: sigmaSquared,
+            fixedEffectNames: frame.fixedEffectNames, fixedEffects: beta, fixedEffectCovariance: covarianceOfBeta,
+            varianceComponents: varCorr(theta: theta, sigmaSquared: sigmaSquared), objective: objective,
+            groupingNames: frame.randomTerms.map(\.groupingName), levelCounts: frame.randomTerms.map(\.levelCount),
+            randomEffects: ranef, residuals: residuals, iterations: iterations, converged: converged,
+            messages: dataMessages + extra,
             elapsedSeconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9,
             trajectory: trajectory
-        )
+        ).result
     }
 
     /// σ²(RX'RX)⁻¹.
@@ -140,37 +123,26 @@ public final class LinearMixedModel {
                            effectNames: frame.randomTerms.map(\.effectNames)).entries
     }
 
-    /// Levels per grouping factor, each factor once, in term order (lme4's `ngrps`).
-    var groupCounts: [(name: String, levels: Int)] {
-        var seen = Set<String>()
-        return frame.randomTerms.compactMap { term in
-            seen.insert(term.groupingName).inserted ? (term.groupingName, term.levelCount) : nil
-        }
-    }
-
     /// b̂ with conditional standard deviations from the diagonal blocks of
     /// `Var(b | y) = σ² Λ (Λ'Z'ZΛ + I)⁻¹ Λ'` (conditional on β̂, as lme4's `condVar`),
-    /// ordered as lme4's `as.data.frame(ranef(m, condVar = TRUE))`: by grouping factor, then
-    /// effect, then level.
+    /// in lme4's order (``FitAssembly/ranefOrder(groupingNames:_:)``).
     private func conditionalModes(b: [Double], sigmaSquared: Double) throws -> [RanefRow] {
         let variances = try ConditionalVariance.diagonal(pls: pls, sigmaSquared: sigmaSquared)
-        var rows: [RanefRow] = []
-        rows.reserveCapacity(pls.q)
         let terms = frame.randomTerms
-        var done = Set<String>()
-        for term in terms where done.insert(term.groupingName).inserted {
-            for (j, other) in terms.enumerated() where other.groupingName == term.groupingName {
-                let k = other.effectCount
-                for r in 0..<k {
-                    for l in 0..<other.levelCount {
-                        let index = pls.design.offsets[j] + l * k + r
-                        rows.append(RanefRow(factor: other.groupingName, term: other.effectNames[r], level: other.levels[l],
-                                             value: b[index], condSD: max(variances[index], 0).squareRoot()))
-                    }
+        return FitAssembly.ranefOrder(groupingNames: terms.map(\.groupingName)) { j in
+            let other = terms[j]
+            var rows: [RanefRow] = []
+            rows.reserveCapacity(other.effectCount * other.levelCount)
+            let k = other.effectCount
+            for r in 0..<k {
+                for l in 0..<other.levelCount {
+                    let index = pls.design.offsets[j] + l * k + r
+                    rows.append(RanefRow(factor: other.groupingName, term: other.effectNames[r], level: other.levels[l],
+                                         value: b[index], condSD: max(variances[index], 0).squareRoot()))
                 }
             }
+            return rows
         }
-        return rows
     }
 }
 

@@ -8,7 +8,7 @@ extension FitResult {
         var members: [(String, JSONValue)] = [
             ("formula", .string(formula)),
             ("method", .string(criterion.rawValue)),
-            ("algorithm", .string(algorithm)),
+            ("algorithm", .string(method.name)),
             ("nobs", .integer(nobs)),
             ("theta", .array(theta.map(JSONValue.number))),
             ("sigma", .number(sigma)),

@@ -9,6 +9,11 @@ extension LinearMixedModel {
     ///   - start: starting θ; lme4's start (each `Tⱼ` the identity) when nil.
     ///   - options: optimizer settings.
     public func fit(criterion: Criterion = .reml, start: [Double]? = nil, options: OptimizerOptions = OptimizerOptions()) throws -> FitResult {
+        try LMMError.wrappingInternal { try fitLikelihood(criterion: criterion, start: start, options: options) }
+    }
+
+    /// The work of the function above (which wraps its internal errors).
+    func fitLikelihood(criterion: Criterion, start: [Double]?, options: OptimizerOptions) throws -> FitResult {
         let begin = DispatchTime.now()
         let algorithm = options.algorithm ?? (pls.factorization is BlockedDenseFactorization || pls.q >= 2000 ? .newton : .bobyqa)
         let theta: [Double], evaluations: Int, converged: Bool, failure: String
@@ -69,6 +74,11 @@ extension LinearMixedModel {
     /// The profiled criterion at θ (−2 log-likelihood, profiled over β and σ²): one numeric
     /// refactorization and the solves, nothing else — what the optimizer evaluates.
     public func objective(at theta: [Double], criterion: Criterion = .reml) throws -> Double {
+        try LMMError.wrappingInternal { try profiledObjective(at: theta, criterion: criterion) }
+    }
+
+    /// The work of the function above (which wraps its internal errors).
+    func profiledObjective(at theta: [Double], criterion: Criterion) throws -> Double {
         try pls.update(theta: theta)
         return ProfiledObjective(n: frame.n, p: frame.X.columns)
             .profiled(criterion, logDetL: pls.logDetL, logDetRX: pls.logDetRX, penalizedRSS: pls.penalizedRSS)

@@ -49,6 +49,11 @@ extension LinearMixedModel {
     /// Fits by MacKay's loop: alternate the exact PLS solve given the variances with an update
     /// of each term's covariance and of σ² from the current predictions.
     public func fit(mackay options: MacKayOptions) throws -> FitResult {
+        try LMMError.wrappingInternal { try fitMacKay(options) }
+    }
+
+    /// The work of the function above (which wraps its internal errors).
+    func fitMacKay(_ options: MacKayOptions) throws -> FitResult {
         let begin = DispatchTime.now()
         let terms = frame.randomTerms
         let labels = frame.termLabels

@@ -4,9 +4,15 @@ import Foundation
 /// repeated penalized least-squares solves (Bates et al. 2015): the model frame, the sparse
 /// design and its cross-products, and the analysed CHOLMOD factor.
 ///
-///     let data = try CSVReader.read(path: "sleepstudy.csv", ...)
-///     let model = try LinearMixedModel(formula: Formula.parse("Reaction ~ 1 + Days + (1 + Days | Subject)"), data: data)
-///     let fit = try model.fit(criterion: .reml)
+/// ```swift
+/// let formula = try Formula.parse("Reaction ~ 1 + Days + (1 + Days | Subject)")
+/// let data = try CSVReader.read(path: "sleepstudy.csv", for: formula)
+/// let model = try LinearMixedModel(formula: formula, data: data)
+/// let fit = try model.fit(criterion: .reml)
+/// print(fit.summary(dataName: data.source))
+/// ```
+///
+/// (`DocumentationExampleTests` runs this example.)
 public final class LinearMixedModel {
     public let frame: ModelFrame
     let common: CholmodCommon
@@ -19,10 +25,12 @@ public final class LinearMixedModel {
 
     /// With a chosen factorization (tests compare the two).
     init(formula: Formula, data: DataTable, engine: PenalizedLeastSquares.Engine) throws {
-        frame = try ModelFrame(formula: formula, data: data)
+        let frame = try ModelFrame(formula: formula, data: data)
+        self.frame = frame
         PhaseLog.mark("model frame")
-        common = CholmodCommon()
-        pls = try PenalizedLeastSquares(frame: frame, common: common, engine: engine)
+        let common = CholmodCommon()
+        self.common = common
+        pls = try LMMError.wrappingInternal { try PenalizedLeastSquares(frame: frame, common: common, engine: engine) }
         PhaseLog.mark("Z, Z'Z, analysis")
     }
 
@@ -38,6 +46,11 @@ public final class LinearMixedModel {
     /// σ² follow from them): "reproduce lmer's estimates given its variances".
     /// - Parameter criterion: which log-likelihood to report at these variances.
     public func fit(given variances: VarianceComponents, criterion: Criterion = .reml) throws -> FitResult {
+        try LMMError.wrappingInternal { try fitGiven(variances, criterion: criterion) }
+    }
+
+    /// The work of the function above (which wraps its internal errors).
+    func fitGiven(_ variances: VarianceComponents, criterion: Criterion) throws -> FitResult {
         let start = DispatchTime.now()
         let (covariances, sigmaSquared) = try variances.resolve(for: frame)
         let theta: [Double]

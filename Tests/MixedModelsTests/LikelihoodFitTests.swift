@@ -22,7 +22,7 @@ struct LikelihoodFitTests {
             #expect(Compare.relative(value, theirs) <= 1e-5, "β \(name): \(value) vs \(theirs)")
         }
         for (name, value) in zip(fit.fixedEffectNames, fit.fixedEffectStandardErrors) {
-            guard let theirs = Compare.named(reference.fixef_se, name, "fixef_se") else { continue }
+            guard let theirs = Compare.named(reference.fixefSE, name, "fixef_se") else { continue }
             #expect(Compare.relative(value, theirs) <= 1e-3, "SE \(name): \(value) vs \(theirs)")
         }
         Compare.ranef(fit.randomEffects, reference.ranef, tolerance: 1e-3, sdTolerance: 1e-3)

@@ -12,7 +12,7 @@ import Foundation
 /// small and the evidence form's γ a little too large. In practice the difference is a few
 /// percent at most on crossed users × items data (see the README), against the exact MacKay
 /// loop that takes these blocks from the selected inverse of the sparse factor.
-public enum StreamingMacKay {
+enum StreamingMacKay {
     /// Throws unless `form` is one the streaming fitter learns its penalties by (quick or
     /// evidence; EM needs the residual trace, which the per-level blocks do not give).
     static func check(_ form: MacKayForm) throws {

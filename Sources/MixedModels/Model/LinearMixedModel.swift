@@ -161,5 +161,5 @@ public final class LinearMixedModel {
 
 extension LinearMixedModel {
     /// A one-line description of the sparse factor (size, fill, flops, supernodes).
-    public var factorDescription: String { pls.factorization.summary }
+    package var factorDescription: String { pls.factorization.summary }
 }

@@ -25,12 +25,23 @@ extension FitResult {
     }
 
     /// The document ``FitReport`` writes (``JSONValue/serialized()`` gives the text).
-    public var json: JSONValue { report.json }
+    package var json: JSONValue { report.json }
+
+    /// The JSON report as text, as `lmm fit --json` writes it.
+    /// - Throws: ``LMMError/numerical(_:)`` naming the first non-finite number; nothing is
+    ///   written with a NaN.
+    public func jsonText() throws -> String {
+        do {
+            return try json.serialized()
+        } catch let error as JSONValue.NonFiniteNumber {
+            throw LMMError.numerical(error.description)
+        }
+    }
 }
 
 extension FitReport {
     /// Memberwise.
-    public init(formula: String, method: Criterion, algorithm: FitMethod?, nobs: Int, theta: [Double], sigma: Double,
+    package init(formula: String, method: Criterion, algorithm: FitMethod?, nobs: Int, theta: [Double], sigma: Double,
                 fixef: NamedValues<Double>, fixefSE: NamedValues<Double>, varcorr: [VarCorrEntry], logLik: Double,
                 objective: Double, AIC: Double, BIC: Double, ngroups: NamedValues<Int>, iterations: Int?,
                 converged: Bool?, singular: Bool?, messages: [String]?, elapsedSeconds: Double?,
@@ -60,7 +71,7 @@ extension FitReport {
 
     /// The document, keys in the order of the lme4 reference files; absent optional keys are
     /// left out.
-    public var json: JSONValue {
+    package var json: JSONValue {
         typealias K = CodingKeys
         var members: [(String, JSONValue)] = [
             (K.formula.rawValue, .string(formula)),

@@ -3,14 +3,14 @@ import Foundation
 /// Writes output files all-or-nothing: each is written to a temporary file beside its
 /// destination, and only when every one is written are they renamed into place. A failed
 /// run leaves no output file (and no temporary one).
-public struct OutputFiles {
+package struct OutputFiles {
     private var staged: [(temporary: String, destination: String)] = []
 
-    public init() {}
+    package init() {}
 
     /// Writes `contents` to a temporary file next to `path`.
     /// - Throws: ``LMMError/output(file:reason:)`` naming the file when it cannot be written.
-    public mutating func stage(_ contents: String, at path: String) throws {
+    package mutating func stage(_ contents: String, at path: String) throws {
         let directory = (path as NSString).deletingLastPathComponent
         let name = (path as NSString).lastPathComponent
         let temporary = (directory.isEmpty ? "." : directory) + "/.\(name).tmp-\(getpid())-\(staged.count)"
@@ -23,7 +23,7 @@ public struct OutputFiles {
 
     /// Renames every staged file into place.
     /// - Throws: ``LMMError/output(file:reason:)`` naming the file that cannot be moved.
-    public mutating func commit() throws {
+    package mutating func commit() throws {
         for (index, file) in staged.enumerated() where rename(file.temporary, file.destination) != 0 {
             let reason = String(cString: strerror(errno))
             for later in staged[index...] { unlink(later.temporary) }
@@ -34,7 +34,7 @@ public struct OutputFiles {
     }
 
     /// Removes every staged temporary file.
-    public mutating func discard() {
+    package mutating func discard() {
         for file in staged { unlink(file.temporary) }
         staged = []
     }

@@ -44,7 +44,11 @@ public final class LinearMixedModel {
 
     /// Fixed effects and BLUPs given every variance component (the relative covariance θ and
     /// σ² follow from them): "reproduce lmer's estimates given its variances".
-    /// - Parameter criterion: which log-likelihood to report at these variances.
+    /// - Parameters:
+    ///   - variances: every variance and covariance of the random effects, and the residual
+    ///     variance (lme4's `varcorr` form, as ``VarianceComponents/load(path:)`` reads it).
+    ///   - criterion: which log-likelihood to report at these variances.
+    /// - Throws: ``InputError`` naming the source of `variances` when they do not fit the model.
     public func fit(given variances: VarianceComponents, criterion: Criterion = .reml) throws -> FitResult {
         try LMMError.wrappingInternal { try fitGiven(variances, criterion: criterion) }
     }

@@ -7,43 +7,66 @@ import Foundation
 /// iterative methods, `trajectory`. The keys only this project writes are optional, so that an
 /// lme4 reference file decodes too.
 ///
-/// ``FitResult/report`` builds it and ``json`` writes it (``FitResult/json``); read a report
-/// back with ``FitReport/load(path:)`` or `JSONDecoder`.
+/// ``FitResult/report`` builds it and ``FitResult/jsonText()`` writes it; read a report back
+/// with ``FitReport/load(path:)`` or `JSONDecoder`.
 ///
 ///     let report = try FitReport.load(path: "fit.json")
 ///     let days = report.fixef["Days"]
 public struct FitReport: Codable, Sendable, Equatable {
+    /// The model formula.
     public var formula: String
     /// The criterion (`REML` or `ML`), under lme4's key `method`.
     public var method: Criterion
     /// How the variance components were obtained (absent in lme4's files).
     public var algorithm: FitMethod?
+    /// Observations used.
     public var nobs: Int
+    /// θ, lme4's relative covariance parameters.
     public var theta: [Double]
+    /// Residual standard deviation σ.
     public var sigma: Double
+    /// β̂ by coefficient name.
     public var fixef: NamedValues<Double>
+    /// Standard errors of β̂ (`fixef_se`).
     public var fixefSE: NamedValues<Double>
+    /// lme4's `as.data.frame(VarCorr(m))` rows.
     public var varcorr: [VarCorrEntry]
+    /// The log-likelihood.
     public var logLik: Double
+    /// The REML criterion or the deviance.
     public var objective: Double
+    /// Akaike's criterion.
     public var AIC: Double
+    /// Schwarz's criterion.
     public var BIC: Double
+    /// Levels per grouping factor.
     public var ngroups: NamedValues<Int>
+    /// Iterations (objective evaluations for the exact method).
     public var iterations: Int?
+    /// Whether the method converged.
     public var converged: Bool?
+    /// lme4's `isSingular`.
     public var singular: Bool?
+    /// Messages for the user.
     public var messages: [String]?
+    /// Wall time of the fit (`elapsed_seconds`).
     public var elapsedSeconds: Double?
+    /// Iterative methods: the state after each iteration.
     public var trajectory: [Iteration]?
     /// Absent when lme4 was run without conditional modes.
     public var ranef: [RanefRow]?
 
     /// One iteration of an iterative method.
     public struct Iteration: Codable, Sendable, Equatable {
+        /// 1-based.
         public var iteration: Int
+        /// The REML criterion or the deviance.
         public var objective: Double
+        /// Residual standard deviation σ.
         public var sigma: Double
+        /// lme4's `as.data.frame(VarCorr(m))` rows.
         public var varcorr: [VarCorrEntry]
+        /// β̂ by coefficient name.
         public var fixef: NamedValues<Double>
     }
 
@@ -82,6 +105,7 @@ public struct FitReport: Codable, Sendable, Equatable {
     }
 
     /// Reads a report (this project's `--json` output or an lme4 reference file).
+    /// - Parameter path: the JSON file.
     /// - Throws: ``InputError`` naming the file when it cannot be read or is not a report.
     public static func load(path: String) throws -> FitReport {
         let name = URL(fileURLWithPath: path).lastPathComponent
@@ -104,9 +128,12 @@ public struct FitReport: Codable, Sendable, Equatable {
 
 /// A JSON object of named values in the order written (`fixef`, `fixef_se`, `ngroups`).
 public struct NamedValues<Value: Codable & Sendable & Equatable>: Codable, Sendable, Equatable {
+    /// The keys, in order.
     public var names: [String]
+    /// The value of each key.
     public var values: [Value]
 
+    /// Values named by `names` (one each).
     public init(names: [String], values: [Value]) {
         precondition(names.count == values.count, "one value per name")
         self.names = names
@@ -118,6 +145,7 @@ public struct NamedValues<Value: Codable & Sendable & Equatable>: Codable, Senda
         names.firstIndex(of: name).map { values[$0] }
     }
 
+    /// Number of values.
     public var count: Int { names.count }
 
     struct Key: CodingKey {

@@ -8,8 +8,8 @@ extension LinearMixedModel {
     ///   - criterion: `.reml` (default, as lmer) or `.ml`.
     ///   - start: starting θ; lme4's start (each `Tⱼ` the identity) when nil.
     ///   - options: optimizer settings.
-    public func fit(criterion: Criterion = .reml, start: [Double]? = nil, options: OptimizerOptions = OptimizerOptions()) throws -> FitResult {
-        try LMMError.wrappingInternal { try fitLikelihood(criterion: criterion, start: start, options: options) }
+    public func fit(criterion: Criterion = .reml, start: [Double]? = nil, options: OptimizerOptions = OptimizerOptions()) throws(LMMError) -> FitResult {
+        try LMMError.wrapping { try fitLikelihood(criterion: criterion, start: start, options: options) }
     }
 
     /// The work of the function above (which wraps its internal errors).
@@ -73,8 +73,8 @@ public struct OptimizerOptions: Sendable {
 extension LinearMixedModel {
     /// The profiled criterion at θ (−2 log-likelihood, profiled over β and σ²): one numeric
     /// refactorization and the solves, nothing else — what the optimizer evaluates.
-    public func objective(at theta: [Double], criterion: Criterion = .reml) throws -> Double {
-        try LMMError.wrappingInternal { try profiledObjective(at: theta, criterion: criterion) }
+    public func objective(at theta: [Double], criterion: Criterion = .reml) throws(LMMError) -> Double {
+        try LMMError.wrapping { try profiledObjective(at: theta, criterion: criterion) }
     }
 
     /// The work of the function above (which wraps its internal errors).

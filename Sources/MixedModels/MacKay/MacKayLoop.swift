@@ -48,8 +48,8 @@ public struct MacKayProgress: Sendable {
 extension LinearMixedModel {
     /// Fits by MacKay's loop: alternate the exact PLS solve given the variances with an update
     /// of each term's covariance and of σ² from the current predictions.
-    public func fit(mackay options: MacKayOptions) throws -> FitResult {
-        try LMMError.wrappingInternal { try fitMacKay(options) }
+    public func fit(mackay options: MacKayOptions) throws(LMMError) -> FitResult {
+        try LMMError.wrapping { try fitMacKay(options) }
     }
 
     /// The work of the function above (which wraps its internal errors).

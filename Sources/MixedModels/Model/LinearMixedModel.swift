@@ -19,18 +19,20 @@ public final class LinearMixedModel {
     let pls: PenalizedLeastSquares
 
     /// Builds the model: model frame, `Z`, cross-products, symbolic analysis.
-    public convenience init(formula: Formula, data: DataTable) throws {
+    /// - Throws: ``LMMError``: ``LMMError/formula(_:)`` for a formula that does not fit the
+    ///   data, ``LMMError/numerical(_:)`` when the design cannot be factored.
+    public convenience init(formula: Formula, data: DataTable) throws(LMMError) {
         try self.init(formula: formula, data: data, engine: .automatic)
     }
 
     /// With a chosen factorization (tests compare the two).
-    init(formula: Formula, data: DataTable, engine: PenalizedLeastSquares.Engine) throws {
-        let frame = try ModelFrame(formula: formula, data: data)
+    init(formula: Formula, data: DataTable, engine: PenalizedLeastSquares.Engine) throws(LMMError) {
+        let frame = try LMMError.wrapping { try ModelFrame(formula: formula, data: data) }
         self.frame = frame
         PhaseLog.mark("model frame")
         let common = CholmodCommon()
         self.common = common
-        pls = try LMMError.wrappingInternal { try PenalizedLeastSquares(frame: frame, common: common, engine: engine) }
+        pls = try LMMError.wrapping { try PenalizedLeastSquares(frame: frame, common: common, engine: engine) }
         PhaseLog.mark("Z, Z'Z, analysis")
     }
 
@@ -49,8 +51,8 @@ public final class LinearMixedModel {
     ///     variance (lme4's `varcorr` form, as ``VarianceComponents/load(path:)`` reads it).
     ///   - criterion: which log-likelihood to report at these variances.
     /// - Throws: ``InputError`` naming the source of `variances` when they do not fit the model.
-    public func fit(given variances: VarianceComponents, criterion: Criterion = .reml) throws -> FitResult {
-        try LMMError.wrappingInternal { try fitGiven(variances, criterion: criterion) }
+    public func fit(given variances: VarianceComponents, criterion: Criterion = .reml) throws(LMMError) -> FitResult {
+        try LMMError.wrapping { try fitGiven(variances, criterion: criterion) }
     }
 
     /// The work of the function above (which wraps its internal errors).

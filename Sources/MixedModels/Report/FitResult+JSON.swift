@@ -3,9 +3,10 @@
 ///
 /// Why not `JSONEncoder`: on 10⁶ ranef rows (release build, `swiftc -O`, Swift 6.3.1, 2-core
 /// Debian 12 machine, 2026-11-30) this writer took 2.9 s for 127 MB, `JSONEncoder` with
-/// `.prettyPrinted` 6.9 s for 168 MB (its deeper indentation); reading the same document
-/// back with `JSONDecoder` took 23 s. Reports are decoded with `JSONDecoder` (``FitReport``)
-/// all the same: they are read by tests and benchmarks, never on a fit's path.
+/// `.prettyPrinted` 6.9 s for 168 MB (its deeper indentation) — 2.4× to 3.6× slower over four
+/// runs on the shared, loaded machine; reading the document back with `JSONDecoder` took
+/// 20–23 s. Reports are decoded with `JSONDecoder` (``FitReport``) all the same: they are read
+/// by tests and benchmarks, never on a fit's path.
 extension FitResult {
     /// The report of this fit.
     public var report: FitReport {

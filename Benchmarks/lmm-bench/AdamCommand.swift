@@ -109,12 +109,12 @@ struct AdamCommand: ParsableCommand {
         }
     }
 
-    /// Variance components of a JSON file (a fit's or datagen's truth), by group/effect/effect.
+    /// Variance components of a JSON file (a fit's, lme4's or datagen's truth: the `varcorr`
+    /// list), by group/effect/effect.
     static func components(path: String) throws -> [String: Double] {
-        let document = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
         var result: [String: Double] = [:]
-        for entry in document["varcorr"] as? [[String: Any]] ?? [] {
-            result[key(entry["grp"] as? String ?? "", entry["var1"] as? String, entry["var2"] as? String)] = entry["vcov"] as? Double
+        for entry in try VarianceComponents.load(path: path).entries {
+            result[key(entry.grp, entry.var1, entry.var2)] = entry.vcov
         }
         return result
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MixedModels
 
 /// `lmm-bench shapes --out DIR`: the REML/ML performance targets — whole `lmm fit` processes on
 /// datagen's versions of the three benchmark shapes, with wall time and peak memory:
@@ -66,8 +67,7 @@ struct ShapesCommand: ParsableCommand {
                 guard outcome.status == 0 else { throw ValidationErrorText("lmm fit failed: \(outcome.stderr)") }
                 times.append(outcome.seconds)
                 peak = max(peak, outcome.peakBytes)
-                let fit = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as! [String: Any]
-                evaluations = fit["iterations"] as? Int ?? 0
+                evaluations = try FitReport.load(path: json).iterations ?? 0
             }
             let sorted = times.sorted()
             print("| \(shape.name) | \(shape.target) | \(Harness.format(seconds: sorted[0])) | \(Harness.format(seconds: sorted[sorted.count / 2])) | \(peak / 1_000_000) MB | \(evaluations) |")

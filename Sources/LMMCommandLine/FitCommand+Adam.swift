@@ -6,12 +6,6 @@ import MixedModels
 /// (converted to a temporary `.lmmbin` first, streaming: the conversion's memory grows with the
 /// number of levels, not of rows; its disk space with the rows).
 extension FitCommand {
-    /// The MacKay form that learns adam's penalties.
-    enum AdamPenaltyForm: String, ExpressibleByArgument, CaseIterable {
-        case evidence
-        case quick
-    }
-
     func validateAdam() throws {
         guard method == .adam else {
             let given = [("--learning-rate", learningRate != nil), ("--batch-size", batchSize != nil),
@@ -44,7 +38,7 @@ extension FitCommand {
         if let variances {
             options.penalties = .given(try VarianceComponents.load(path: variances))
         } else {
-            options.penalties = .learned(penalties == .quick ? .quick : .evidence)
+            options.penalties = .learned(penalties ?? .evidence)
             options.start = try start.map { try VarianceComponents.load(path: $0) }
         }
         if let learningRate { options.learningRate = learningRate }

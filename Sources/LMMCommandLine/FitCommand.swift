@@ -28,7 +28,7 @@ struct FitCommand: ParsableCommand {
     var ml = false
 
     @Option(help: "exact (REML/ML by the sparse Cholesky, default), mackay-quick, mackay (evidence), em, or adam (streaming minibatch Adam).")
-    var method: Method = .exact
+    var method: FitMethod = .exact
 
     @Flag(help: "mackay-quick: update the full covariance of each term instead of its diagonal.")
     var fullCovariance = false
@@ -71,24 +71,7 @@ struct FitCommand: ParsableCommand {
     var epochs: Int?
 
     @Option(help: "Adam without --variances: the MacKay form that learns the penalties, evidence (default) or quick.")
-    var penalties: AdamPenaltyForm?
-
-    enum Method: String, ExpressibleByArgument, CaseIterable {
-        case exact
-        case mackayQuick = "mackay-quick"
-        case mackay
-        case em
-        case adam
-
-        var mackayForm: MacKayForm? {
-            switch self {
-            case .exact, .adam: return nil
-            case .mackayQuick: return .quick
-            case .mackay: return .evidence
-            case .em: return .em
-            }
-        }
-    }
+    var penalties: MacKayForm?
 
     enum TraceChoice: String, ExpressibleByArgument, CaseIterable {
         case exact
@@ -96,7 +79,7 @@ struct FitCommand: ParsableCommand {
     }
 
     func validate() throws {
-        if fullCovariance && method != .mackayQuick {
+        if fullCovariance && method != .mackay(.quick) {
             throw ValidationError("--full-covariance applies to --method mackay-quick only")
         }
         if start != nil && method.mackayForm == nil && method != .adam {
@@ -104,7 +87,7 @@ struct FitCommand: ParsableCommand {
         }
         try validateAdam()
         if variances != nil && method != .exact && method != .adam {
-            throw ValidationError("--variances fixes the variance components; it cannot be combined with --method \(method.rawValue)")
+            throw ValidationError("--variances fixes the variance components; it cannot be combined with --method \(method.name)")
         }
         if let tolerance, tolerance <= 0 || !tolerance.isFinite { throw ValidationError("--tolerance must be positive") }
         if maxIterations < 1 { throw ValidationError("--max-iterations must be at least 1") }

@@ -62,7 +62,7 @@ struct AdamTests {
         let exactFit = try exact.fit(given: variances, criterion: reference.criterion)
         let adamFit = try streamed.fit(adam: Self.given(variances))
         #expect(adamFit.converged)
-        #expect(adamFit.algorithm == "adam")
+        #expect(adamFit.method == .adam)
         Self.expectClose(adamFit, exactFit)
         #expect(Set(adamFit.groups.map(\.name)) == Set(exactFit.groups.map(\.name)))
         for (ours, theirs) in zip(adamFit.groups, exactFit.groups) { #expect(ours.levels == theirs.levels) }

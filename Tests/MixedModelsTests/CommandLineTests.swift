@@ -19,9 +19,11 @@ struct CommandLineTests {
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("Linear mixed model fit by REML"))
         #expect(result.stdout.contains("Number of obs: 180, groups:  Subject, 18"))
-        let document = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as! [String: Any]
-        let fixef = document["fixef"] as! [String: Double]
-        #expect(abs(fixef["Days"]! - 10.467285959596) < 1e-5)
+        let report = try FitReport.load(path: json)
+        let days = try #require(report.fixef["Days"], "no fixef Days in \(report.fixef.names)")
+        let lme4Days = try #require(Fixtures.reference("sleepstudy_reml").fixef["Days"])
+        #expect(abs(days - lme4Days) < 1e-5)
+        #expect(report.algorithm == .exact)
         let rows = try String(contentsOfFile: ranef, encoding: .utf8).split(separator: "\n")
         #expect(rows.first == "factor,term,level,value,condSD")
         #expect(rows.count == 1 + 36)
@@ -145,11 +147,11 @@ struct MacKayCommandLineTests {
                                             "--method", "em", "--json", json, "-q"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.contains("em iteration 1:"))
-        let document = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as! [String: Any]
-        #expect(document["algorithm"] as? String == "em")
-        let trajectory = document["trajectory"] as! [[String: Any]]
-        #expect(trajectory.count == document["iterations"] as? Int)
-        #expect(abs((document["objective"] as! Double) - 1743.62827195995) < 1e-4)
+        let report = try FitReport.load(path: json)
+        #expect(report.algorithm == .mackay(.em))
+        let trajectory = try #require(report.trajectory)
+        #expect(trajectory.count == report.iterations)
+        #expect(try abs(report.objective - Fixtures.reference("sleepstudy_reml").objective) < 1e-4)
     }
 
     @Test("the collapse of the full quick form is an error naming the factor, with no output")

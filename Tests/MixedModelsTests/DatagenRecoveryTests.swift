@@ -6,15 +6,7 @@ import Testing
 /// truth, and the truth file speaks the engine's language (formula, group names, `--variances`).
 @Suite("datagen truth recovery")
 struct DatagenRecoveryTests {
-    /// The parts of a truth file the tests read.
-    struct Truth: Decodable {
-        var formula: String
-        var nobs: Int
-        var fixef: [String: Double]
-        var sigma: Double
-        var varcorr: [VarCorrEntry]
-        var ngroups: [String: Int]
-    }
+    typealias Truth = TruthFile
 
     /// Generates a data set (CSV, and lmmbin when asked) with its truth into `directory`.
     static func generate(_ arguments: [String], binary: Bool = false, in directory: URL) throws -> (csv: String, binary: String, truth: Truth, truthPath: String) {
@@ -27,7 +19,7 @@ struct DatagenRecoveryTests {
             let again = try CommandRunner.run("datagen", arguments + ["--out", lmmbin, "--quiet"])
             #expect(again.status == 0, "\(again.stderr)")
         }
-        let document = try JSONDecoder().decode(Truth.self, from: Data(contentsOf: URL(fileURLWithPath: truth)))
+        let document = try TruthFile.load(truth)
         return (csv, lmmbin, document, truth)
     }
 
@@ -84,7 +76,7 @@ struct DatagenRecoveryTests {
             .fit(given: variances)
         let fromBinary = try LinearMixedModel(formula: formula, data: LMMBinaryReader(path: generated.binary).readAll())
             .fit(given: variances)
-        #expect(fromCSV.fixedEffectNames.sorted() == generated.truth.fixef.keys.sorted())
+        #expect(fromCSV.fixedEffectNames.sorted() == generated.truth.fixef.names.sorted())
         for (name, count) in fromCSV.groups { #expect(generated.truth.ngroups[name] == count, "levels of \(name)") }
         // The CSV holds 9 significant digits, the lmmbin file exact doubles.
         #expect(Compare.relative(fromBinary.objective, fromCSV.objective) < 1e-7)

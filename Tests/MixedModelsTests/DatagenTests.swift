@@ -18,9 +18,7 @@ struct DatagenTests {
         return text.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
     }
 
-    static func json(_ url: URL) throws -> [String: Any] {
-        try JSONSerialization.jsonObject(with: contents(url)) as! [String: Any]
-    }
+    static func truth(_ url: URL) throws -> TruthFile { try TruthFile.load(url.path) }
 
     @Test("the same arguments give the same bytes; another seed gives other data")
     func determinism() throws {
@@ -75,15 +73,14 @@ struct DatagenTests {
             #expect(row[3] == item.levels[Int(item.codes[i])])
         }
 
-        let document = try Self.json(truth)
-        let ngroups = document["ngroups"] as! [String: Int]
-        #expect(ngroups["user"] == Set(rows.dropFirst().map { $0[2] }).count)
-        #expect(ngroups["item"] == Set(rows.dropFirst().map { $0[3] }).count)
-        let ranef = document["ranef"] as! [[String: Any]]
-        #expect(ranef.count == 2 * ngroups["user"]! + ngroups["item"]!)
-        #expect(document["formula"] as? String == "y ~ 1 + x + (1 + x | user) + (1 | item)")
-        #expect(document["fixef"] as? [String: Double] == ["(Intercept)": 1, "x": 0.5])
-        #expect(document["sigma"] as? Double == 1)
+        let document = try Self.truth(truth)
+        let users = try #require(document.ngroups["user"]), items = try #require(document.ngroups["item"])
+        #expect(users == Set(rows.dropFirst().map { $0[2] }).count)
+        #expect(items == Set(rows.dropFirst().map { $0[3] }).count)
+        #expect(document.ranef?.count == 2 * users + items)
+        #expect(document.formula == "y ~ 1 + x + (1 + x | user) + (1 | item)")
+        #expect(Dictionary(uniqueKeysWithValues: zip(document.fixef.names, document.fixef.values)) == ["(Intercept)": 1, "x": 0.5])
+        #expect(document.sigma == 1)
     }
 
     @Test("Zipf and uniform level frequencies")
@@ -162,14 +159,15 @@ struct DatagenTests {
         #expect(rows.first == ["score", "age", "region", "school", "class"])
         #expect(rows.count == 2001)
         #expect(rows[1][3].hasPrefix("sch") && rows[1][4].hasPrefix("c"))
-        let document = try Self.json(truth)
-        #expect(document["formula"] as? String == "score ~ 1 + age + region + (1 + age | class:school) + (1 | school)")
-        #expect(document["fixef"] as? [String: Double] == ["(Intercept)": 2, "age": 0.1, "regionnorth": 0.4, "regionwest": -0.2])
-        let varcorr = document["varcorr"] as! [[String: Any]]
-        #expect(varcorr.map { $0["grp"] as! String } == ["class:school", "class:school", "class:school", "school", "Residual"])
-        #expect(abs((varcorr[2]["sdcor"] as! Double) - 0.003 / (0.3 * 0.05)) < 1e-12)
-        let ranef = document["ranef"] as! [[String: Any]]
-        #expect((ranef.first?["level"] as? String)?.contains(":sch") == true)
+        let document = try Self.truth(truth)
+        #expect(document.formula == "score ~ 1 + age + region + (1 + age | class:school) + (1 | school)")
+        #expect(Dictionary(uniqueKeysWithValues: zip(document.fixef.names, document.fixef.values))
+                == ["(Intercept)": 2, "age": 0.1, "regionnorth": 0.4, "regionwest": -0.2])
+        let varcorr = document.varcorr
+        #expect(varcorr.map(\.grp) == ["class:school", "class:school", "class:school", "school", "Residual"])
+        let sdcor = try #require(varcorr.count > 2 ? varcorr[2].sdcor : nil)
+        #expect(abs(sdcor - 0.003 / (0.3 * 0.05)) < 1e-12)
+        #expect(document.ranef?.first?.level.contains(":sch") == true)
 
         // The spec printed back is a spec that regenerates the same data.
         let printed = try Self.run(["--spec", spec.path, "--print-spec"])

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MixedModels
 
 /// `lmm-bench scaling --out DIR`: the scaling suite. For each shape and size of the grid it
 /// generates data with datagen (known truth), fits it with every method of `lmm fit` and, when
@@ -105,10 +106,10 @@ struct ScalingCommand: ParsableCommand {
             result.note = outcome.stderr.split(separator: "\n").last.map(String.init) ?? ""
             return result
         }
-        let fit = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as! [String: Any]
-        result.iterations = fit["iterations"] as? Int
-        result.objective = fit["objective"] as? Double
-        result.maxRelativeError = truth.maxRelativeError(fit["varcorr"] as? [[String: Any]] ?? [])
+        let fit = try FitReport.load(path: json)
+        result.iterations = fit.iterations
+        result.objective = fit.objective
+        result.maxRelativeError = truth.maxRelativeError(fit.varcorr)
         return result
     }
 
@@ -119,13 +120,13 @@ struct ScalingCommand: ParsableCommand {
         result.seconds = outcome.seconds
         result.peakMegabytes = Double(outcome.peakBytes) / 1e6
         if outcome.timedOut { result.status = "timeout"; return result }
-        guard outcome.status == 0, let fit = try? JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any] else {
+        guard outcome.status == 0, let fit = try? FitReport.decode(Data(outcome.stdout.utf8), source: "lme4 output") else {
             result.status = "failed"
             result.note = outcome.stderr.split(separator: "\n").last.map(String.init) ?? ""
             return result
         }
-        result.objective = fit["objective"] as? Double
-        result.maxRelativeError = truth.maxRelativeError(fit["varcorr"] as? [[String: Any]] ?? [])
+        result.objective = fit.objective
+        result.maxRelativeError = truth.maxRelativeError(fit.varcorr)
         return result
     }
 
@@ -152,23 +153,23 @@ struct Truth {
     var components: [String: Double] = [:]
 
     init(path: String) throws {
-        let document = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
-        for entry in document["varcorr"] as? [[String: Any]] ?? [] where entry["var2"] == nil {
-            components[Self.key(entry)] = entry["vcov"] as? Double
+        for entry in try VarianceComponents.load(path: path).entries where entry.var2 == nil {
+            components[Self.key(entry)] = entry.vcov
         }
     }
 
-    static func key(_ entry: [String: Any]) -> String {
+    static func key(_ entry: VarCorrEntry) -> String {
         // lme4 names a second term of one factor `g.1`; compare by the factor's own name.
-        let group = (entry["grp"] as? String ?? "").replacingOccurrences(of: #"\.[0-9]+$"#, with: "", options: .regularExpression)
-        return group + "/" + (entry["var1"] as? String ?? "")
+        let group = entry.grp.replacingOccurrences(of: #"\.[0-9]+$"#, with: "", options: .regularExpression)
+        return group + "/" + (entry.var1 ?? "")
     }
 
     /// The largest relative error of a variance (σ² included) in `fitted`.
-    func maxRelativeError(_ fitted: [[String: Any]]) -> Double? {
+    func maxRelativeError(_ fitted: [VarCorrEntry]) -> Double? {
         var worst: Double?
-        for entry in fitted where entry["var2"] == nil {
-            guard let true_ = components[Self.key(entry)], true_ > 0, let value = entry["vcov"] as? Double else { continue }
+        for entry in fitted where entry.var2 == nil {
+            guard let true_ = components[Self.key(entry)], true_ > 0 else { continue }
+            let value = entry.vcov
             let error = abs(value - true_) / true_
             worst = max(worst ?? 0, error)
         }

@@ -10,7 +10,7 @@ public struct AdamOptions: Sendable {
         case given(VarianceComponents)
         /// Re-estimated between epochs by a MacKay form with the per-level diagonal posterior
         /// variance (see ``StreamingMacKay``).
-        case learned(StreamingMacKay.Form)
+        case learned(MacKayForm)
     }
 
     public var penalties: Penalties = .learned(.evidence)

@@ -2,7 +2,7 @@
 /// (``StreamingMacKay``) every `interval` epochs from the epoch's sums, Aitken's extrapolation
 /// while it moves geometrically (``MacKayExtrapolation``), and the test that it has settled.
 struct PenaltySchedule {
-    let form: StreamingMacKay.Form
+    let form: MacKayForm
     let interval: Int
     /// Settle when every component is within this (relative) of its fixed point.
     let tolerance: Double
@@ -14,7 +14,7 @@ struct PenaltySchedule {
     private(set) var steps: [Double] = []
     private var extrapolation = MacKayExtrapolation()
 
-    init(form: StreamingMacKay.Form, interval: Int, tolerance: Double, floor: Double) {
+    init(form: MacKayForm, interval: Int, tolerance: Double, floor: Double) {
         self.form = form
         self.interval = max(interval, 1)
         self.tolerance = tolerance

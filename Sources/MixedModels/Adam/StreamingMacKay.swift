@@ -12,13 +12,13 @@ import Foundation
 /// small and the evidence form's γ a little too large. In practice the difference is a few
 /// percent at most on crossed users × items data (see the README), against the exact MacKay
 /// loop that takes these blocks from the selected inverse of the sparse factor.
-public enum StreamingMacKay {
-    /// The update.
-    public enum Form: String, Sendable, CaseIterable {
-        /// Vⱼₐₐ ← ‖bⱼₐ‖²/qⱼ, σ² ← SSE/n: "quick and dirty"; under-estimates the variances.
-        case quick = "mackay-quick"
-        /// γⱼₐ = qⱼ − Σₗ cₗₐₐ/Vⱼₐₐ, Vⱼₐₐ ← ‖bⱼₐ‖²/γⱼₐ, σ² ← SSE/(n − p − Σγ): the evidence form.
-        case evidence = "mackay"
+enum StreamingMacKay {
+    /// Throws unless `form` is one the streaming fitter learns its penalties by (quick or
+    /// evidence; EM needs the residual trace, which the per-level blocks do not give).
+    static func check(_ form: MacKayForm) throws {
+        if form == .em {
+            throw LMMError.unsupported("adam learns its penalties by the quick or the evidence form, not by EM")
+        }
     }
 
     /// New diagonal covariances and σ² from the sums at one point (b, and SSE = ‖y − Xβ − Zb‖²).
@@ -28,7 +28,7 @@ public enum StreamingMacKay {
     ///   - levels: qⱼ, the levels of each term with rows.
     ///   - floor: the smallest variance kept (a variance that reaches zero is held there, so
     ///     that its penalty stays finite).
-    static func update(form: Form, squares: [[Double]], posteriorTraces: [[Double]], levels: [Int], sse: Double,
+    static func update(form: MacKayForm, squares: [[Double]], posteriorTraces: [[Double]], levels: [Int], sse: Double,
                        n: Int, p: Int, covariances: [Matrix], sigmaSquared: Double,
                        floor: Double) -> (covariances: [Matrix], sigmaSquared: Double) {
         var updated: [Matrix] = []
@@ -41,6 +41,8 @@ public enum StreamingMacKay {
                 switch form {
                 case .quick:
                     W[a, a] = squares[j][a] / q
+                case .em:
+                    preconditionFailure("checked by StreamingMacKay.check")
                 case .evidence:
                     let gamma = max(q - sigmaSquared * posteriorTraces[j][a] / V[a, a], 0)
                     gammaSum += gamma

@@ -19,11 +19,12 @@ extension StreamingMixedModel {
         // Penalties: given, or a start for the MacKay updates.
         var covariances: [Matrix]
         var sigmaSquared: Double
-        var learned: StreamingMacKay.Form?
+        var learned: MacKayForm?
         switch options.penalties {
         case .given(let variances):
             (covariances, sigmaSquared) = try variances.resolve(labels: labels, effectNames: effectNames)
         case .learned(let form):
+            try StreamingMacKay.check(form)
             learned = form
             if let start = options.start {
                 (covariances, sigmaSquared) = try start.resolve(labels: labels, effectNames: effectNames)

@@ -88,13 +88,6 @@ public final class StreamingMixedModel {
 
     /// Messages about the data (rows and columns dropped), as ``LinearMixedModel`` gives them.
     var dataMessages: [String] {
-        var messages: [String] = []
-        let dropped = statistics.rowCount - statistics.n
-        if dropped > 0 { messages.append("\(dropped) row\(dropped == 1 ? "" : "s") with missing values dropped (na.omit)") }
-        if !droppedFixedEffects.isEmpty {
-            let count = droppedFixedEffects.count
-            messages.append("fixed-effect model matrix is rank deficient so dropping \(count) column\(count == 1 ? "" : "s") / coefficient\(count == 1 ? "" : "s"): \(droppedFixedEffects.joined(separator: ", "))")
-        }
-        return messages
+        FitAssembly.dataMessages(droppedRows: statistics.rowCount - statistics.n, droppedFixedEffects: droppedFixedEffects)
     }
 }

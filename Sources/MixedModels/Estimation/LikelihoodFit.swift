@@ -8,7 +8,12 @@ extension LinearMixedModel {
     ///   - criterion: `.reml` (default, as lmer) or `.ml`.
     ///   - start: starting θ; lme4's start (each `Tⱼ` the identity) when nil.
     ///   - options: optimizer settings.
-    public func fit(criterion: Criterion = .reml, start: [Double]? = nil, options: OptimizerOptions = OptimizerOptions()) throws -> FitResult {
+    public func fit(criterion: Criterion = .reml, start: [Double]? = nil, options: OptimizerOptions = OptimizerOptions()) throws(LMMError) -> FitResult {
+        try LMMError.wrapping { try fitLikelihood(criterion: criterion, start: start, options: options) }
+    }
+
+    /// The work of the function above (which wraps its internal errors).
+    func fitLikelihood(criterion: Criterion, start: [Double]?, options: OptimizerOptions) throws -> FitResult {
         let begin = DispatchTime.now()
         let algorithm = options.algorithm ?? (pls.factorization is BlockedDenseFactorization || pls.q >= 2000 ? .newton : .bobyqa)
         let theta: [Double], evaluations: Int, converged: Bool, failure: String
@@ -42,7 +47,7 @@ extension LinearMixedModel {
         // The optimizer's last evaluation need not be at its optimum: factor there unless it is.
         if !(pls.hasSolution && pls.theta == theta) { try pls.update(theta: theta) }
         PhaseLog.mark("final factorization")
-        return try summarize(criterion: criterion, algorithm: "exact", sigmaSquared: nil,
+        return try summarize(criterion: criterion, method: .exact, sigmaSquared: nil,
                              iterations: evaluations, converged: converged,
                              start: begin, messages: converged ? [] : [failure])
     }
@@ -68,7 +73,12 @@ public struct OptimizerOptions: Sendable {
 extension LinearMixedModel {
     /// The profiled criterion at θ (−2 log-likelihood, profiled over β and σ²): one numeric
     /// refactorization and the solves, nothing else — what the optimizer evaluates.
-    public func objective(at theta: [Double], criterion: Criterion = .reml) throws -> Double {
+    public func objective(at theta: [Double], criterion: Criterion = .reml) throws(LMMError) -> Double {
+        try LMMError.wrapping { try profiledObjective(at: theta, criterion: criterion) }
+    }
+
+    /// The work of the function above (which wraps its internal errors).
+    func profiledObjective(at theta: [Double], criterion: Criterion) throws -> Double {
         try pls.update(theta: theta)
         return ProfiledObjective(n: frame.n, p: frame.X.columns)
             .profiled(criterion, logDetL: pls.logDetL, logDetRX: pls.logDetRX, penalizedRSS: pls.penalizedRSS)

@@ -1,18 +1,5 @@
 import Foundation
 
-/// The three forms of MacKay's loop (empirical Bayes without a validation set).
-public enum MacKayForm: String, Sendable, CaseIterable {
-    /// "Quick and dirty": Vⱼ ← diag(Bⱼ'Bⱼ/qⱼ), σ² ← SSE/n. Under-estimates the variances: the
-    /// predictions carry only Var(E[b|y]) of Var(b) = E[Var(b|y)] + Var(E[b|y]).
-    case quick = "mackay-quick"
-    /// MacKay's evidence form: σ²ⱼₜ ← ‖bⱼₜ‖²/γⱼₜ with γⱼₜ = qⱼ − tr(Cⱼₜ)/σ²ⱼₜ the number of
-    /// well-determined parameters; σ² ← SSE/(n − p − Σγ). Diagonal Vⱼ; its fixed point is REML.
-    case evidence = "mackay"
-    /// EM: Vⱼ ← (Bⱼ'Bⱼ + Σₗ Cⱼₗ)/qⱼ, σ² ← (SSE + tr(WCW'))/n — the missing E[Var(b|y)] added
-    /// back. Full covariance blocks; converges to REML.
-    case em = "em"
-}
-
 /// Settings of a MacKay loop.
 public struct MacKayOptions: Sendable {
     public var form: MacKayForm
@@ -58,16 +45,15 @@ public struct MacKayProgress: Sendable {
     public var updateSeconds: Double
 }
 
-/// A MacKay loop that cannot go on.
-public struct MacKayError: Error, CustomStringConvertible, Sendable {
-    public var message: String
-    public var description: String { message }
-}
-
 extension LinearMixedModel {
     /// Fits by MacKay's loop: alternate the exact PLS solve given the variances with an update
     /// of each term's covariance and of σ² from the current predictions.
-    public func fit(mackay options: MacKayOptions) throws -> FitResult {
+    public func fit(mackay options: MacKayOptions) throws(LMMError) -> FitResult {
+        try LMMError.wrapping { try fitMacKay(options) }
+    }
+
+    /// The work of the function above (which wraps its internal errors).
+    func fitMacKay(_ options: MacKayOptions) throws -> FitResult {
         let begin = DispatchTime.now()
         let terms = frame.randomTerms
         let labels = frame.termLabels
@@ -101,7 +87,7 @@ extension LinearMixedModel {
             switch parameters.theta(covariances: covariances, sigmaSquared: sigmaSquared) {
             case .success(let value): theta = value
             case .failure(let failure):
-                throw MacKayError(message: "iteration \(iteration): the covariance of factor '\(labels[failure.term])' is not positive semi-definite")
+                throw LMMError.fit("iteration \(iteration): the covariance of factor '\(labels[failure.term])' is not positive semi-definite")
             }
             try pls.update(theta: theta)
             let factorized = DispatchTime.now()
@@ -146,7 +132,7 @@ extension LinearMixedModel {
                     let ratio = largest > 0 ? smallest / largest : 0
                     smallestEigenvalueRatios[j].append(ratio)
                     if let reason = Self.collapse(smallestEigenvalueRatios[j]) {
-                        throw MacKayError(message: """
+                        throw LMMError.fit("""
                             the covariance of factor '\(labels[j])' collapsed at iteration \(iteration): \(reason) \
                             (smallest/largest eigenvalue \(String(format: "%.3g", ratio))). The quick update uses only \
                             the predictions, Var(E[b|y]), and drops E[Var(b|y)]; with a full covariance the block \
@@ -161,7 +147,7 @@ extension LinearMixedModel {
                                              covarianceSeconds: seconds(factorized, covarianceDone),
                                              updateSeconds: seconds(covarianceDone, updated)))
             guard newSigmaSquared.isFinite, newSigmaSquared > 0 else {
-                throw MacKayError(message: "iteration \(iteration): the residual variance became \(newSigmaSquared)")
+                throw LMMError.fit("iteration \(iteration): the residual variance became \(newSigmaSquared)")
             }
             var change = abs(newSigmaSquared - sigmaSquared) / sigmaSquared
             for (old, new) in zip(covariances, newCovariances) {
@@ -179,9 +165,9 @@ extension LinearMixedModel {
         switch parameters.theta(covariances: covariances, sigmaSquared: sigmaSquared) {
         case .success(let theta): try pls.update(theta: theta)
         case .failure(let failure):
-            throw MacKayError(message: "the covariance of factor '\(labels[failure.term])' is not positive semi-definite")
+            throw LMMError.fit("the covariance of factor '\(labels[failure.term])' is not positive semi-definite")
         }
-        return try summarize(criterion: options.criterion, algorithm: options.form.rawValue, sigmaSquared: sigmaSquared,
+        return try summarize(criterion: options.criterion, method: .mackay(options.form), sigmaSquared: sigmaSquared,
                              iterations: iteration, converged: converged, start: begin, messages: messages,
                              trajectory: trajectory)
     }

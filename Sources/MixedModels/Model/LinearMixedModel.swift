@@ -4,25 +4,35 @@ import Foundation
 /// repeated penalized least-squares solves (Bates et al. 2015): the model frame, the sparse
 /// design and its cross-products, and the analysed CHOLMOD factor.
 ///
-///     let data = try CSVReader.read(path: "sleepstudy.csv", ...)
-///     let model = try LinearMixedModel(formula: Formula.parse("Reaction ~ 1 + Days + (1 + Days | Subject)"), data: data)
-///     let fit = try model.fit(criterion: .reml)
+/// ```swift
+/// let formula = try Formula.parse("Reaction ~ 1 + Days + (1 + Days | Subject)")
+/// let data = try CSVReader.read(path: "sleepstudy.csv", for: formula)
+/// let model = try LinearMixedModel(formula: formula, data: data)
+/// let fit = try model.fit(criterion: .reml)
+/// print(fit.summary(dataName: data.source))
+/// ```
+///
+/// (`DocumentationExampleTests` runs this example.)
 public final class LinearMixedModel {
     public let frame: ModelFrame
     let common: CholmodCommon
     let pls: PenalizedLeastSquares
 
     /// Builds the model: model frame, `Z`, cross-products, symbolic analysis.
-    public convenience init(formula: Formula, data: DataTable) throws {
+    /// - Throws: ``LMMError``: ``LMMError/formula(_:)`` for a formula that does not fit the
+    ///   data, ``LMMError/numerical(_:)`` when the design cannot be factored.
+    public convenience init(formula: Formula, data: DataTable) throws(LMMError) {
         try self.init(formula: formula, data: data, engine: .automatic)
     }
 
     /// With a chosen factorization (tests compare the two).
-    init(formula: Formula, data: DataTable, engine: PenalizedLeastSquares.Engine) throws {
-        frame = try ModelFrame(formula: formula, data: data)
+    init(formula: Formula, data: DataTable, engine: PenalizedLeastSquares.Engine) throws(LMMError) {
+        let frame = try LMMError.wrapping { try ModelFrame(formula: formula, data: data) }
+        self.frame = frame
         PhaseLog.mark("model frame")
-        common = CholmodCommon()
-        pls = try PenalizedLeastSquares(frame: frame, common: common, engine: engine)
+        let common = CholmodCommon()
+        self.common = common
+        pls = try LMMError.wrapping { try PenalizedLeastSquares(frame: frame, common: common, engine: engine) }
         PhaseLog.mark("Z, Z'Z, analysis")
     }
 
@@ -31,21 +41,22 @@ public final class LinearMixedModel {
 
     /// Messages about the data that every fit repeats (rows and columns dropped).
     var dataMessages: [String] {
-        var messages: [String] = []
-        if frame.droppedRowCount > 0 {
-            messages.append("\(frame.droppedRowCount) row\(frame.droppedRowCount == 1 ? "" : "s") with missing values dropped (na.omit)")
-        }
-        if !frame.droppedFixedEffects.isEmpty {
-            let count = frame.droppedFixedEffects.count
-            messages.append("fixed-effect model matrix is rank deficient so dropping \(count) column\(count == 1 ? "" : "s") / coefficient\(count == 1 ? "" : "s"): \(frame.droppedFixedEffects.joined(separator: ", "))")
-        }
-        return messages
+        FitAssembly.dataMessages(droppedRows: frame.droppedRowCount, droppedFixedEffects: frame.droppedFixedEffects)
     }
 
     /// Fixed effects and BLUPs given every variance component (the relative covariance θ and
     /// σ² follow from them): "reproduce lmer's estimates given its variances".
-    /// - Parameter criterion: which log-likelihood to report at these variances.
-    public func fit(given variances: VarianceComponents, criterion: Criterion = .reml) throws -> FitResult {
+    /// - Parameters:
+    ///   - variances: every variance and covariance of the random effects, and the residual
+    ///     variance (lme4's `varcorr` form, as ``VarianceComponents/load(path:)`` reads it).
+    ///   - criterion: which log-likelihood to report at these variances.
+    /// - Throws: ``InputError`` naming the source of `variances` when they do not fit the model.
+    public func fit(given variances: VarianceComponents, criterion: Criterion = .reml) throws(LMMError) -> FitResult {
+        try LMMError.wrapping { try fitGiven(variances, criterion: criterion) }
+    }
+
+    /// The work of the function above (which wraps its internal errors).
+    func fitGiven(_ variances: VarianceComponents, criterion: Criterion) throws -> FitResult {
         let start = DispatchTime.now()
         let (covariances, sigmaSquared) = try variances.resolve(for: frame)
         let theta: [Double]
@@ -55,13 +66,13 @@ public final class LinearMixedModel {
             throw InputError("the covariance matrix of group '\(frame.termLabels[failure.term])' is not positive semi-definite", file: variances.source)
         }
         try pls.update(theta: theta)
-        return try summarize(criterion: criterion, algorithm: "given", sigmaSquared: sigmaSquared,
+        return try summarize(criterion: criterion, method: .given, sigmaSquared: sigmaSquared,
                              iterations: 0, converged: true, start: start)
     }
 
     /// Assembles a ``FitResult`` from the PLS state at the current θ. With `sigmaSquared` nil,
     /// σ² is profiled (σ̂² = r²/(n − p) for REML, r²/n for ML), as at an optimum.
-    func summarize(criterion: Criterion, algorithm: String, sigmaSquared given: Double?, iterations: Int,
+    func summarize(criterion: Criterion, method: FitMethod, sigmaSquared given: Double?, iterations: Int,
                    converged: Bool, start: DispatchTime, messages extra: [String] = [],
                    trajectory: [TrajectoryPoint] = []) throws -> FitResult {
         let objectiveFunction = ProfiledObjective(n: frame.n, p: frame.X.columns)
@@ -73,32 +84,23 @@ public final class LinearMixedModel {
         let b = try pls.randomEffects()
         let covarianceOfBeta = fixedEffectCovariance(sigmaSquared: sigmaSquared)
         let residuals = residualVector(beta: beta, b: b)
-        let sigma = sigmaSquared.squareRoot()
 
         PhaseLog.mark("estimates, residuals")
         // Conditional variances need the selected inverse, which overwrites the factor: last.
         let ranef = try conditionalModes(b: b, sigmaSquared: sigmaSquared)
         PhaseLog.mark("conditional variances")
 
-        let logLik = -objective / 2
-        let k = Double(beta.count + theta.count + 1)
-        let singular = zip(theta, parameters.isDiagonal).contains { $1 && $0 < 1e-4 }
-        var messages = dataMessages + extra
-        if singular { messages.append("boundary (singular) fit: see help('isSingular')") }
-        return FitResult(
-            formula: frame.formula.text, criterion: criterion, algorithm: algorithm, nobs: frame.n,
-            theta: theta, sigma: sigma, fixedEffectNames: frame.fixedEffectNames, fixedEffects: beta,
-            fixedEffectStandardErrors: covarianceOfBeta.diagonal.map { $0.squareRoot() },
-            fixedEffectCovariance: covarianceOfBeta,
-            varianceComponents: varCorr(theta: theta, sigmaSquared: sigmaSquared),
-            logLikelihood: logLik, objective: objective,
-            AIC: -2 * logLik + 2 * k, BIC: -2 * logLik + log(Double(frame.n)) * k,
-            groups: groupCounts, randomEffects: ranef,
-            scaledResidualQuantiles: Quantiles.fivePoint(residuals.map { $0 / sigma }),
-            iterations: iterations, converged: converged, isSingular: singular, messages: messages,
+        return FitAssembly(
+            formula: frame.formula.text, criterion: criterion, method: method, nobs: frame.n,
+            theta: theta, isDiagonal: parameters.isDiagonal, sigmaSquared: sigmaSquared,
+            fixedEffectNames: frame.fixedEffectNames, fixedEffects: beta, fixedEffectCovariance: covarianceOfBeta,
+            varianceComponents: varCorr(theta: theta, sigmaSquared: sigmaSquared), objective: objective,
+            groupingNames: frame.randomTerms.map(\.groupingName), levelCounts: frame.randomTerms.map(\.levelCount),
+            randomEffects: ranef, residuals: residuals, iterations: iterations, converged: converged,
+            messages: dataMessages + extra,
             elapsedSeconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9,
             trajectory: trajectory
-        )
+        ).result
     }
 
     /// σ²(RX'RX)⁻¹.
@@ -140,41 +142,30 @@ public final class LinearMixedModel {
                            effectNames: frame.randomTerms.map(\.effectNames)).entries
     }
 
-    /// Levels per grouping factor, each factor once, in term order (lme4's `ngrps`).
-    var groupCounts: [(name: String, levels: Int)] {
-        var seen = Set<String>()
-        return frame.randomTerms.compactMap { term in
-            seen.insert(term.groupingName).inserted ? (term.groupingName, term.levelCount) : nil
-        }
-    }
-
     /// b̂ with conditional standard deviations from the diagonal blocks of
     /// `Var(b | y) = σ² Λ (Λ'Z'ZΛ + I)⁻¹ Λ'` (conditional on β̂, as lme4's `condVar`),
-    /// ordered as lme4's `as.data.frame(ranef(m, condVar = TRUE))`: by grouping factor, then
-    /// effect, then level.
+    /// in lme4's order (``FitAssembly/ranefOrder(groupingNames:_:)``).
     private func conditionalModes(b: [Double], sigmaSquared: Double) throws -> [RanefRow] {
         let variances = try ConditionalVariance.diagonal(pls: pls, sigmaSquared: sigmaSquared)
-        var rows: [RanefRow] = []
-        rows.reserveCapacity(pls.q)
         let terms = frame.randomTerms
-        var done = Set<String>()
-        for term in terms where done.insert(term.groupingName).inserted {
-            for (j, other) in terms.enumerated() where other.groupingName == term.groupingName {
-                let k = other.effectCount
-                for r in 0..<k {
-                    for l in 0..<other.levelCount {
-                        let index = pls.design.layouts[j].index(level: l, effect: r)
-                        rows.append(RanefRow(factor: other.groupingName, term: other.effectNames[r], level: other.levels[l],
-                                             value: b[index], condSD: max(variances[index], 0).squareRoot()))
-                    }
+        return FitAssembly.ranefOrder(groupingNames: terms.map(\.groupingName)) { j in
+            let other = terms[j]
+            var rows: [RanefRow] = []
+            rows.reserveCapacity(other.effectCount * other.levelCount)
+            let k = other.effectCount
+            for r in 0..<k {
+                for l in 0..<other.levelCount {
+                    let index = pls.design.layouts[j].index(level: l, effect: r)
+                    rows.append(RanefRow(factor: other.groupingName, term: other.effectNames[r], level: other.levels[l],
+                                         value: b[index], condSD: max(variances[index], 0).squareRoot()))
                 }
             }
+            return rows
         }
-        return rows
     }
 }
 
 extension LinearMixedModel {
     /// A one-line description of the sparse factor (size, fill, flops, supernodes).
-    public var factorDescription: String { pls.factorization.summary }
+    package var factorDescription: String { pls.factorization.summary }
 }

@@ -13,6 +13,7 @@ public struct VarianceComponents: Sendable {
     }
 
     /// Reads the `varcorr` list of a JSON file.
+    /// - Parameter path: the JSON file (any fit's `--json` output, an lme4 reference, datagen's truth).
     /// - Throws: ``InputError`` naming the file when it cannot be read or has no valid `varcorr`.
     public static func load(path: String) throws -> VarianceComponents {
         let name = URL(fileURLWithPath: path).lastPathComponent
@@ -30,7 +31,7 @@ public struct VarianceComponents: Sendable {
         }
     }
 
-    private static func describe(_ error: DecodingError) -> String {
+    static func describe(_ error: DecodingError) -> String {
         func path(_ codingPath: [CodingKey]) -> String {
             codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
         }

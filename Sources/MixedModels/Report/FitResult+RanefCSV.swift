@@ -1,11 +1,13 @@
 /// The `--ranef` table: one row per grouping factor, effect and level, with the conditional
 /// mode and its conditional standard deviation.
 extension FitResult {
+    /// - Throws: ``LMMError/numerical(_:)`` naming the first non-finite value; nothing is
+    ///   written with a NaN.
     public func ranefCSV() throws -> String {
         var out = "factor,term,level,value,condSD\n"
         for row in randomEffects {
             guard row.value.isFinite, row.condSD.isFinite else {
-                throw JSONValue.NonFiniteNumber(path: "ranef \(row.factor) \(row.term) \(row.level)")
+                throw LMMError.numerical(JSONValue.NonFiniteNumber(path: "ranef \(row.factor) \(row.term) \(row.level)").description)
             }
             out += [CSVField.quoted(row.factor), CSVField.quoted(row.term), CSVField.quoted(row.level),
                     "\(row.value)", "\(row.condSD)"].joined(separator: ",") + "\n"

@@ -5,14 +5,14 @@ extension FitResult {
     /// - Parameter dataName: the data source shown on the `Data:` line.
     public func summary(dataName: String) -> String {
         var out: [String] = []
-        switch algorithm {
-        case "exact":
+        switch method {
+        case .exact:
             out.append(criterion == .reml ? "Linear mixed model fit by REML ['lmerMod']"
                                           : "Linear mixed model fit by maximum likelihood  ['lmerMod']")
-        case "given":
+        case .given:
             out.append("Linear mixed model with given variance components (\(criterion == .reml ? "REML" : "ML") criterion at these variances)")
-        default:
-            out.append("Linear mixed model fit by \(algorithm) (\(criterion == .reml ? "REML" : "ML") criterion reported)")
+        case .mackay, .adam:
+            out.append("Linear mixed model fit by \(method.name) (\(criterion == .reml ? "REML" : "ML") criterion reported)")
         }
         out.append("Formula: \(formula)")
         out.append("   Data: \(dataName)")

@@ -1,6 +1,6 @@
 /// A JSON document with ordered object keys (so reports read like the reference JSONs) and
 /// a writer that refuses non-finite numbers: a NaN never reaches an output file.
-public indirect enum JSONValue: Sendable, Equatable {
+package indirect enum JSONValue: Sendable, Equatable {
     case object([(String, JSONValue)])
     case array([JSONValue])
     case number(Double)
@@ -12,7 +12,7 @@ public indirect enum JSONValue: Sendable, Equatable {
     /// records, where building a tree of values would cost more than writing the text.
     case raw(String)
 
-    public static func == (a: JSONValue, b: JSONValue) -> Bool {
+    package static func == (a: JSONValue, b: JSONValue) -> Bool {
         switch (a, b) {
         case (.object(let x), .object(let y)): return x.map(\.0) == y.map(\.0) && x.map(\.1) == y.map(\.1)
         case (.array(let x), .array(let y)): return x == y
@@ -27,13 +27,13 @@ public indirect enum JSONValue: Sendable, Equatable {
     }
 
     /// A number that is not finite, found while writing.
-    public struct NonFiniteNumber: Error, CustomStringConvertible {
-        public var path: String
-        public var description: String { "internal error: non-finite number at \(path); no output written" }
+    package struct NonFiniteNumber: Error, CustomStringConvertible {
+        package var path: String
+        package var description: String { "internal error: non-finite number at \(path); no output written" }
     }
 
     /// Pretty-printed text (two-space indent), numbers with full round-trip precision.
-    public func serialized() throws -> String {
+    package func serialized() throws -> String {
         var out = ""
         out.reserveCapacity(1 << 16)
         do {

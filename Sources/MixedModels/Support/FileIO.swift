@@ -7,8 +7,8 @@ import Darwin
 #endif
 
 /// Thin wrappers over the POSIX calls the `.lmmbin` writer and reader (and datagen's output
-/// files) use, retrying short transfers and interrupted calls, and turning failures into
-/// ``InputError``.
+/// files) use, retrying short transfers and interrupted calls, and turning failures into errors naming the file:
+/// ``LMMError/output(file:reason:)`` for a write, ``InputError`` for a read.
 package enum FileIO {
     /// The text of the current `errno`.
     static var lastError: String { String(cString: strerror(errno)) }
@@ -30,7 +30,7 @@ package enum FileIO {
             let n = step(done)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw InputError("cannot write: \(lastError)", file: file)
+                throw LMMError.output(file: file, reason: "cannot write: \(lastError)")
             }
             done += n
         }

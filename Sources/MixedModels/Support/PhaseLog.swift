@@ -2,12 +2,12 @@ import Foundation
 
 /// Wall-clock timing of the phases of a run, printed to standard error when the environment
 /// variable `LMM_TIMING` is set (for profiling; off by default).
-public enum PhaseLog {
-    public static let enabled = ProcessInfo.processInfo.environment["LMM_TIMING"] != nil
+package enum PhaseLog {
+    package static let enabled = ProcessInfo.processInfo.environment["LMM_TIMING"] != nil
     nonisolated(unsafe) private static var last = DispatchTime.now().uptimeNanoseconds
 
     /// Reports the time since the previous mark under `name`.
-    public static func mark(_ name: @autoclosure () -> String) {
+    package static func mark(_ name: @autoclosure () -> String) {
         guard enabled else { return }
         let previous = last   // read first: the initial value is taken lazily, on first use
         let now = DispatchTime.now().uptimeNanoseconds

@@ -1,12 +1,12 @@
 /// SplitMix64 (Steele, Lea & Flood 2014): a small, fast, seeded generator. Used wherever a
 /// run must repeat exactly for a seed — stochastic trace probes, datagen's seeding, test and
 /// benchmark data.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    public var state: UInt64
+package struct SplitMix64: RandomNumberGenerator, Sendable {
+    package var state: UInt64
 
-    public init(seed: UInt64) { state = seed }
+    package init(seed: UInt64) { state = seed }
 
-    public mutating func next() -> UInt64 {
+    package mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -15,5 +15,5 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     }
 
     /// A uniform double in [0, 1) from the top 53 bits.
-    public mutating func nextDouble() -> Double { Double(next() >> 11) / Double(1 << 53) }
+    package mutating func nextDouble() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }

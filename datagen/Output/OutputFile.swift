@@ -30,7 +30,7 @@ final class OutputFile {
             }
             if errno != EEXIST { break }
         }
-        throw InputError("cannot create the file: \(String(cString: strerror(errno)))", file: path)
+        throw LMMError.output(file: path, reason: "cannot create the file: \(String(cString: strerror(errno)))")
     }
 
     deinit {
@@ -55,9 +55,9 @@ final class OutputFile {
     func commit() throws {
         let result = close(fd)
         fd = -1
-        guard result == 0 else { throw InputError("cannot write: \(String(cString: strerror(errno)))", file: path) }
+        guard result == 0 else { throw LMMError.output(file: path, reason: "cannot write: \(String(cString: strerror(errno)))") }
         guard rename(temporaryPath, path) == 0 else {
-            throw InputError("cannot create the file: \(String(cString: strerror(errno)))", file: path)
+            throw LMMError.output(file: path, reason: "cannot create the file: \(String(cString: strerror(errno)))")
         }
         committed = true
     }

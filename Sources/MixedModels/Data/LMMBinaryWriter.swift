@@ -51,7 +51,7 @@ public final class LMMBinaryWriter {
     ///   - path: the file to create (replaced if it exists, once the writer finishes).
     ///   - columns: the columns, with unique non-empty names.
     ///   - rowsPerChunk: rows per chunk, the unit of reading.
-    /// - Throws: ``InputError`` for invalid columns or when the file cannot be created.
+    /// - Throws: ``InputError`` for invalid columns, ``LMMError/output(file:reason:)`` when the file cannot be created.
     public init(path: String, columns: [LMMBinaryColumn], rowsPerChunk: Int = LMMBinaryFormat.defaultRowsPerChunk) throws {
         let file = FileIO.fileName(path)
         guard !columns.isEmpty else { throw InputError("an lmmbin file needs at least one column", file: file) }
@@ -107,9 +107,9 @@ public final class LMMBinaryWriter {
             let candidate = directory + "." + base + ".tmp-" + suffix
             let fd = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
             if fd >= 0 { return (fd, candidate) }
-            if errno != EEXIST { throw InputError("cannot create the file: \(FileIO.lastError)", file: file) }
+            if errno != EEXIST { throw LMMError.output(file: file, reason: "cannot create the file: \(FileIO.lastError)") }
         }
-        throw InputError("cannot create a temporary file beside it", file: file)
+        throw LMMError.output(file: file, reason: "cannot create a temporary file beside it")
     }
 
     /// Closes and removes the temporary file; the writer can no longer be used.
@@ -123,8 +123,8 @@ public final class LMMBinaryWriter {
     private func checkOpen() throws {
         switch state {
         case .open: return
-        case .finished: throw InputError("the writer has already finished", file: file)
-        case .failed: throw InputError("the writer failed earlier; nothing more can be written", file: file)
+        case .finished: throw LMMError.output(file: file, reason: "the writer has already finished")
+        case .failed: throw LMMError.output(file: file, reason: "the writer failed earlier; nothing more can be written")
         }
     }
 
@@ -333,9 +333,9 @@ public final class LMMBinaryWriter {
             }
             let result = close(fd)
             fd = -1
-            guard result == 0 else { throw InputError("cannot write: \(FileIO.lastError)", file: file) }
+            guard result == 0 else { throw LMMError.output(file: file, reason: "cannot write: \(FileIO.lastError)") }
             guard rename(temporaryPath, path) == 0 else {
-                throw InputError("cannot create the file: \(FileIO.lastError)", file: file)
+                throw LMMError.output(file: file, reason: "cannot create the file: \(FileIO.lastError)")
             }
             state = .finished
         } catch {

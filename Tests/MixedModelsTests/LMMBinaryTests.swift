@@ -225,7 +225,7 @@ struct LMMBinaryTests {
         try writer.setLevels(["a"], forColumn: "g")
         try writer.append([.factor([0, 1])])
         #expect(throws: InputError.self) { try writer.finish() }
-        #expect(throws: InputError.self) { try writer.append([.factor([0])]) }
+        #expect(throws: LMMError.self) { try writer.append([.factor([0])]) }
         #expect(try entries().isEmpty)
 
         // A new file replaces an old one only on finish.
@@ -253,6 +253,6 @@ struct LMMBinaryTests {
         #expect(throws: InputError.self) { try writer.setLevels(["a"], forColumn: "y") }
         #expect(writer.rowCount == 0)
         let missing = directory.appendingPathComponent("no/such/dir/x.lmmbin").path
-        #expect(throws: InputError.self) { try LMMBinaryWriter(path: missing, columns: [.float64("y")]) }
+        #expect(throws: LMMError.self) { try LMMBinaryWriter(path: missing, columns: [.float64("y")]) }
     }
 }

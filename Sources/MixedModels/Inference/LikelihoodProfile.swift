@@ -59,19 +59,40 @@ public struct LikelihoodProfile: Sendable {
 extension LinearMixedModel {
     /// The likelihood profile of every parameter, as lme4's `profile(m)` (ML, refitted when
     /// `fit` is REML). `fit` is a fit of this model; its θ starts the ML refit.
-    public func profile(from fit: FitResult) throws -> LikelihoodProfile {
+    ///
+    /// The parameters are profiled in parallel (Dispatch, at most `LMM_THREADS` threads), each
+    /// worker on a penalized least-squares solver of its own; a parameter's profile does not
+    /// depend on the worker, so the result is the same for any number of threads.
+    public func profile(from fit: FitResult, threads: Int? = nil) throws -> LikelihoodProfile {
+        // Always (re)fitted by ML from the fit's θ with tight tolerances: the profile's base
+        // deviance must be the minimum, or the walk finds a lower one.
         var options = OptimizerOptions()
         options.absoluteFTolerance = 1e-12
         options.absoluteXTolerance = 1e-10
         options.algorithm = .bobyqa
-        let ml = fit.criterion == .ml && fit.algorithm == "exact" ? fit : try self.fit(criterion: .ml, start: fit.theta, options: options)
-        return try LikelihoodProfiler(model: self, fit: ml).run()
+        let ml = try self.fit(criterion: .ml, start: fit.theta, options: options)
+        let first = LikelihoodProfiler(model: self, pls: pls, fit: ml)
+        try first.checkBase()
+        let count = first.parameterCount
+        let workers = max(1, min(threads ?? Threading.coreCount, count))
+        let profilers = try [first] + (1..<workers).map { _ in
+            let common = CholmodCommon()
+            return LikelihoodProfiler(model: self, pls: try PenalizedLeastSquares(frame: frame, common: common), fit: ml, common: common)
+        }
+        let traces = try IndexedWork<LikelihoodProfile.Trace>.run(count: count, workers: workers) { worker, index in
+            try profilers[worker].trace(index)
+        }
+        return LikelihoodProfile(traces: traces.map { $0! }, baseDeviance: ml.objective)
     }
 }
 
 /// The walk of ``LikelihoodProfile``, on one model's penalized least squares.
-final class LikelihoodProfiler {
+final class LikelihoodProfiler: @unchecked Sendable {
     let model: LinearMixedModel
+    /// This profiler's solver (the model's own, or a copy for another thread).
+    let pls: PenalizedLeastSquares
+    /// The CHOLMOD workspace of a copied solver, kept alive with it.
+    let common: CholmodCommon?
     let scale: StandardDeviationScale
     let n: Int
     let p: Int
@@ -86,8 +107,10 @@ final class LikelihoodProfiler {
     let delta: Double
     let maximumPoints = 100
 
-    init(model: LinearMixedModel, fit: FitResult) {
+    init(model: LinearMixedModel, pls: PenalizedLeastSquares, fit: FitResult, common: CholmodCommon? = nil) {
         self.model = model
+        self.pls = pls
+        self.common = common
         scale = StandardDeviationScale(parameters: model.parameters)
         n = model.frame.n
         p = model.frame.X.columns
@@ -100,22 +123,26 @@ final class LikelihoodProfiler {
         delta = cutoff / 8
     }
 
-    func run() throws -> LikelihoodProfile {
-        let nvp = scale.count
-        let check = try deviance(values: Array(optimum[0..<nvp]))
+    /// Number of profiled parameters: the sdcor values and σ, then β.
+    var parameterCount: Int { optimum.count }
+
+    /// The deviance at the estimates must be the fit's (lme4 checks the same).
+    func checkBase() throws {
+        let check = try deviance(values: Array(optimum[0..<scale.count]))
         if abs(check - base) > 1e-5 * max(1, abs(base)) {
             throw InputError("profiling: the deviance at the estimates (\(check)) differs from the fit's (\(base))")
         }
-        var traces: [LikelihoodProfile.Trace] = []
+    }
+
+    /// The profile of parameter `index` (sdcor order, then β).
+    func trace(_ index: Int) throws -> LikelihoodProfile.Trace {
+        let nvp = scale.count
         let names = scale.names + model.frame.fixedEffectNames
-        for w in 0..<nvp {
-            traces.append(try trace(name: names[w], points: varianceParameterPoints(w),
-                                    lower: scale.lowerBounds[w], upper: scale.upperBounds[w]))
+        if index < nvp {
+            return try trace(name: names[index], points: varianceParameterPoints(index),
+                             lower: scale.lowerBounds[index], upper: scale.upperBounds[index])
         }
-        for j in 0..<p {
-            traces.append(try trace(name: names[nvp + j], points: fixedEffectPoints(j), lower: -.infinity, upper: .infinity))
-        }
-        return LikelihoodProfile(traces: traces, baseDeviance: base)
+        return try trace(name: names[index], points: fixedEffectPoints(index - nvp), lower: -.infinity, upper: .infinity)
     }
 
     private func trace(name: String, points: [Point], lower: Double, upper: Double) throws -> LikelihoodProfile.Trace {
@@ -138,17 +165,17 @@ final class LikelihoodProfiler {
     /// log det(LL') + r²/σ² + n log(2πσ²).
     func deviance(values: [Double]) throws -> Double {
         guard let theta = scale.theta(values: values) else { return .infinity }
-        try model.pls.update(theta: theta)
+        try pls.update(theta: theta)
         let sigmaSquared = values[values.count - 1] * values[values.count - 1]
-        return model.pls.logDetL + model.pls.penalizedRSS / sigmaSquared + Double(n) * log(2 * Double.pi * sigmaSquared)
+        return pls.logDetL + pls.penalizedRSS / sigmaSquared + Double(n) * log(2 * Double.pi * sigmaSquared)
     }
 
     /// ML deviance at θ with βⱼ fixed, profiled over σ² and the other β: the penalized RSS
     /// grows by (βⱼ − β̂ⱼ(θ))² / [(RX'RX)⁻¹]ⱼⱼ over its minimum.
     func fixedEffectDeviance(theta: [Double], j: Int, value: Double) throws -> (deviance: Double, rss: Double) {
-        try model.pls.update(theta: theta)
-        let beta = model.pls.fixedEffects()
-        let R = model.pls.RX()
+        try pls.update(theta: theta)
+        let beta = pls.fixedEffects()
+        let R = pls.RX()
         // w = RX'⁻¹ eⱼ; [(RX'RX)⁻¹]ⱼⱼ = ‖w‖².
         var w = [Double](repeating: 0, count: p)
         var norm = 0.0
@@ -158,9 +185,9 @@ final class LikelihoodProfiler {
             w[i] = s / R[i, i]
             norm += w[i] * w[i]
         }
-        let rss = model.pls.penalizedRSS + (value - beta[j]) * (value - beta[j]) / norm
+        let rss = pls.penalizedRSS + (value - beta[j]) * (value - beta[j]) / norm
         let nd = Double(n)
-        return (model.pls.logDetL + nd * (1 + log(2 * Double.pi * rss / nd)), rss)
+        return (pls.logDetL + nd * (1 + log(2 * Double.pi * rss / nd)), rss)
     }
 
     // MARK: Walks

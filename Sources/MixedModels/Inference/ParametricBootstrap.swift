@@ -86,38 +86,15 @@ public struct ParametricBootstrap {
         let names = scale.names + model.frame.fixedEffectNames
         let workers = max(1, min(threads ?? Threading.coreCount, count))
         let solvers = try (0..<workers).map { _ in try ReplicateSolver(model: model, criterion: fit.criterion, start: fit.theta) }
-        let results = ResultStore(count: count)
         let simulator = self.simulator
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let solver = solvers[worker]
-            while let index = results.claim() {
-                let y = simulator.simulate(seed: seed, index: index)
-                let estimate = try? solver.refit(y: y, scale: scale)
-                results.store(estimate, at: index)
-                progress()
-            }
+        let results = try IndexedWork<[Double]?>.run(count: count, workers: workers) { worker, index in
+            let y = simulator.simulate(seed: seed, index: index)
+            // A failed refit is a missing replicate (NA), as in bootMer.
+            let estimate = try? solvers[worker].refit(y: y, scale: scale)
+            progress()
+            return estimate
         }
-        return Replicates(names: names, estimates: results.values, seed: seed, criterion: fit.criterion)
-    }
-
-    /// Replicate indices handed out in order and their results, under a lock.
-    private final class ResultStore: @unchecked Sendable {
-        private let lock = NSLock()
-        private var next = 0
-        private(set) var values: [[Double]?]
-        init(count: Int) { values = Array(repeating: nil, count: count) }
-
-        func claim() -> Int? {
-            lock.withLock {
-                guard next < values.count else { return nil }
-                defer { next += 1 }
-                return next
-            }
-        }
-
-        func store(_ value: [Double]?, at index: Int) {
-            lock.withLock { values[index] = value }
-        }
+        return Replicates(names: names, estimates: results.map { $0 ?? nil }, seed: seed, criterion: fit.criterion)
     }
 }
 

@@ -41,6 +41,9 @@ struct ConfintCommand: ParsableCommand {
     @Option(help: ArgumentHelp("boot: write every replicate's estimates as CSV.", valueName: "OUT.csv"))
     var replicates: String?
 
+    @Option(help: ArgumentHelp("profile: write the profile points (parameter, value, ζ) as CSV.", valueName: "OUT.csv"))
+    var profileCsv: String?
+
     @Option(help: ArgumentHelp("Write the intervals as JSON.", valueName: "OUT.json"))
     var json: String?
 
@@ -56,6 +59,7 @@ struct ConfintCommand: ParsableCommand {
             if nsim != nil { throw ValidationError("--nsim applies to --method boot only") }
             if replicates != nil { throw ValidationError("--replicates applies to --method boot only") }
         }
+        if profileCsv != nil && method != .profile { throw ValidationError("--profile-csv applies to --method profile only") }
     }
 
     func run() throws {
@@ -68,7 +72,9 @@ struct ConfintCommand: ParsableCommand {
                 intervals = model.waldIntervals(fit, level: level)
             case .profile:
                 FileHandle.standardError.write(Data("lmm: computing profile confidence intervals (ML deviance\(fit.criterion == .reml ? "; the REML fit refitted by ML, as lme4" : ""))\n".utf8))
-                intervals = try model.profile(from: fit).intervals(level: level)
+                let profile = try model.profile(from: fit)
+                intervals = profile.intervals(level: level)
+                if let profileCsv { try outputs.stage(profile.csv, at: profileCsv) }
             case .boot:
                 let progress = BootstrapProgress(total: nsim!)
                 let bootstrap = try ParametricBootstrap(model: model, fit: fit)

@@ -20,7 +20,7 @@ struct ConfidenceIntervalTests {
         var data: String
         var profile: Table
         var wald: Table
-        var boot: Table
+        var boot: Table?
     }
 
     static func reference(_ name: String) throws -> Reference {
@@ -33,7 +33,8 @@ struct ConfidenceIntervalTests {
         return (model, try model.fit(criterion: .reml))
     }
 
-    @Test("profile intervals within 1e-3 of the width of lme4's confint(m, method = 'profile')", arguments: ["sleepstudy", "dyestuff"])
+    @Test("profile intervals within 1e-3 of the width of lme4's confint(m, method = 'profile')",
+          arguments: ["sleepstudy", "dyestuff", "penicillin", "dyestuff2"])
     func profile(name: String) throws {
         let reference = try Self.reference(name)
         let (model, fit) = try Self.fitted(reference)
@@ -45,6 +46,15 @@ struct ConfidenceIntervalTests {
             #expect(abs(row.lower! - lower) <= 1e-3 * width, "\(row.name) lower \(row.lower!) vs \(lower)")
             #expect(abs(row.upper! - upper) <= 1e-3 * width, "\(row.name) upper \(row.upper!) vs \(upper)")
         }
+    }
+
+    @Test("the profile is the same with 1 and 2 threads")
+    func profileThreads() throws {
+        let (model, fit) = try Self.fitted(try Self.reference("dyestuff"))
+        let one = try model.profile(from: fit, threads: 1), two = try model.profile(from: fit, threads: 2)
+        #expect(one.traces.map(\.parameter) == two.traces.map(\.parameter))
+        #expect(one.traces.map(\.zeta) == two.traces.map(\.zeta))
+        #expect(one.csv.hasPrefix("parameter,value,zeta\n.sig01,"))
     }
 
     @Test("Wald intervals as lme4's (1e-8), NA for the variance parameters", arguments: ["sleepstudy", "dyestuff"])
@@ -73,15 +83,16 @@ struct ConfidenceIntervalTests {
     func bootstrap(name: String) throws {
         let reference = try Self.reference(name)
         let (model, fit) = try Self.fitted(reference)
+        let boot = try #require(reference.boot)
         let replicates = try ParametricBootstrap(model: model, fit: fit).run(replicates: 500, seed: 7)
-        #expect(replicates.names == reference.boot.names)
+        #expect(replicates.names == boot.names)
         let intervals = replicates.percentileIntervals(level: 0.95)
         let n = Double(replicates.estimates.compactMap { $0 }.count)
         #expect(n >= 495)
-        let Rref = Double(reference.boot.nsim ?? 500)
+        let Rref = Double(boot.nsim ?? 500)
         for (c, name) in replicates.names.enumerated() {
             let values = replicates.estimates.compactMap { $0?[c] }
-            for (alpha, endpoint) in [(0.025, reference.boot.lower[c]!), (0.975, reference.boot.upper[c]!)] {
+            for (alpha, endpoint) in [(0.025, boot.lower[c]!), (0.975, boot.upper[c]!)] {
                 let tolerance = 4 * (alpha * (1 - alpha) * (1 / Rref + 1 / n)).squareRoot()
                 let below = Double(values.filter { $0 < endpoint - 1e-9 * max(1, abs(endpoint)) }.count) / n
                 let atOrBelow = Double(values.filter { $0 <= endpoint + 1e-9 * max(1, abs(endpoint)) }.count) / n

@@ -75,7 +75,8 @@ public struct ConfidenceIntervals: Sendable {
         String(repeating: " ", count: max(0, width - text.count)) + text
     }
 
-    /// `{"method", "level", "intervals": [{"parameter", "lower", "upper"}], "messages"}`; NA as null.
+    /// `{"method", "level", "intervals": [{"parameter", "lower", "upper"}], "messages"}`; NA as
+    /// null, an unbounded end (a profile that never reaches the cut-off) as the string "Inf"/"-Inf".
     public var json: JSONValue {
         .object([
             ("method", .string(method.rawValue)),
@@ -83,12 +84,18 @@ public struct ConfidenceIntervals: Sendable {
             ("intervals", .array(rows.map { row in
                 .object([
                     ("parameter", .string(row.name)),
-                    ("lower", row.lower.map { .number($0) } ?? .null),
-                    ("upper", row.upper.map { .number($0) } ?? .null),
+                    ("lower", Self.value(row.lower)),
+                    ("upper", Self.value(row.upper)),
                 ])
             })),
             ("messages", .array(messages.map { .string($0) })),
         ])
+    }
+
+    private static func value(_ bound: Double?) -> JSONValue {
+        guard let bound else { return .null }
+        if bound.isFinite { return .number(bound) }
+        return bound.isNaN ? .null : .string(bound > 0 ? "Inf" : "-Inf")
     }
 }
 

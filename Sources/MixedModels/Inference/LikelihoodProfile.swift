@@ -46,6 +46,18 @@ public struct LikelihoodProfile: Sendable {
         return ConfidenceIntervals(method: .profile, level: level, rows: rows, messages: messages)
     }
 
+    /// The profile points as lme4's `as.data.frame(profile(m))` in long form:
+    /// `parameter,value,zeta`, sorted by parameter value within each parameter.
+    public var csv: String {
+        var text = "parameter,value,zeta\n"
+        for trace in traces {
+            for (value, zeta) in zip(trace.parameter, trace.zeta) {
+                text += "\(CSVField.quoted(trace.name)),\(value),\(zeta)\n"
+            }
+        }
+        return text
+    }
+
     /// R's `approxfun(ζ, x)(z)`; nil outside the range.
     private static func linear(_ trace: Trace, at z: Double) -> Double? {
         let pairs = zip(trace.zeta, trace.parameter).sorted { $0.0 < $1.0 }
@@ -164,10 +176,13 @@ final class LikelihoodProfiler: @unchecked Sendable {
     /// ML deviance at standard deviations, correlations and σ, profiled over β (lme4's `devfun2`):
     /// log det(LL') + r²/σ² + n log(2πσ²).
     func deviance(values: [Double]) throws -> Double {
-        guard let theta = scale.theta(values: values) else { return .infinity }
+        guard let (theta, shrinkage) = scale.feasibleTheta(values: values) else { return .infinity }
         try pls.update(theta: theta)
         let sigmaSquared = values[values.count - 1] * values[values.count - 1]
-        return pls.logDetL + pls.penalizedRSS / sigmaSquared + Double(n) * log(2 * Double.pi * sigmaSquared)
+        let deviance = pls.logDetL + pls.penalizedRSS / sigmaSquared + Double(n) * log(2 * Double.pi * sigmaSquared)
+        // Outside the feasible correlations: the deviance at the shrunk correlations plus a
+        // steep penalty, continuous at the boundary (BOBYQA's models break on infinite values).
+        return deviance + 1e4 * shrinkage
     }
 
     /// ML deviance at θ with βⱼ fixed, profiled over σ² and the other β: the penalized RSS

@@ -70,4 +70,24 @@ struct StandardDeviationScale {
         case .failure: return nil
         }
     }
+
+    /// θ for values whose correlations need not form positive semi-definite matrices: the
+    /// correlations are shrunk toward zero by the least factor (1 − λ) that makes them so
+    /// (bisection), and λ is returned, so that an optimizer can be given a finite, continuous
+    /// penalty outside the feasible set instead of an infinite value. nil when σ ≤ 0.
+    func feasibleTheta(values: [Double]) -> (theta: [Double], shrinkage: Double)? {
+        if let theta = theta(values: values) { return (theta, 0) }
+        guard values[count - 1] > 0 else { return nil }
+        let isCorrelation = isStandardDeviation.map { !$0 }
+        func shrunk(_ lambda: Double) -> [Double] {
+            zip(values, isCorrelation).map { $1 ? (1 - lambda) * $0 : $0 }
+        }
+        guard var best = theta(values: shrunk(1)) else { return nil }
+        var low = 0.0, high = 1.0
+        for _ in 0..<40 {
+            let middle = (low + high) / 2
+            if let value = theta(values: shrunk(middle)) { best = value; high = middle } else { low = middle }
+        }
+        return (best, high)
+    }
 }

@@ -33,19 +33,20 @@ struct CaterpillarPlot {
         // Largest at the top, as lattice draws a sorted factor from the bottom up.
         shown.sort { first[$0] != first[$1] ? first[$0] > first[$1] : $0 < $1 }
 
-        let rowHeight = max(6.0, min(16.0, 900.0 / Double(shown.count)))
+        let rowHeight = max(6.0, min(24.0, 900.0 / Double(shown.count)))
         let showLabels = rowHeight >= 7
         let labelWidth = showLabels ? min(160.0, Double(shown.map { levels[$0].count }.max() ?? 4) * 6.5 + 12) : 20
         let panelWidth = 230.0, gap = 12.0
         let left = labelWidth + 10, top = 48.0
         let dotsHeight = rowHeight * Double(shown.count)
         let histogramHeight = summarized ? 150.0 : 0
-        let width = left + Double(effects.count) * (panelWidth + gap) + 10
-        let height = top + dotsHeight + 40 + (summarized ? histogramHeight + 55 : 0)
-        var svg = SVGDocument(width: width, height: height)
         let title = summarized
             ? "Conditional modes of \(factor): the \(shown.count) most extreme of \(all) levels (±1.96 condSD)"
             : "Conditional modes of \(factor) (±1.96 condSD), \(all) levels"
+        // Wide enough for the title (about 7.5 px a character at 13 px bold).
+        let width = max(left + Double(effects.count) * (panelWidth + gap) + 10, Double(title.count) * 7.5 + 16)
+        let height = top + dotsHeight + 40 + (summarized ? histogramHeight + 55 : 0)
+        var svg = SVGDocument(width: width, height: height)
         svg.text(8, 20, title, size: 13, bold: true)
 
         for (e, effect) in effects.enumerated() {

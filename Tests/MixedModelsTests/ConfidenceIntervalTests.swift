@@ -135,6 +135,15 @@ struct ConfidenceIntervalTests {
         #expect(abs(variance - expected) < 4 * expected * (2.0 / 399).squareRoot())
     }
 
+    @Test("percentiles as boot's norm.inter (R: t = (1:500)^1.5/1000)")
+    func percentile() {
+        let t = (1...500).map { pow(Double($0), 1.5) / 1000 }
+        let lower = ParametricBootstrap.Replicates.normalInterpolatedQuantile(t, 0.025)!
+        let upper = ParametricBootstrap.Replicates.normalInterpolatedQuantile(t, 0.975)!
+        #expect(abs(lower - 0.044397577060076479) < 1e-14)
+        #expect(abs(upper - 10.795743032331101219) < 1e-12)
+    }
+
     @Test("normal and χ² quantiles as R's qnorm and qchisq")
     func quantiles() {
         #expect(abs(Distributions.normalQuantile(0.975) - 1.959963984540054) < 1e-15)

@@ -197,6 +197,25 @@ struct InferenceCommandTests {
         #expect(missing.stderr.contains("--nsim"))
     }
 
+    @Test("bad input: an unknown column, a level outside (0, 1), options of another method")
+    func badInput() throws {
+        let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let json = directory.appendingPathComponent("ci.json").path
+        let cases: [([String], String)] = [
+            (["-f", "Reaction ~ 1 + Dayz + (1 | Subject)"], "Dayz"),
+            (["-f", formula, "--level", "1.5"], "--level"),
+            (["-f", formula, "--method", "wald", "--nsim", "10"], "--nsim applies to --method boot"),
+            (["-f", formula, "--method", "wald", "--profile-csv", "p.csv"], "--profile-csv applies"),
+        ]
+        for (arguments, message) in cases {
+            let result = try CommandRunner.run(["confint", sleepstudy] + arguments + ["--json", json])
+            #expect(result.status != 0)
+            #expect(result.stderr.contains(message), "\(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: json))
+        }
+    }
+
     @Test("simulate writes one column per simulation, the same for the same seed")
     func simulate() throws {
         let directory = try CommandRunner.temporaryDirectory()

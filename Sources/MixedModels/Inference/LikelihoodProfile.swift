@@ -226,16 +226,22 @@ final class LikelihoodProfiler: @unchecked Sendable {
         settings.absoluteXTolerance = 1e-10
         let minimizer = NLoptMinimizer(algorithm: .bobyqa, dimension: nvp - 1, settings: settings)
         func evaluate(_ value: Double, start: [Double]) throws -> Point {
-            var full = start
-            full.insert(value, at: w)
-            let outcome = try minimizer.minimize(from: start.enumerated().map { index, x in
-                min(max(x, settings.lowerBounds[index]), settings.upperBounds![index])
-            }) { x, _ in
-                var values = x
-                values.insert(value, at: w)
-                return (try self.deviance(values: values), nil)
+            let outcome: NLoptMinimizer.Outcome
+            do {
+                outcome = try minimizer.minimize(from: start.enumerated().map { index, x in
+                    min(max(x, settings.lowerBounds[index]), settings.upperBounds![index])
+                }) { x, _ in
+                    var values = x
+                    values.insert(value, at: w)
+                    return (try self.deviance(values: values), nil)
+                }
+            } catch is PLSError {
+                // As lme4: a failed point is NA, left out of the spline; the walk goes on.
+                var others = start
+                others.insert(value, at: w)
+                return Point(value: value, zeta: .nan, others: others)
             }
-            full = outcome.x
+            var full = outcome.x
             full.insert(value, at: w)
             return Point(value: value, zeta: try zeta(value, estimate: estimate, deviance: outcome.value), others: full)
         }
@@ -267,8 +273,13 @@ final class LikelihoodProfiler: @unchecked Sendable {
         settings.absoluteXTolerance = 1e-10
         let minimizer = NLoptMinimizer(algorithm: .bobyqa, dimension: model.parameters.count, settings: settings)
         func evaluate(_ value: Double) throws -> Point {
-            let outcome = try minimizer.minimize(from: thetaHat) { theta, _ in
-                (try self.fixedEffectDeviance(theta: theta, j: j, value: value).deviance, nil)
+            let outcome: NLoptMinimizer.Outcome
+            do {
+                outcome = try minimizer.minimize(from: thetaHat) { theta, _ in
+                    (try self.fixedEffectDeviance(theta: theta, j: j, value: value).deviance, nil)
+                }
+            } catch is PLSError {
+                return Point(value: value, zeta: .nan, others: [])
             }
             return Point(value: value, zeta: try zeta(value, estimate: estimate, deviance: outcome.value), others: [])
         }

@@ -57,6 +57,9 @@ struct FitCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write the random effects and conditional SDs as CSV.", valueName: "OUT.csv"))
     var ranef: String?
 
+    @Option(help: ArgumentHelp("Write diagnostic plots (SVG) into this directory: caterpillar and QQ plots of the conditional modes, residuals vs fitted, QQ plot of the residuals.", valueName: "DIR"))
+    var plot: String?
+
     @Flag(name: .shortAndLong, help: "Do not print the summary.")
     var quiet = false
 
@@ -92,6 +95,7 @@ struct FitCommand: ParsableCommand {
         if let tolerance, tolerance <= 0 || !tolerance.isFinite { throw ValidationError("--tolerance must be positive") }
         if maxIterations < 1 { throw ValidationError("--max-iterations must be at least 1") }
         if probes < 2 { throw ValidationError("--probes must be at least 2") }
+        if plot != nil && method == .adam { throw ValidationError("--plot needs an exact fit (not --method adam)") }
     }
 
     func run() throws {
@@ -137,12 +141,12 @@ struct FitCommand: ParsableCommand {
             result = try model.fit(criterion: criterion)
         }
         PhaseLog.mark("fit")
-        try deliver(result, dataName: table.source)
+        try deliver(result, dataName: table.source, plots: try plot.map { try plotFiles(model, result, directory: $0) } ?? [])
     }
 
     /// Writes the JSON and ranef files (all or none) and prints the summary; without the
     /// summary (`--quiet`) its messages go to standard error.
-    func deliver(_ result: FitResult, dataName: String) throws {
+    func deliver(_ result: FitResult, dataName: String, plots: [(path: String, svg: String)] = []) throws {
         var outputs = OutputFiles()
         do {
             if let json {
@@ -154,6 +158,7 @@ struct FitCommand: ParsableCommand {
                 PhaseLog.mark("JSON file")
             }
             if let ranef { try outputs.stage(try result.ranefCSV(), at: ranef) }
+            for file in plots { try outputs.stage(file.svg, at: file.path) }
             try outputs.commit()
         } catch {
             outputs.discard()

@@ -5,7 +5,9 @@ package struct LMMCommand: ParsableCommand {
     package static let configuration = CommandConfiguration(
         commandName: "lmm",
         abstract: "Fit linear mixed models (lme4 formulas) to CSV data.",
-        subcommands: [FitCommand.self, ConvertCommand.self],
+        subcommands: [FitCommand.self, ConvertCommand.self,
+                      ConfintCommand.self,
+                      SimulateCommand.self],
         defaultSubcommand: FitCommand.self
     )
 

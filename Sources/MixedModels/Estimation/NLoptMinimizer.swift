@@ -13,6 +13,8 @@ final class NLoptMinimizer {
     /// Settings, defaulting to lme4's `nloptwrap` (`xtol_abs = 1e-8`, `ftol_abs = 1e-8`).
     struct Settings {
         var lowerBounds: [Double]
+        /// nil: no upper bounds.
+        var upperBounds: [Double]? = nil
         /// nil: NLopt's default (¾ of the distance to a bound, or 1), as lme4 gets it.
         var initialStep: [Double]? = nil
         var absoluteXTolerance = 1e-8
@@ -38,6 +40,7 @@ final class NLoptMinimizer {
         self.algorithm = algorithm
         optimizer = nlopt_create(algorithm.nlopt, UInt32(dimension))
         nlopt_set_lower_bounds(optimizer, settings.lowerBounds)
+        if let upper = settings.upperBounds { nlopt_set_upper_bounds(optimizer, upper) }
         if let step = settings.initialStep { nlopt_set_initial_step(optimizer, step) }
         nlopt_set_xtol_abs(optimizer, [Double](repeating: settings.absoluteXTolerance, count: dimension))
         nlopt_set_ftol_abs(optimizer, settings.absoluteFTolerance)

@@ -11,9 +11,9 @@ final class CrossProducts {
     /// `Z'Z`, q × q, upper, block pattern.
     let G: CholmodSparse
     /// `Z'[X y]`, q × (p + 1), column-major.
-    let ZtXy: [Double]
+    var ZtXy: [Double]
     /// `[X y]'[X y]`, (p + 1) × (p + 1), lower triangle, column-major.
-    let XyTXy: [Double]
+    var XyTXy: [Double]
     let p: Int
 
     init(design: RandomEffectsDesign, X: Matrix, y: [Double]) throws {

@@ -1,0 +1,37 @@
+import ArgumentParser
+import Foundation
+import MixedModels
+
+/// The data, formula and criterion shared by the commands that refit a model (`confint`,
+/// `simulate`), spelled as in `lmm fit`.
+struct FittedModelOptions: ParsableArguments {
+    @Argument(help: "CSV file with a header row.")
+    var data: String
+
+    @Option(name: .shortAndLong, help: "Model formula in lme4 syntax, e.g. 'y ~ 1 + x + (1 + x | g)'.")
+    var formula: String
+
+    @Flag(help: "Maximum likelihood instead of REML.")
+    var ml = false
+
+    /// Reads the data, builds the model and fits it by REML (or ML) as `lmm fit` does.
+    func fit() throws -> (model: LinearMixedModel, fit: FitResult, dataName: String) {
+        let parsed = try Formula.parse(formula)
+        let table = try CSVReader.read(path: data, for: parsed)
+        let model = try LinearMixedModel(formula: parsed, data: table)
+        let result = try model.fit(criterion: ml ? .ml : .reml)
+        return (model, result, table.source)
+    }
+}
+
+/// Runs a command body, printing an error as `lmm: error: …` with a non-zero exit.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        FileHandle.standardError.write(Data("lmm: error: \(error)\n".utf8))
+        throw ExitCode.failure
+    }
+}

@@ -16,7 +16,7 @@ extension LinearMixedModel {
     func fitLikelihood(criterion: Criterion, start: [Double]?, options: OptimizerOptions) throws -> FitResult {
         let begin = DispatchTime.now()
         let algorithm = options.algorithm ?? (pls.factorization is BlockedDenseFactorization || pls.q >= 2000 ? .newton : .bobyqa)
-        let theta: [Double], evaluations: Int, converged: Bool, failure: String
+        var theta: [Double], evaluations: Int, converged: Bool, failure: String
         if algorithm == .newton {
             let theta0 = start ?? ApproximateStart(frame: frame, parameters: parameters).theta(criterion: criterion)
             PhaseLog.mark("approximate start")
@@ -44,6 +44,7 @@ extension LinearMixedModel {
             (theta, evaluations, converged) = (outcome.x, outcome.evaluations, outcome.converged)
             failure = "optimizer (\(algorithm.rawValue)) did not converge: \(outcome.status)"
         }
+        theta = try onBoundaryIfNoWorse(theta, criterion: criterion)
         // The optimizer's last evaluation need not be at its optimum: factor there unless it is.
         if !(pls.hasSolution && pls.theta == theta) { try pls.update(theta: theta) }
         PhaseLog.mark("final factorization")

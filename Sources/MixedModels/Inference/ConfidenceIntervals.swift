@@ -77,7 +77,7 @@ public struct ConfidenceIntervals: Sendable {
 
     /// `{"method", "level", "intervals": [{"parameter", "lower", "upper"}], "messages"}`; NA as
     /// null, an unbounded end (a profile that never reaches the cut-off) as the string "Inf"/"-Inf".
-    public var json: JSONValue {
+    package var json: JSONValue {
         .object([
             ("method", .string(method.rawValue)),
             ("level", .number(level)),

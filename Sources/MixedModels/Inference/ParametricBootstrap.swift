@@ -14,8 +14,8 @@ public struct ParametricBootstrap {
     let simulator: ResponseSimulator
 
     public init(model: LinearMixedModel, fit: FitResult) throws {
-        guard fit.algorithm == "exact" || fit.algorithm == "given" else {
-            throw InputError("the parametric bootstrap needs an exact REML/ML fit")
+        guard fit.method == .exact || fit.method == .given else {
+            throw LMMError.unsupported("the parametric bootstrap needs an exact REML/ML fit")
         }
         self.model = model
         self.fit = fit

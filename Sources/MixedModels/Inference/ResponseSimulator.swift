@@ -16,10 +16,9 @@ public struct ResponseSimulator: Sendable {
     let sigma: Double
     let n: Int
     let q: Int
-    let parameters: CovarianceParameters
-    let effectCounts: [Int]
-    let levelCounts: [Int]
-    let offsets: [Int]
+    /// Λ's templates at θ̂ (``CovarianceParameters/fill(_:into:)``) and the terms' layouts.
+    let templates: [Double]
+    let layouts: [TermLayout]
 
     /// The generator of a fit of `model` (θ̂, β̂ and σ̂ of `fit`).
     public init(model: LinearMixedModel, fit: FitResult) {
@@ -37,10 +36,12 @@ public struct ResponseSimulator: Sendable {
         values = Array(Z.values.prefix(Int(Z.columnPointers[q])))
         theta = fit.theta
         sigma = fit.sigma
-        parameters = model.parameters
-        effectCounts = model.pls.design.terms.map(\.effectCount)
-        levelCounts = model.pls.design.terms.map(\.levelCount)
-        offsets = model.pls.design.offsets
+        var templates = [Double](repeating: 0, count: model.parameters.templateStorageCount)
+        fit.theta.withUnsafeBufferPointer { theta in
+            templates.withUnsafeMutableBufferPointer { model.parameters.fill(theta, into: $0) }
+        }
+        self.templates = templates
+        layouts = model.pls.design.layouts
     }
 
     /// The generator of simulation `index` for `seed`.
@@ -58,17 +59,11 @@ public struct ResponseSimulator: Sendable {
         var normals = NormalSampler()
         var u = [Double](repeating: 0, count: q)
         for c in 0..<q { u[c] = sigma * normals.next(&random) }
-        // b = Λu, term by term, level by level (Tⱼ lower triangular).
+        // b = Λu, term by term, level by level.
         var b = [Double](repeating: 0, count: q)
-        for (j, k) in effectCounts.enumerated() {
-            let T = parameters.template(j, theta: theta)
-            for l in 0..<levelCounts[j] {
-                let base = offsets[j] + l * k
-                for r in 0..<k {
-                    var s = 0.0
-                    for r2 in 0...r { s += T[r, r2] * u[base + r2] }
-                    b[base + r] = s
-                }
+        templates.withUnsafeBufferPointer { T in
+            u.withUnsafeBufferPointer { x in
+                b.withUnsafeMutableBufferPointer { layouts.lambda(T.baseAddress!, x.baseAddress!, into: $0.baseAddress!) }
             }
         }
         var y = fixedPart

@@ -66,6 +66,7 @@ let package = Package(
         .testTarget(
             name: "MixedModelsTests",
             dependencies: ["MixedModels", "LMMCommandLine", "lmm"],
+            exclude: ["R"],
             resources: [.copy("Fixtures")]
         ),
     ]

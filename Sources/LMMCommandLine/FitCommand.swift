@@ -57,6 +57,12 @@ struct FitCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write the random effects and conditional SDs as CSV.", valueName: "OUT.csv"))
     var ranef: String?
 
+    @Option(help: ArgumentHelp("Save the fitted model for lmm predict (versioned JSON, see README).", valueName: "MODEL.lmm"))
+    var save: String?
+
+    @Option(help: ArgumentHelp("Write row, fitted (conditional), fitted (marginal), residual and Pearson residual as CSV.", valueName: "OUT.csv"))
+    var residuals: String?
+
     @Flag(name: .shortAndLong, help: "Do not print the summary.")
     var quiet = false
 
@@ -103,6 +109,9 @@ struct FitCommand: ParsableCommand {
             throw ValidationError("--start applies to the MacKay forms (mackay-quick, mackay, em) and adam")
         }
         try validateAdam()
+        if method == .adam && (save != nil || residuals != nil) {
+            throw ValidationError("--save and --residuals are not available with --method adam")
+        }
         if variances != nil && method != .exact && method != .adam {
             throw ValidationError("--variances fixes the variance components; it cannot be combined with --method \(method.rawValue)")
         }
@@ -154,12 +163,18 @@ struct FitCommand: ParsableCommand {
             result = try model.fit(criterion: criterion)
         }
         PhaseLog.mark("fit")
-        try deliver(result, dataName: table.source)
+        var extra: [(text: String, path: String)] = []
+        if save != nil || residuals != nil {
+            let saved = try SavedModel(model: model, result: result, data: table, dataPath: data)
+            if let save { extra.append((try saved.json.serialized(), save)) }
+            if let residuals { extra.append((FittedValues(model: model, result: result, saved: saved).csv(), residuals)) }
+        }
+        try deliver(result, dataName: table.source, also: extra)
     }
 
     /// Writes the JSON and ranef files (all or none) and prints the summary; without the
     /// summary (`--quiet`) its messages go to standard error.
-    func deliver(_ result: FitResult, dataName: String) throws {
+    func deliver(_ result: FitResult, dataName: String, also extra: [(text: String, path: String)] = []) throws {
         var outputs = OutputFiles()
         do {
             if let json {
@@ -171,6 +186,7 @@ struct FitCommand: ParsableCommand {
                 PhaseLog.mark("JSON file")
             }
             if let ranef { try outputs.stage(try result.ranefCSV(), at: ranef) }
+            for file in extra { try outputs.stage(file.text, at: file.path) }
             try outputs.commit()
         } catch {
             outputs.discard()

@@ -5,7 +5,12 @@ public struct LMMCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "lmm",
         abstract: "Fit linear mixed models (lme4 formulas) to CSV data.",
-        subcommands: [FitCommand.self, ConvertCommand.self],
+        subcommands: [
+            FitCommand.self,
+            ConvertCommand.self,
+            PredictCommand.self,
+            AnovaCommand.self,
+        ],
         defaultSubcommand: FitCommand.self
     )
 

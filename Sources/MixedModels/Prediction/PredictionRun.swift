@@ -36,8 +36,9 @@ final class PredictionRun {
         }
     }
 
-    /// A random term and how its grouping level is found.
-    private struct TermLookup {
+    /// A random term and how its grouping level is found (a class: its caches are updated in
+    /// place while it is in use).
+    private final class TermLookup {
         let term: SavedModel.Term
         let effects: ModelTerms
         /// The inputs of the grouping columns.
@@ -50,6 +51,13 @@ final class PredictionRun {
         var levelOfCombination: [[Int32]: Int32] = [:]
         /// Fit level of each chunk row (-1 unseen or missing).
         var levels: [Int32] = []
+
+        init(term: SavedModel.Term, effects: ModelTerms, inputs: [Int], levelIndex: [String: Int32]) {
+            self.term = term
+            self.effects = effects
+            self.inputs = inputs
+            self.levelIndex = levelIndex
+        }
     }
 
     private var inputs: [Input] = []
@@ -208,13 +216,13 @@ final class PredictionRun {
         if lookup.inputs.count == 1 {
             let input = inputs[lookup.inputs[0]]
             let code = Int(input.rawCodes.last!)
-            if code >= terms[t].levelOfCode.count {
-                terms[t].levelOfCode.append(contentsOf: repeatElement(-2, count: code + 1 - terms[t].levelOfCode.count))
+            if code >= lookup.levelOfCode.count {
+                lookup.levelOfCode.append(contentsOf: repeatElement(-2, count: code + 1 - lookup.levelOfCode.count))
             }
-            var found = terms[t].levelOfCode[code]
+            var found = lookup.levelOfCode[code]
             if found == -2 {
                 found = lookup.levelIndex[input.dictionary.label(code)] ?? -1
-                terms[t].levelOfCode[code] = found
+                lookup.levelOfCode[code] = found
             }
             level = found
         } else {
@@ -224,7 +232,7 @@ final class PredictionRun {
             } else {
                 let label = zip(lookup.inputs, key).map { inputs[$0].dictionary.label(Int($1)) }.joined(separator: ":")
                 level = lookup.levelIndex[label] ?? -1
-                terms[t].levelOfCombination[key] = level
+                lookup.levelOfCombination[key] = level
             }
         }
         if level < 0 && options.newLevels == .error {
@@ -277,7 +285,7 @@ final class PredictionRun {
             input.codes.removeAll(keepingCapacity: true)
             input.rawCodes.removeAll(keepingCapacity: true)
         }
-        for t in terms.indices { terms[t].levels.removeAll(keepingCapacity: true) }
+        for lookup in terms { lookup.levels.removeAll(keepingCapacity: true) }
     }
 
     // MARK: Fields

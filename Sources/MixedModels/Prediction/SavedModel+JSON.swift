@@ -59,57 +59,43 @@ extension SavedModel {
 
     /// Parses a model file's bytes; `name` is used in messages.
     public static func decode(_ bytes: Data, name: String) throws -> SavedModel {
-        let object: Any
+        // JSONDecoder reads numbers exactly (round trip of the shortest representation).
+        let decoder = JSONDecoder()
+        let header: Header
         do {
-            object = try JSONSerialization.jsonObject(with: bytes)
-        } catch {
+            header = try decoder.decode(Header.self, from: bytes)
+        } catch DecodingError.dataCorrupted {
             throw InputError("not a model file: the JSON is malformed or truncated", file: name)
-        }
-        let root = Reader(value: object, path: "", file: name)
-        guard let format = try? root.string("format"), format == formatName else {
+        } catch {
             throw InputError("not an lmm model file (expected \"format\": \"\(formatName)\"; write one with lmm fit … --save)", file: name)
         }
-        let version = try root.int("version")
+        guard header.format == formatName, let version = header.version else {
+            throw InputError("not an lmm model file (expected \"format\": \"\(formatName)\"; write one with lmm fit … --save)", file: name)
+        }
         if version > formatVersion {
             throw InputError("model file format version \(version) is newer than this lmm reads (\(formatVersion)); use a newer lmm", file: name)
         }
         if version < 1 { throw InputError("invalid model file format version \(version)", file: name) }
 
-        guard let criterion = Criterion(rawValue: try root.string("criterion")) else {
-            throw root.error("criterion", "expected \"REML\" or \"ML\"")
+        let document: Document
+        do {
+            document = try decoder.decode(Document.self, from: bytes)
+        } catch let DecodingError.keyNotFound(key, context) {
+            throw InputError("invalid model file: \(Self.path(context.codingPath + [key])) is missing", file: name)
+        } catch let DecodingError.typeMismatch(_, context) {
+            throw InputError("invalid model file at \(Self.path(context.codingPath)): \(context.debugDescription)", file: name)
+        } catch let DecodingError.valueNotFound(_, context) {
+            throw InputError("invalid model file at \(Self.path(context.codingPath)): a value is null", file: name)
+        } catch let DecodingError.dataCorrupted(context) {
+            throw InputError("invalid model file at \(Self.path(context.codingPath)): \(context.debugDescription)", file: name)
         }
-        let data = try root.object("data")
-        let fixef = try root.object("fixef")
-        var model = SavedModel(
-            formula: try root.string("formula"), criterion: criterion, algorithm: try root.string("algorithm"),
-            nobs: try root.int("nobs"),
-            data: DataFingerprint(file: try data.string("file"), rows: try data.int("rows"),
-                                  bytes: try data.int("bytes"), hash: try data.string("hash")),
-            columns: [], fixedEffectNames: try fixef.strings("names"), beta: try fixef.numbers("values"),
-            droppedFixedEffects: try fixef.strings("dropped"),
-            theta: try root.numbers("theta"), sigma: try root.number("sigma"), terms: [])
-        for (index, column) in try root.objects("columns").enumerated() {
-            let roles = try column.strings("roles").map { text -> Column.Role in
-                guard let role = Column.Role(rawValue: text) else {
-                    throw column.error("roles", "unknown role \"\(text)\"")
-                }
-                return role
-            }
-            let type = try column.string("type")
-            guard type == "numeric" || type == "categorical" else {
-                throw column.error("type", "expected \"numeric\" or \"categorical\" (column \(index + 1))")
-            }
-            model.columns.append(Column(name: try column.string("name"), roles: roles, isCategorical: type == "categorical",
-                                        levels: column.has("levels") ? try column.strings("levels") : nil,
-                                        contrasts: column.has("contrasts") ? try column.string("contrasts") : nil))
-        }
-        for term in try root.objects("ranef") {
-            model.terms.append(Term(formulaIndex: try term.int("formula_term"), groupingName: try term.string("group"),
-                                    effectNames: try term.strings("effects"), levels: try term.strings("levels"),
-                                    modes: try term.numbers("modes"), conditionalSD: try term.numbers("condSD")))
-        }
+        let model = try document.model(file: name)
         try model.check(file: name)
         return model
+    }
+
+    private static func path(_ keys: [any CodingKey]) -> String {
+        keys.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined().drop { $0 == "." }.description
     }
 
     /// The consistency a corrupt file breaks: sizes, finite numbers, the formula's terms.
@@ -146,64 +132,58 @@ extension SavedModel {
     }
 }
 
-/// Typed access to a parsed JSON object, with errors naming the key.
-private struct Reader {
-    let value: Any
-    let path: String
-    let file: String
+/// The keys that say what a file is.
+private struct Header: Decodable {
+    var format: String?
+    var version: Int?
+}
 
-    private var dictionary: [String: Any] { value as? [String: Any] ?? [:] }
-
-    func error(_ key: String, _ expected: String) -> InputError {
-        InputError("invalid model file at \(path.isEmpty ? "" : path + ".")\(key): \(expected)", file: file)
+/// The model file's keys (see ``SavedModel/json``).
+private struct Document: Decodable {
+    struct DataKeys: Decodable { var file: String; var rows: Int; var bytes: Int; var hash: String }
+    struct ColumnKeys: Decodable { var name: String; var roles: [String]; var type: String; var levels: [String]?; var contrasts: String? }
+    struct FixefKeys: Decodable { var names: [String]; var values: [Double]; var dropped: [String] }
+    struct TermKeys: Decodable {
+        var formula_term: Int
+        var group: String
+        var effects: [String]
+        var levels: [String]
+        var modes: [Double]
+        var condSD: [Double]
     }
+    var formula: String
+    var criterion: String
+    var algorithm: String
+    var nobs: Int
+    var data: DataKeys
+    var columns: [ColumnKeys]
+    var fixef: FixefKeys
+    var theta: [Double]
+    var sigma: Double
+    var ranef: [TermKeys]
 
-    func has(_ key: String) -> Bool { dictionary[key] != nil }
-
-    private func field(_ key: String) throws -> Any {
-        guard let value = dictionary[key] else { throw error(key, "missing") }
-        return value
-    }
-
-    func string(_ key: String) throws -> String {
-        guard let text = try field(key) as? String else { throw error(key, "expected a string") }
-        return text
-    }
-
-    func number(_ key: String) throws -> Double {
-        guard let number = try field(key) as? NSNumber else { throw error(key, "expected a number") }
-        return number.doubleValue
-    }
-
-    func int(_ key: String) throws -> Int {
-        let x = try number(key)
-        guard x == x.rounded(), abs(x) < 1e15 else { throw error(key, "expected an integer") }
-        return Int(x)
-    }
-
-    func strings(_ key: String) throws -> [String] {
-        guard let list = try field(key) as? [Any], let texts = list as? [String] else { throw error(key, "expected a list of strings") }
-        return texts
-    }
-
-    func numbers(_ key: String) throws -> [Double] {
-        guard let list = try field(key) as? [Any] else { throw error(key, "expected a list of numbers") }
-        return try list.map { item in
-            guard let number = item as? NSNumber else { throw error(key, "expected a list of numbers") }
-            return number.doubleValue
+    func model(file: String) throws -> SavedModel {
+        func invalid(_ message: String) -> InputError { InputError("invalid model file: \(message)", file: file) }
+        guard let criterion = Criterion(rawValue: criterion) else { throw invalid("criterion must be \"REML\" or \"ML\"") }
+        let columns = try columns.map { column -> SavedModel.Column in
+            let roles = try column.roles.map { text -> SavedModel.Column.Role in
+                guard let role = SavedModel.Column.Role(rawValue: text) else { throw invalid("unknown role \"\(text)\" of column '\(column.name)'") }
+                return role
+            }
+            guard column.type == "numeric" || column.type == "categorical" else {
+                throw invalid("type of column '\(column.name)' must be \"numeric\" or \"categorical\"")
+            }
+            return SavedModel.Column(name: column.name, roles: roles, isCategorical: column.type == "categorical",
+                                     levels: column.levels, contrasts: column.contrasts)
         }
-    }
-
-    func object(_ key: String) throws -> Reader {
-        guard let object = try field(key) as? [String: Any] else { throw error(key, "expected an object") }
-        return Reader(value: object, path: path.isEmpty ? key : path + "." + key, file: file)
-    }
-
-    func objects(_ key: String) throws -> [Reader] {
-        guard let list = try field(key) as? [Any] else { throw error(key, "expected a list of objects") }
-        return try list.enumerated().map { index, item in
-            guard let object = item as? [String: Any] else { throw error(key, "expected a list of objects") }
-            return Reader(value: object, path: (path.isEmpty ? key : path + "." + key) + "[\(index)]", file: file)
-        }
+        return SavedModel(
+            formula: formula, criterion: criterion, algorithm: algorithm, nobs: nobs,
+            data: DataFingerprint(file: data.file, rows: data.rows, bytes: data.bytes, hash: data.hash),
+            columns: columns, fixedEffectNames: fixef.names, beta: fixef.values, droppedFixedEffects: fixef.dropped,
+            theta: theta, sigma: sigma,
+            terms: ranef.map { term in
+                SavedModel.Term(formulaIndex: term.formula_term, groupingName: term.group, effectNames: term.effects,
+                                levels: term.levels, modes: term.modes, conditionalSD: term.condSD)
+            })
     }
 }

@@ -27,7 +27,10 @@ sleep_na$Subject[100] <- NA
 write.csv(sleep_na, fx("sleepstudy_na.csv"), row.names = FALSE, na = "")
 
 nd <- function(d) { d$Subject <- factor(d$Subject); d }
+# varcorr: lme4's variance components, so that the test can evaluate the predictions at
+# exactly lme4's estimates (lmm fit --variances) as well as at its own optimum.
 predictions <- function(m, newdata) list(
+  varcorr = as.data.frame(VarCorr(m)),
   conditional = unname(predict(m, newdata, allow.new.levels = TRUE)),
   population = unname(predict(m, newdata, re.form = NA)))
 
@@ -56,7 +59,7 @@ out <- list(
                    fitted = unname(fitted(m_na)),
                    marginal = unname(predict(m_na, re.form = NA)),
                    residual = unname(residuals(m_na)),
-                   pearson = unname(residuals(m_na, type = "pearson"))),
+                   pearson = unname(residuals(m_na, scaled = TRUE))),  # residual / sigma (type = "pearson" is the raw residual for an unweighted LMM)
   anova = list(
     sleepstudy = c(list(data = "sleepstudy.csv", formulas = c("Reaction ~ 1 + Days + (1 | Subject)",
                         "Reaction ~ 1 + Days + (1 + Days | Subject)")), anova_table(a_sleep)),

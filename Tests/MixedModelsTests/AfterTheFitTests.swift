@@ -207,6 +207,23 @@ struct AfterTheFitTests {
         #expect(comparison.table.contains("npar    AIC    BIC  logLik deviance  Chisq Df Pr(>Chisq)"))
     }
 
+    @Test("anova prints lme4's table (print(anova(m0, m1)) of R 4.2, model names aside)")
+    func anovaTableText() throws {
+        let sleep = Self.reference.anova["sleepstudy"]!
+        let table = try ModelComparison.fit(dataPath: Fixtures.path(sleep.data), formulas: sleep.formulas).table
+        #expect(table.contains("""
+               npar    AIC    BIC  logLik deviance  Chisq Df Pr(>Chisq)    
+            m1    4 1802.1 1814.8 -897.04   1794.1                         
+            m2    6 1763.9 1783.1 -875.97   1751.9 42.139  2  7.072e-10 ***
+            ---
+            Signif. codes:  0 ‘***’ 0.001 ‘**’ 0.01 ‘*’ 0.05 ‘.’ 0.1 ‘ ’ 1
+            """), "\(table)")
+        let penicillin = Self.reference.anova["penicillin"]!
+        let second = try ModelComparison.fit(dataPath: Fixtures.path(penicillin.data), formulas: penicillin.formulas).table
+        #expect(second.contains("m1    3 617.63 626.54 -305.81   611.63"), "\(second)")
+        #expect(second.contains("m2    4 340.19 352.07 -166.09   332.19 279.44  1  < 2.2e-16 ***"), "\(second)")
+    }
+
     @Test("anova refuses models that are not nested or not fitted to the same rows")
     func anovaChecks() throws {
         let penicillin = Fixtures.path("Penicillin.csv")

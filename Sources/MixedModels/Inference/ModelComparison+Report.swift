@@ -10,12 +10,19 @@ extension ModelComparison {
         let pValues = rows.map { $0.pValue.map(Self.pValue) ?? "" }
         let stars = rows.map { $0.pValue.map(Self.stars) ?? "" }
         let anyStars = stars.contains { !$0.isEmpty }
-        func column(_ values: [Double?]) -> [String] {
-            let decimals = values.compactMap { $0 }.map { Self.decimals($0, digits: 5) }.max() ?? 0
-            return values.map { $0.map { String(format: "%.\(decimals)f", $0) } ?? "" }
+        // R's print.anova → printCoefmat: statistics columns through zapsmall(x, 5) (R 4.2:
+        // round to 5 − log10(max |x|) decimals), Chisq rounded to 4 decimals, then format(digits = 5).
+        func column(_ values: [Double?], test: Bool = false) -> [String] {
+            let present = values.compactMap { $0 }
+            let largest = present.map(abs).max() ?? 0
+            let places = test ? 4 : largest > 0 ? max(0, Int((5 - log10(largest)).rounded())) : 5
+            let scale = pow(10, Double(places))
+            let zapped = values.map { $0.map { ($0 * scale).rounded() / scale } }
+            let decimals = zapped.compactMap { $0 }.map { Self.decimals($0, digits: 5) }.max() ?? 0
+            return zapped.map { $0.map { String(format: "%.\(decimals)f", $0) } ?? "" }
         }
         let columns = [rows.map { String($0.npar) }, column(rows.map(\.AIC)), column(rows.map(\.BIC)),
-                       column(rows.map(\.logLik)), column(rows.map(\.deviance)), column(rows.map(\.chisq)),
+                       column(rows.map(\.logLik)), column(rows.map(\.deviance)), column(rows.map(\.chisq), test: true),
                        rows.map { $0.df.map(String.init) ?? "" }, pValues]
         var cells: [[String]] = rows.indices.map { i in [rows[i].name] + columns.map { $0[i] } }
         var header = ["", "npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"]

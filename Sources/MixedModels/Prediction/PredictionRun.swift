@@ -135,87 +135,97 @@ final class PredictionRun {
 
     private var chunkRows = 0
     private var missing: [Bool] = []
+    private var newLevel: [Bool] = []
     private var rowNumbers: [Int] = []
     private var summary = PredictionSummary(rows: 0, missingRows: 0, newLevelRows: 0)
 
     func stream(into file: StreamingOutputFile) throws -> PredictionSummary {
         while true {
-            let count = try scanner.nextRows(limit: CSVReader.batchSize)
+            // Batches of scanned rows, converted column by column (no per-row dispatch).
+            let limit = min(CSVReader.batchSize, Predictor.chunkRows - chunkRows)
+            let count = try scanner.nextRows(limit: limit)
             if count == 0 { break }
-            for r in 0..<count {
-                if scanner.fieldCounts[r] != fieldCount {
-                    throw InputError("expected \(fieldCount) field\(fieldCount == 1 ? "" : "s"), found \(scanner.fieldCounts[r])",
-                                     file: fileName, line: scanner.lines[r], column: min(fieldCount, scanner.fieldCounts[r]) + 1)
-                }
-                try convertRow(r)
-                if chunkRows == Predictor.chunkRows { try flush(into: file) }
+            for r in 0..<count where scanner.fieldCounts[r] != fieldCount {
+                throw InputError("expected \(fieldCount) field\(fieldCount == 1 ? "" : "s"), found \(scanner.fieldCounts[r])",
+                                 file: fileName, line: scanner.lines[r], column: min(fieldCount, scanner.fieldCounts[r]) + 1)
             }
+            try convertBatch(count)
+            if chunkRows == Predictor.chunkRows { try flush(into: file) }
         }
         try flush(into: file)
         return summary
     }
 
-    /// Converts batch row `r` of the scanner into the chunk.
-    private func convertRow(_ r: Int) throws {
-        let fields = scanner.fields + r * scanner.stride
-        var isMissing = false
+    /// Converts the scanner's `count` batch rows into the chunk.
+    private func convertBatch(_ count: Int) throws {
+        let base = chunkRows
+        missing.append(contentsOf: repeatElement(false, count: count))
+        let stride = scanner.stride
         for input in inputs {
-            let field = fields[input.field]
-            let bytes = scanner.buffer + field.start
-            if input.isNumeric {
-                if let value = NumberParser.parse(bytes, count: field.count), !value.isNaN {
-                    input.numbers.append(value)
-                } else if Self.isMissingField(bytes, count: field.count, numeric: true) {
-                    input.numbers.append(0)
-                    isMissing = true
-                } else {
-                    throw InputError("column '\(input.name)' is numeric in the model; expected a number, found \"\(Self.text(bytes, field.count))\"",
-                                     file: fileName, line: scanner.lines[r], column: input.field + 1)
+            let column = input.field
+            for r in 0..<count {
+                let field = scanner.fields[r * stride + column]
+                let bytes = scanner.buffer + field.start
+                if input.isNumeric {
+                    if let value = NumberParser.parse(bytes, count: field.count), !value.isNaN {
+                        input.numbers.append(value)
+                    } else if Self.isMissingField(bytes, count: field.count, numeric: true) {
+                        input.numbers.append(0)
+                        missing[base + r] = true
+                    } else {
+                        throw InputError("column '\(input.name)' is numeric in the model; expected a number, found \"\(Self.text(bytes, field.count))\"",
+                                         file: fileName, line: scanner.lines[r], column: column + 1)
+                    }
+                    continue
                 }
-                continue
-            }
-            if Self.isMissingField(bytes, count: field.count, numeric: false) {
-                input.rawCodes.append(-1)
-                if input.levelCount > 0 { input.codes.append(0) }
-                isMissing = true
-                continue
-            }
-            guard let code = input.dictionary.code(for: bytes, length: field.count) else {
-                throw InputError("column '\(input.name)' has too many distinct values", file: fileName, line: scanner.lines[r], column: input.field + 1)
-            }
-            input.rawCodes.append(code)
-            if input.levelCount > 0 {
-                if Int(code) >= input.levelCount {
-                    let levels = design.levels[input.name]!
-                    let shown = levels.count <= 12 ? levels.joined(separator: ", ") : levels.prefix(12).joined(separator: ", ") + ", …"
-                    throw InputError("level '\(Self.text(bytes, field.count))' of the factor '\(input.name)' is not among the model's levels (\(shown)); a fixed effect cannot be predicted for it",
-                                     file: fileName, line: scanner.lines[r], column: input.field + 1)
+                if Self.isMissingField(bytes, count: field.count, numeric: false) {
+                    input.rawCodes.append(-1)
+                    if input.levelCount > 0 { input.codes.append(0) }
+                    missing[base + r] = true
+                    continue
                 }
-                input.codes.append(code)
+                guard let code = input.dictionary.code(for: bytes, length: field.count) else {
+                    throw InputError("column '\(input.name)' has too many distinct values", file: fileName, line: scanner.lines[r], column: column + 1)
+                }
+                input.rawCodes.append(code)
+                if input.levelCount > 0 {
+                    if Int(code) >= input.levelCount {
+                        let levels = design.levels[input.name]!
+                        let shown = levels.count <= 12 ? levels.joined(separator: ", ") : levels.prefix(12).joined(separator: ", ") + ", …"
+                        throw InputError("level '\(Self.text(bytes, field.count))' of the factor '\(input.name)' is not among the model's levels (\(shown)); a fixed effect cannot be predicted for it",
+                                         file: fileName, line: scanner.lines[r], column: column + 1)
+                    }
+                    input.codes.append(code)
+                }
             }
         }
-        summary.rows += 1
-        rowNumbers.append(summary.rows)
-        missing.append(isMissing)
-        if isMissing { summary.missingRows += 1 }
-
-        var unseen = false
-        for t in terms.indices {
-            let level = isMissing ? -1 : try level(ofTerm: t, row: r)
-            terms[t].levels.append(level)
-            if level < 0 && !isMissing { unseen = true }
+        for r in 0..<count {
+            summary.rows += 1
+            rowNumbers.append(summary.rows)
+            if missing[base + r] { summary.missingRows += 1 }
         }
-        if unseen { summary.newLevelRows += 1 }
-        chunkRows += 1
+        newLevel.append(contentsOf: repeatElement(false, count: count))
+        for lookup in terms {
+            for r in 0..<count {
+                if missing[base + r] {
+                    lookup.levels.append(-1)
+                    continue
+                }
+                let level = try self.level(of: lookup, chunkRow: base + r, batchRow: r)
+                lookup.levels.append(level)
+                if level < 0 { newLevel[base + r] = true }
+            }
+        }
+        for r in 0..<count where newLevel[base + r] { summary.newLevelRows += 1 }
+        chunkRows += count
     }
 
-    /// The fit level of term `t` in the row just converted (-1 for an unseen level).
-    private func level(ofTerm t: Int, row r: Int) throws -> Int32 {
-        let lookup = terms[t]
+    /// The fit level of a term in a chunk row (-1 for an unseen level).
+    private func level(of lookup: TermLookup, chunkRow i: Int, batchRow r: Int) throws -> Int32 {
         let level: Int32
         if lookup.inputs.count == 1 {
             let input = inputs[lookup.inputs[0]]
-            let code = Int(input.rawCodes.last!)
+            let code = Int(input.rawCodes[i])
             if code >= lookup.levelOfCode.count {
                 lookup.levelOfCode.append(contentsOf: repeatElement(-2, count: code + 1 - lookup.levelOfCode.count))
             }
@@ -226,7 +236,7 @@ final class PredictionRun {
             }
             level = found
         } else {
-            let key = lookup.inputs.map { inputs[$0].rawCodes.last! }
+            let key = lookup.inputs.map { inputs[$0].rawCodes[i] }
             if let found = lookup.levelOfCombination[key] {
                 level = found
             } else {
@@ -236,7 +246,7 @@ final class PredictionRun {
             }
         }
         if level < 0 && options.newLevels == .error {
-            let label = lookup.inputs.map { inputs[$0].dictionary.label(Int(inputs[$0].rawCodes.last!)) }.joined(separator: ":")
+            let label = lookup.inputs.map { inputs[$0].dictionary.label(Int(inputs[$0].rawCodes[i])) }.joined(separator: ":")
             throw InputError("level '\(label)' of the grouping factor '\(lookup.term.groupingName)' was not in the fitted data (--new-levels population predicts it at the population level)",
                              file: fileName, line: scanner.lines[r], column: inputs[lookup.inputs[0]].field + 1)
         }
@@ -272,13 +282,21 @@ final class PredictionRun {
                 for e in 0..<k { eta[i] += effects.values[e * n + i] * modes[level * k + e] }
             }
         }
+        output.removeAll(keepingCapacity: true)
         for i in 0..<n {
-            try file.write(String(rowNumbers[i]))
-            file.write(byte: UInt8(ascii: ","))
-            try file.write(missing[i] ? "NA\n" : eta[i].description + "\n")
+            Self.appendDecimal(rowNumbers[i], to: &output)
+            output.append(UInt8(ascii: ","))
+            if missing[i] {
+                output.append(contentsOf: [UInt8(ascii: "N"), UInt8(ascii: "A")])
+            } else {
+                output.append(contentsOf: eta[i].description.utf8)
+            }
+            output.append(UInt8(ascii: "\n"))
         }
+        try file.write(bytes: output)
         chunkRows = 0
         missing.removeAll(keepingCapacity: true)
+        newLevel.removeAll(keepingCapacity: true)
         rowNumbers.removeAll(keepingCapacity: true)
         for input in inputs {
             input.numbers.removeAll(keepingCapacity: true)
@@ -286,6 +304,26 @@ final class PredictionRun {
             input.rawCodes.removeAll(keepingCapacity: true)
         }
         for lookup in terms { lookup.levels.removeAll(keepingCapacity: true) }
+    }
+
+    /// The output bytes of a chunk.
+    private var output: [UInt8] = []
+
+    /// Appends the decimal digits of `value` ≥ 0.
+    private static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var rest = value
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[19 - count] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+                count += 1
+            } while rest > 0
+            bytes.append(contentsOf: buffer[(20 - count)...])
+        }
     }
 
     // MARK: Fields

@@ -52,9 +52,10 @@ extension SavedModel {
                 let k = other.effectCount
                 for r in 0..<k {
                     for l in 0..<other.levelCount {
-                        let row = result.randomEffects[next]
-                        precondition(row.factor == other.groupingName && row.term == other.effectNames[r] && row.level == other.levels[l],
-                                     "random effects out of the expected order")
+                        guard next < result.randomEffects.count, case let row = result.randomEffects[next],
+                              row.factor == other.groupingName, row.term == other.effectNames[r], row.level == other.levels[l] else {
+                            throw InputError("internal error: the fit's random effects are not in lme4's order; no model saved")
+                        }
                         modes[j][l * k + r] = row.value
                         sds[j][l * k + r] = row.condSD
                         next += 1

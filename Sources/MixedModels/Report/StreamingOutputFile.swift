@@ -39,6 +39,12 @@ final class StreamingOutputFile {
         if buffer.count >= Self.flushSize { try flush() }
     }
 
+    /// Appends bytes.
+    func write(bytes: [UInt8]) throws {
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= Self.flushSize { try flush() }
+    }
+
     /// Appends one byte (an ASCII separator).
     @inline(__always)
     func write(byte: UInt8) {

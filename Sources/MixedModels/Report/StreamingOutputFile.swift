@@ -45,12 +45,6 @@ final class StreamingOutputFile {
         if buffer.count >= Self.flushSize { try flush() }
     }
 
-    /// Appends one byte (an ASCII separator).
-    @inline(__always)
-    func write(byte: UInt8) {
-        buffer.append(byte)
-    }
-
     private func flush() throws {
         guard !buffer.isEmpty else { return }
         try buffer.withUnsafeBytes { bytes in

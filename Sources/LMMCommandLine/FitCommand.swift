@@ -60,6 +60,12 @@ struct FitCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write diagnostic plots (SVG) into this directory: caterpillar and QQ plots of the conditional modes, residuals vs fitted, QQ plot of the residuals.", valueName: "DIR"))
     var plot: String?
 
+    @Option(help: ArgumentHelp("Save the fitted model for lmm predict (versioned JSON, see README).", valueName: "MODEL.lmm"))
+    var save: String?
+
+    @Option(help: ArgumentHelp("Write row, fitted (conditional), fitted (marginal), residual and Pearson residual as CSV.", valueName: "OUT.csv"))
+    var residuals: String?
+
     @Flag(name: .shortAndLong, help: "Do not print the summary.")
     var quiet = false
 
@@ -89,6 +95,9 @@ struct FitCommand: ParsableCommand {
             throw ValidationError("--start applies to the MacKay forms (mackay-quick, mackay, em) and adam")
         }
         try validateAdam()
+        if method == .adam && (save != nil || residuals != nil) {
+            throw ValidationError("--save and --residuals are not available with --method adam")
+        }
         if variances != nil && method != .exact && method != .adam {
             throw ValidationError("--variances fixes the variance components; it cannot be combined with --method \(method.name)")
         }
@@ -141,12 +150,19 @@ struct FitCommand: ParsableCommand {
             result = try model.fit(criterion: criterion)
         }
         PhaseLog.mark("fit")
-        try deliver(result, dataName: table.source, plots: try plot.map { try plotFiles(model, result, directory: $0) } ?? [])
+        var extra: [(text: String, path: String)] = []
+        if save != nil || residuals != nil {
+            let saved = try SavedModel(model: model, result: result, data: table, dataPath: data)
+            if let save { extra.append((try saved.json.serialized(), save)) }
+            if let residuals { extra.append((FittedValues(model: model, result: result, saved: saved).csv(), residuals)) }
+        }
+        if let plot { extra += try plotFiles(model, result, directory: plot).map { ($0.svg, $0.path) } }
+        try deliver(result, dataName: table.source, also: extra)
     }
 
     /// Writes the JSON and ranef files (all or none) and prints the summary; without the
     /// summary (`--quiet`) its messages go to standard error.
-    func deliver(_ result: FitResult, dataName: String, plots: [(path: String, svg: String)] = []) throws {
+    func deliver(_ result: FitResult, dataName: String, also extra: [(text: String, path: String)] = []) throws {
         var outputs = OutputFiles()
         do {
             if let json {
@@ -158,7 +174,7 @@ struct FitCommand: ParsableCommand {
                 PhaseLog.mark("JSON file")
             }
             if let ranef { try outputs.stage(try result.ranefCSV(), at: ranef) }
-            for file in plots { try outputs.stage(file.svg, at: file.path) }
+            for file in extra { try outputs.stage(file.text, at: file.path) }
             try outputs.commit()
         } catch {
             outputs.discard()

@@ -5,9 +5,14 @@ package struct LMMCommand: ParsableCommand {
     package static let configuration = CommandConfiguration(
         commandName: "lmm",
         abstract: "Fit linear mixed models (lme4 formulas) to CSV data.",
-        subcommands: [FitCommand.self, ConvertCommand.self,
-                      ConfintCommand.self,
-                      SimulateCommand.self],
+        subcommands: [
+            FitCommand.self,
+            ConvertCommand.self,
+            PredictCommand.self,
+            AnovaCommand.self,
+            ConfintCommand.self,
+            SimulateCommand.self,
+        ],
         defaultSubcommand: FitCommand.self
     )
 

@@ -20,6 +20,8 @@ public struct ModelFrame: Sendable {
     public let randomTerms: [RandomEffectsTerm]
     /// Rows dropped because a column the formula uses was missing (na.omit).
     public let droppedRowCount: Int
+    /// The data table's row (0-based) of each observation: R keeps these numbers after na.omit.
+    public let dataRows: [Int]
 
     /// Resolves `formula` against `data`, checking what lme4 checks.
     /// - Throws: ``FormulaError`` (pointing into the formula) for an unknown column, a
@@ -43,6 +45,7 @@ public struct ModelFrame: Sendable {
         keep.reserveCapacity(data.rowCount)
         for i in 0..<data.rowCount where !missing[i] { keep.append(i) }
         droppedRowCount = data.rowCount - keep.count
+        dataRows = keep
         n = keep.count
         try checks.rowsRemain(n)
 

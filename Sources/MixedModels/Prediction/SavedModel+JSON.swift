@@ -1,0 +1,189 @@
+import Foundation
+
+/// The model file: JSON, read back with checks so that a corrupt, truncated or newer file
+/// stops with a message rather than a wrong prediction.
+extension SavedModel {
+    /// The document written by `lmm fit … --save` (keys documented in README).
+    package var json: JSONValue {
+        .object([
+            ("format", .string(Self.formatName)),
+            ("version", .integer(Self.formatVersion)),
+            ("formula", .string(formula)),
+            ("criterion", .string(criterion.rawValue)),
+            ("algorithm", .string(algorithm)),
+            ("nobs", .integer(nobs)),
+            ("data", .object([
+                ("file", .string(data.file)), ("rows", .integer(data.rows)),
+                ("bytes", .integer(data.bytes)), ("hash", .string(data.hash)),
+            ])),
+            ("columns", .array(columns.map { column in
+                var members: [(String, JSONValue)] = [
+                    ("name", .string(column.name)),
+                    ("roles", .array(column.roles.map { .string($0.rawValue) })),
+                    ("type", .string(column.isCategorical ? "categorical" : "numeric")),
+                ]
+                if let levels = column.levels { members.append(("levels", .array(levels.map(JSONValue.string)))) }
+                if let contrasts = column.contrasts { members.append(("contrasts", .string(contrasts))) }
+                return .object(members)
+            })),
+            ("fixef", .object([
+                ("names", .array(fixedEffectNames.map(JSONValue.string))),
+                ("values", .array(beta.map(JSONValue.number))),
+                ("dropped", .array(droppedFixedEffects.map(JSONValue.string))),
+            ])),
+            ("theta", .array(theta.map(JSONValue.number))),
+            ("sigma", .number(sigma)),
+            ("ranef", .array(terms.map { term in
+                .object([
+                    ("formula_term", .integer(term.formulaIndex)),
+                    ("group", .string(term.groupingName)),
+                    ("effects", .array(term.effectNames.map(JSONValue.string))),
+                    ("levels", .array(term.levels.map(JSONValue.string))),
+                    ("modes", .array(term.modes.map(JSONValue.number))),
+                    ("condSD", .array(term.conditionalSD.map(JSONValue.number))),
+                ])
+            })),
+        ])
+    }
+
+    /// Reads the model file at `path`.
+    /// - Throws: ``InputError`` naming the file (and the key) when it cannot be read, is not
+    ///   JSON, is not a model file, comes from a newer format version, or is inconsistent.
+    public static func load(path: String) throws -> SavedModel {
+        let name = FileIO.fileName(path)
+        guard let bytes = FileManager.default.contents(atPath: path) else {
+            throw InputError("cannot read the model file", file: name)
+        }
+        return try decode(bytes, name: name)
+    }
+
+    /// Parses a model file's bytes; `name` is used in messages.
+    public static func decode(_ bytes: Data, name: String) throws -> SavedModel {
+        // JSONDecoder reads numbers exactly (round trip of the shortest representation).
+        let decoder = JSONDecoder()
+        let header: Header
+        do {
+            header = try decoder.decode(Header.self, from: bytes)
+        } catch DecodingError.dataCorrupted {
+            throw InputError("not a model file: the JSON is malformed or truncated", file: name)
+        } catch {
+            throw InputError("not an lmm model file (expected \"format\": \"\(formatName)\"; write one with lmm fit … --save)", file: name)
+        }
+        guard header.format == formatName, let version = header.version else {
+            throw InputError("not an lmm model file (expected \"format\": \"\(formatName)\"; write one with lmm fit … --save)", file: name)
+        }
+        if version > formatVersion {
+            throw InputError("model file format version \(version) is newer than this lmm reads (\(formatVersion)); use a newer lmm", file: name)
+        }
+        if version < 1 { throw InputError("invalid model file format version \(version)", file: name) }
+
+        let document: Document
+        do {
+            document = try decoder.decode(Document.self, from: bytes)
+        } catch let DecodingError.keyNotFound(key, context) {
+            throw InputError("invalid model file: \(Self.path(context.codingPath + [key])) is missing", file: name)
+        } catch let DecodingError.typeMismatch(_, context) {
+            throw InputError("invalid model file at \(Self.path(context.codingPath)): \(context.debugDescription)", file: name)
+        } catch let DecodingError.valueNotFound(_, context) {
+            throw InputError("invalid model file at \(Self.path(context.codingPath)): a value is null", file: name)
+        } catch let DecodingError.dataCorrupted(context) {
+            throw InputError("invalid model file at \(Self.path(context.codingPath)): \(context.debugDescription)", file: name)
+        }
+        let model = try document.model(file: name)
+        try model.check(file: name)
+        return model
+    }
+
+    private static func path(_ keys: [any CodingKey]) -> String {
+        keys.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined().drop { $0 == "." }.description
+    }
+
+    /// The consistency a corrupt file breaks: sizes, finite numbers, the formula's terms.
+    private func check(file: String) throws {
+        func fail(_ message: String) -> InputError { InputError("inconsistent model file: \(message)", file: file) }
+        let parsed: Formula
+        do { parsed = try Formula.parse(formula) } catch { throw fail("its formula does not parse: \(error)") }
+        if fixedEffectNames.count != beta.count { throw fail("\(fixedEffectNames.count) fixed-effect names for \(beta.count) values") }
+        if !(beta + theta + [sigma]).allSatisfy(\.isFinite) || !(sigma > 0) { throw fail("a non-finite β, θ or σ") }
+        if terms.count != parsed.random.count { throw fail("\(terms.count) random terms for the formula's \(parsed.random.count)") }
+        for contrasts in columns.compactMap(\.contrasts) where contrasts != "treatment" {
+            throw fail("unsupported contrasts \"\(contrasts)\" (only treatment)")
+        }
+        let design = try PredictionDesign(formula: parsed, columns: columns)
+        let full = Set(design.fixedNames)
+        for name in fixedEffectNames + droppedFixedEffects where !full.contains(name) {
+            throw fail("fixed effect '\(name)' is not a column of the formula's model matrix")
+        }
+        var seen = Set<Int>()
+        for term in terms {
+            guard parsed.random.indices.contains(term.formulaIndex), seen.insert(term.formulaIndex).inserted else {
+                throw fail("random term '\(term.groupingName)' refers to no (or an already used) term of the formula")
+            }
+            if design.effectNames(ofTerm: term.formulaIndex) != term.effectNames
+                || parsed.random[term.formulaIndex].groupingName != term.groupingName {
+                throw fail("random term '\(term.groupingName)' does not match the formula's")
+            }
+            let size = term.effectCount * term.levels.count
+            if term.modes.count != size || term.conditionalSD.count != size {
+                throw fail("random term '\(term.groupingName)' has \(term.modes.count) modes for \(term.levels.count) levels × \(term.effectCount) effects")
+            }
+            if !term.modes.allSatisfy(\.isFinite) { throw fail("a non-finite conditional mode in '\(term.groupingName)'") }
+        }
+    }
+}
+
+/// The keys that say what a file is.
+private struct Header: Decodable {
+    var format: String?
+    var version: Int?
+}
+
+/// The model file's keys (see ``SavedModel/json``).
+private struct Document: Decodable {
+    struct DataKeys: Decodable { var file: String; var rows: Int; var bytes: Int; var hash: String }
+    struct ColumnKeys: Decodable { var name: String; var roles: [String]; var type: String; var levels: [String]?; var contrasts: String? }
+    struct FixefKeys: Decodable { var names: [String]; var values: [Double]; var dropped: [String] }
+    struct TermKeys: Decodable {
+        var formula_term: Int
+        var group: String
+        var effects: [String]
+        var levels: [String]
+        var modes: [Double]
+        var condSD: [Double]
+    }
+    var formula: String
+    var criterion: String
+    var algorithm: String
+    var nobs: Int
+    var data: DataKeys
+    var columns: [ColumnKeys]
+    var fixef: FixefKeys
+    var theta: [Double]
+    var sigma: Double
+    var ranef: [TermKeys]
+
+    func model(file: String) throws -> SavedModel {
+        func invalid(_ message: String) -> InputError { InputError("invalid model file: \(message)", file: file) }
+        guard let criterion = Criterion(rawValue: criterion) else { throw invalid("criterion must be \"REML\" or \"ML\"") }
+        let columns = try columns.map { column -> SavedModel.Column in
+            let roles = try column.roles.map { text -> SavedModel.Column.Role in
+                guard let role = SavedModel.Column.Role(rawValue: text) else { throw invalid("unknown role \"\(text)\" of column '\(column.name)'") }
+                return role
+            }
+            guard column.type == "numeric" || column.type == "categorical" else {
+                throw invalid("type of column '\(column.name)' must be \"numeric\" or \"categorical\"")
+            }
+            return SavedModel.Column(name: column.name, roles: roles, isCategorical: column.type == "categorical",
+                                     levels: column.levels, contrasts: column.contrasts)
+        }
+        return SavedModel(
+            formula: formula, criterion: criterion, algorithm: algorithm, nobs: nobs,
+            data: DataFingerprint(file: data.file, rows: data.rows, bytes: data.bytes, hash: data.hash),
+            columns: columns, fixedEffectNames: fixef.names, beta: fixef.values, droppedFixedEffects: fixef.dropped,
+            theta: theta, sigma: sigma,
+            terms: ranef.map { term in
+                SavedModel.Term(formulaIndex: term.formula_term, groupingName: term.group, effectNames: term.effects,
+                                levels: term.levels, modes: term.modes, conditionalSD: term.condSD)
+            })
+    }
+}

@@ -1,0 +1,88 @@
+/// A fitted model written by `lmm fit … --save MODEL.lmm` and read by `lmm predict`: everything
+/// needed to evaluate `Xβ + Zb` on new data (the formula, the columns' roles and types, the
+/// factor levels and contrasts behind `X`, θ, β, σ, the conditional modes b̂ of every level with
+/// their conditional SDs), plus where the fit came from (criterion, number of observations, the
+/// data file's fingerprint). Notation of Bates et al. (2015).
+///
+/// The file is JSON (``SavedModel/json``, format ``formatName`` version ``formatVersion``);
+/// README's "Saved models" section documents its keys.
+public struct SavedModel: Sendable, Equatable {
+    /// The `format` key of every model file.
+    public static let formatName = "lmm-model"
+    /// The version this build writes; it reads this version and earlier ones.
+    public static let formatVersion = 1
+
+    /// The formula as written (parsed again on loading).
+    public var formula: String
+    public var criterion: Criterion
+    /// How the variance components were obtained (`exact`, `given`, `mackay`, …).
+    public var algorithm: String
+    /// Observations used by the fit (after na.omit).
+    public var nobs: Int
+    public var data: DataFingerprint
+    /// Every column the formula uses, in order of first reference.
+    public var columns: [Column]
+    /// Names of the columns of `X` (aliased columns dropped) and β̂.
+    public var fixedEffectNames: [String]
+    public var beta: [Double]
+    /// Columns of the full model matrix dropped as aliased (rank deficiency).
+    public var droppedFixedEffects: [String]
+    /// θ, lme4's relative covariance parameters.
+    public var theta: [Double]
+    /// Residual standard deviation σ̂.
+    public var sigma: Double
+    /// The random-effects terms, in lme4's order.
+    public var terms: [Term]
+
+    /// A column of the data: what the formula uses it for, its type, and for a categorical
+    /// variable that enters a model matrix, its levels (those the fitted rows use, in R's
+    /// order) and contrasts.
+    public struct Column: Sendable, Equatable {
+        public enum Role: String, Sendable, CaseIterable {
+            /// The response `y`.
+            case response
+            /// A variable of the fixed-effects terms (a column of `X` or a factor coded into several).
+            case fixed
+            /// A variable of a random term's effects (left of the bar).
+            case randomEffect = "random-effect"
+            /// (Part of) a grouping factor (right of the bar).
+            case grouping
+        }
+        public var name: String
+        public var roles: [Role]
+        /// `numeric` or `categorical`.
+        public var isCategorical: Bool
+        /// For a categorical model variable: its levels in R's order, the first the reference.
+        public var levels: [String]?
+        /// For a categorical model variable: `treatment` (R's `contr.treatment`, the only kind).
+        public var contrasts: String?
+    }
+
+    /// One random-effects term `(effects | grouping)` with its conditional modes.
+    public struct Term: Sendable, Equatable {
+        /// Index of the term in the parsed formula's random terms (before lme4's reordering).
+        public var formulaIndex: Int
+        /// lme4's name of the grouping factor (`Subject`, `sample:plate`).
+        public var groupingName: String
+        public var effectNames: [String]
+        /// Level labels of the grouping factor in lme4's order.
+        public var levels: [String]
+        /// b̂: effect `r` of level `l` is `modes[l * k + r]` (k effects), lme4's column order of `Z`.
+        public var modes: [Double]
+        /// Conditional standard deviations, in the layout of `modes`.
+        public var conditionalSD: [Double]
+
+        public var effectCount: Int { effectNames.count }
+    }
+}
+
+/// Identifies the data file a model was fitted to: its name, size and a fast hash of its bytes.
+public struct DataFingerprint: Sendable, Equatable {
+    /// The file's last path component.
+    public var file: String
+    /// Data rows in the file (before na.omit).
+    public var rows: Int
+    public var bytes: Int
+    /// ``FileHash`` of the file's bytes, 16 hexadecimal digits.
+    public var hash: String
+}

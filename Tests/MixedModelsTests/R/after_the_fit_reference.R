@@ -1,0 +1,69 @@
+# Reference values for `lmm predict`, `lmm fit --residuals` and `lmm anova` (issue 15),
+# from lme4 1.1-31. Run by hand from Tests/MixedModelsTests:
+#   Rscript R/after_the_fit_reference.R
+# Writes Fixtures/after_the_fit.json and the new-data CSV files it predicts on.
+suppressPackageStartupMessages({ library(lme4); library(jsonlite) })
+fx <- function(name) file.path("Fixtures", name)
+
+sleep <- read.csv(fx("sleepstudy.csv"), colClasses = c(Subject = "factor"))
+pen <- read.csv(fx("Penicillin.csv"), stringsAsFactors = TRUE)
+mach <- read.csv(fx("Machines.csv"), colClasses = c(Worker = "factor", Machine = "factor"))
+
+# New data: seen and unseen levels, a missing covariate, Days outside the observed range.
+sleep_new <- data.frame(Days = c(0, 3.5, 9, 12, NA, 2, 5),
+                        Subject = c("308", "309", "372", "999", "330", "1000", "308"))
+write.csv(sleep_new, fx("sleepstudy_newdata.csv"), row.names = FALSE)
+pen_new <- data.frame(plate = c("a", "x", "zz", "m", "zz", "b"),
+                      sample = c("A", "F", "C", "Q", "Q", "D"))
+write.csv(pen_new, fx("Penicillin_newdata.csv"), row.names = FALSE)
+mach_new <- data.frame(Machine = c("A", "B", "C", "C", "B"), Worker = c("1", "6", "3", "9", "2"))
+write.csv(mach_new, fx("Machines_newdata.csv"), row.names = FALSE)
+
+# Residuals with dropped rows: sleepstudy with missing values in rows 5, 17 and 100.
+sleep_na <- sleep
+sleep_na$Reaction[5] <- NA
+sleep_na$Days[17] <- NA
+sleep_na$Subject[100] <- NA
+write.csv(sleep_na, fx("sleepstudy_na.csv"), row.names = FALSE, na = "")
+
+nd <- function(d) { d$Subject <- factor(d$Subject); d }
+# varcorr: lme4's variance components, so that the test can evaluate the predictions at
+# exactly lme4's estimates (lmm fit --variances) as well as at its own optimum.
+predictions <- function(m, newdata) list(
+  varcorr = as.data.frame(VarCorr(m)),
+  conditional = unname(predict(m, newdata, allow.new.levels = TRUE)),
+  population = unname(predict(m, newdata, re.form = NA)))
+
+m_sleep <- lmer(Reaction ~ 1 + Days + (1 + Days | Subject), sleep)
+m_pen <- lmer(diameter ~ 1 + (1 | plate) + (1 | sample), pen)
+m_mach <- lmer(score ~ 1 + Machine + (1 | Worker), mach)
+m_na <- lmer(Reaction ~ 1 + Days + (1 + Days | Subject), sleep_na)
+
+anova_table <- function(a) {
+  list(models = rownames(a), npar = a$npar, AIC = a$AIC, BIC = a$BIC, logLik = a$logLik,
+       deviance = a$deviance, Chisq = a$Chisq, Df = a$Df, p = a[["Pr(>Chisq)"]])
+}
+a_sleep <- anova(lmer(Reaction ~ 1 + Days + (1 | Subject), sleep), m_sleep)
+a_pen <- anova(lmer(diameter ~ 1 + (1 | plate), pen), m_pen)
+
+out <- list(
+  predict = list(
+    sleepstudy = c(list(formula = "Reaction ~ 1 + Days + (1 + Days | Subject)", data = "sleepstudy.csv",
+                        newdata = "sleepstudy_newdata.csv"), predictions(m_sleep, sleep_new)),
+    penicillin = c(list(formula = "diameter ~ 1 + (1 | plate) + (1 | sample)", data = "Penicillin.csv",
+                        newdata = "Penicillin_newdata.csv"), predictions(m_pen, pen_new)),
+    machines = c(list(formula = "score ~ 1 + Machine + (1 | Worker)", data = "Machines.csv",
+                      newdata = "Machines_newdata.csv"), predictions(m_mach, mach_new))),
+  residuals = list(formula = "Reaction ~ 1 + Days + (1 + Days | Subject)", data = "sleepstudy_na.csv",
+                   row = as.integer(names(residuals(m_na))),
+                   fitted = unname(fitted(m_na)),
+                   marginal = unname(predict(m_na, re.form = NA)),
+                   residual = unname(residuals(m_na)),
+                   pearson = unname(residuals(m_na, scaled = TRUE))),  # residual / sigma (type = "pearson" is the raw residual for an unweighted LMM)
+  anova = list(
+    sleepstudy = c(list(data = "sleepstudy.csv", formulas = c("Reaction ~ 1 + Days + (1 | Subject)",
+                        "Reaction ~ 1 + Days + (1 + Days | Subject)")), anova_table(a_sleep)),
+    penicillin = c(list(data = "Penicillin.csv", formulas = c("diameter ~ 1 + (1 | plate)",
+                        "diameter ~ 1 + (1 | plate) + (1 | sample)")), anova_table(a_pen))))
+writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, na = "null", pretty = TRUE), fx("after_the_fit.json"))
+print(a_sleep); print(a_pen)

@@ -25,6 +25,17 @@ extension Formula {
         Set(random.flatMap(\.grouping))
     }
 
+    /// Columns read as categorical whatever their values look like: those used only as
+    /// grouping factors. A column that is also the response or a covariate keeps its own type,
+    /// as in R, where a grouping term makes a column a factor only inside that term
+    /// (`Days + (1 | Days)` has one slope for `Days` and one intercept per day).
+    public var factorColumns: Set<String> {
+        var covariates = Set<String>([response])
+        for term in fixed.terms { covariates.formUnion(term.variables) }
+        for random in random { for term in random.effects.terms { covariates.formUnion(term.variables) } }
+        return groupingColumns.subtracting(covariates)
+    }
+
     /// Columns that enter a model matrix: fixed-effects terms and the effects of random terms.
     public var modelVariables: Set<String> {
         Set(fixed.terms.flatMap(\.variables) + random.flatMap { $0.effects.terms.flatMap(\.variables) })

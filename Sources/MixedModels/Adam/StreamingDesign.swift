@@ -45,6 +45,11 @@ struct StreamingDesign: Sendable {
         for (name, span) in formula.columnReferences where index[name] == nil {
             throw FormulaError("unknown column '\(name)'; available columns: \(available)", formula: formula.text, span: span)
         }
+        if let first = formula.expressions.values.min(by: { $0.span.lowerBound < $1.span.lowerBound }) {
+            throw FormulaError("--method adam reads the columns of the file as they are; it does not evaluate "
+                               + "\(first.functionName.map { "\($0)()" } ?? "functions") in a formula (add the transformed column to the data, or use --method exact)",
+                               formula: formula.text, span: first.span)
+        }
         response = index[formula.response]!
         guard columns[response].kind == .float64 else {
             throw FormulaError("the response '\(formula.response)' must be numeric, but the column is categorical",

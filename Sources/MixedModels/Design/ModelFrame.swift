@@ -21,21 +21,57 @@ public struct ModelFrame: Sendable {
     /// Rows dropped because a column the formula uses was missing (na.omit).
     public let droppedRowCount: Int
 
+    /// The transformation of each variable that is not a plain numeric column (function
+    /// calls, factor levels and contrasts, `scale`'s centre and scale, `poly`'s coefficients),
+    /// in order of first appearance: what prediction on new data needs to rebuild the design.
+    public let transformations: [JSONValue]
+    /// The prior weights of the rows used (nil without weights). `y`, `X` and the random
+    /// terms' effects are already multiplied by √wᵢ, so the fit is ordinary least squares on
+    /// them; the log-likelihood then gains ½Σ log wᵢ (lme4's `ldW`).
+    public let weights: [Double]?
+    /// Σ log wᵢ over the rows used (0 without weights).
+    public let logWeightSum: Double
+    /// The offset of each row used (the sum of the formula's `offset()` terms and of the
+    /// offset column), already subtracted from `y`; nil without an offset.
+    public let offset: [Double]?
+
     /// Resolves `formula` against `data`, checking what lme4 checks.
     /// - Throws: ``FormulaError`` (pointing into the formula) for an unknown column, a
     ///   categorical response, a grouping factor with one level or with as many levels as
-    ///   observations, or more random effects than observations.
-    public init(formula: Formula, data: DataTable) throws {
+    ///   observations, or more random effects than observations; ``InputError`` for a bad
+    ///   weight or offset column.
+    public init(formula: Formula, data: DataTable, options: ModelOptions = ModelOptions()) throws {
         self.formula = formula
         try Self.checkColumnsExist(formula, data)
+        for name in options.columns where data.columns[name] == nil {
+            throw InputError("column '\(name)' (\(name == options.weights ? "--weights" : "--offset")) is not in the data; the columns are: "
+                             + data.columnNames.joined(separator: ", "), file: data.source)
+        }
 
-        // na.omit over every column the formula uses.
-        let used = formula.columnsUsed
+        // R evaluates the formula's functions over every row, then drops incomplete rows.
+        let labels = Self.variablesInOrder(formula)
+        let evaluator = FormulaEvaluator(data: data, formula: formula.text)
+        var evaluated: [String: EvaluatedVariable] = [:]
+        var details: [String: JSONValue] = [:]
+        for label in labels {
+            guard let expression = formula.expressions[label] else { continue }
+            (evaluated[label], details[label]) = try evaluator.evaluate(expression)
+        }
+
+        // na.omit over every column the formula (and the options) use.
+        let used = formula.columnsUsed + options.columns
         var missing = [Bool](repeating: false, count: data.rowCount)
         for name in used {
             switch data.columns[name]! {
             case .numeric(let values): for i in values.indices where values[i].isNaN { missing[i] = true }
             case .categorical(let factor): for i in factor.codes.indices where factor.codes[i] < 0 { missing[i] = true }
+            }
+        }
+        for value in evaluated.values {
+            switch value {
+            case .numeric(let values): for i in values.indices where values[i].isNaN { missing[i] = true }
+            case .factor(let factor): for i in factor.codes.indices where factor.codes[i] < 0 { missing[i] = true }
+            case .matrix(let columns, _): for column in columns { for i in column.indices where column[i].isNaN { missing[i] = true } }
             }
         }
         var keep: [Int] = []
@@ -48,42 +84,63 @@ public struct ModelFrame: Sendable {
                                formula: formula.text, span: 0..<formula.text.count)
         }
 
-        guard case .numeric(let response) = data.columns[formula.response]! else {
+        let response: [Double]
+        switch evaluated[formula.response] ?? Self.evaluated(data.columns[formula.response]!) {
+        case .numeric(let values): response = values
+        case .matrix(let columns, _) where columns.count == 1: response = columns[0]
+        default:
             throw FormulaError("the response '\(formula.response)' must be numeric, but the column is categorical",
                                formula: formula.text, span: formula.responseSpan)
         }
-        y = keep.map { response[$0] }
-        if let first = y.first, y.allSatisfy({ $0 == first }) {
+        let responseKept = keep.map { response[$0] }
+        if let first = responseKept.first, responseKept.allSatisfy({ $0 == first }) {
             throw FormulaError("the response '\(formula.response)' is constant (every used row is \(RFormat.number(first))); there is no variance to model",
                                formula: formula.text, span: formula.responseSpan)
         }
-        if let bad = y.first(where: { !$0.isFinite }) {
+        if let bad = responseKept.first(where: { !$0.isFinite }) {
             throw FormulaError("the response '\(formula.response)' has a non-finite value (\(bad))",
                                formula: formula.text, span: formula.responseSpan)
         }
+        offset = try Self.offset(formula, options, data, evaluated, keep)
+        var y = responseKept
+        if let offset { for i in 0..<n { y[i] -= offset[i] } }
+        weights = try Self.weights(options, data, keep)
+        logWeightSum = weights?.reduce(0) { $0 + Foundation.log($1) } ?? 0
+        let rootWeights = weights?.map { $0.squareRoot() }
+        if let rootWeights { for i in 0..<n { y[i] *= rootWeights[i] } }
+        self.y = y
 
         // Variables of the fixed part and of the effects of random terms, over kept rows.
         var variables: [String: ModelMatrixBuilder.Variable] = [:]
         for name in formula.modelVariables {
-            variables[name] = try Self.resolve(name, data.columns[name]!, keep, formula)
+            if let value = evaluated[name] {
+                variables[name] = try Self.resolve(name, value, keep, formula)
+            } else {
+                variables[name] = try Self.resolve(name, Self.evaluated(data.columns[name]!), keep, formula)
+            }
         }
-        let builder = ModelMatrixBuilder(variables: variables, rowCount: n)
+        var builder = ModelMatrixBuilder(variables: variables, rowCount: n)
+        builder.contrasts = options.contrasts
+        transformations = Self.transformations(labels, formula, details, variables, options)
 
         let (fullX, fullNames) = builder.build(formula.fixed)
         let kept = RankDeficiency.independentColumns(of: fullX)
+        var weightedX: Matrix
         if kept.count == fullX.columns {
-            X = fullX
+            weightedX = fullX
             fixedEffectNames = fullNames
             droppedFixedEffects = []
         } else {
             var values: [Double] = []
             values.reserveCapacity(n * kept.count)
             for j in kept { values.append(contentsOf: fullX.values[(j * n)..<((j + 1) * n)]) }
-            X = Matrix(rows: n, columns: kept.count, values: values)
+            weightedX = Matrix(rows: n, columns: kept.count, values: values)
             fixedEffectNames = kept.map { fullNames[$0] }
             let keptSet = Set(kept)
             droppedFixedEffects = fullNames.indices.filter { !keptSet.contains($0) }.map { fullNames[$0] }
         }
+        if let rootWeights { Self.scaleRows(&weightedX, by: rootWeights) }
+        X = weightedX
 
         if n <= X.columns {
             throw FormulaError("\(n) observation\(n == 1 ? "" : "s") for \(X.columns) fixed effects: a mixed model needs more observations than fixed-effect parameters",
@@ -97,7 +154,8 @@ public struct ModelFrame: Sendable {
         var terms: [RandomEffectsTerm] = []
         for random in formula.random {
             let (codes, levels) = try Self.groupingFactor(random, data, keep, formula)
-            let (effects, effectNames) = builder.build(random.effects)
+            var (effects, effectNames) = builder.build(random.effects)
+            if let rootWeights { Self.scaleRows(&effects, by: rootWeights) }
             if effectNames.isEmpty {
                 throw FormulaError("random-effects term has no effects (nothing left of the bar)",
                                    formula: formula.text, span: random.span)
@@ -147,14 +205,16 @@ public struct ModelFrame: Sendable {
 
     // MARK: Variables
 
-    private static func resolve(_ name: String, _ column: Column, _ keep: [Int], _ formula: Formula) throws -> ModelMatrixBuilder.Variable {
-        switch column {
+    private static func resolve(_ name: String, _ value: EvaluatedVariable, _ keep: [Int], _ formula: Formula) throws -> ModelMatrixBuilder.Variable {
+        switch value {
         case .numeric(let values):
             return .numeric(keep.map { values[$0] })
-        case .categorical(let factor):
+        case .matrix(let columns, let suffixes):
+            return .matrix(columns.map { column in keep.map { column[$0] } }, suffixes: suffixes)
+        case .factor(let factor):
             let (codes, levels) = dropUnusedLevels(keep.map { factor.codes[$0] }, factor.levels)
             if levels.count < 2 {
-                let span = formula.columnReferences.first { $0.name == name }?.span ?? 0..<0
+                let span = formula.expressions[name]?.span ?? formula.columnReferences.first { $0.name == name }?.span ?? 0..<0
                 throw FormulaError("categorical variable '\(name)' has only \(levels.count) level in the rows used; contrasts need at least 2",
                                    formula: formula.text, span: span)
             }

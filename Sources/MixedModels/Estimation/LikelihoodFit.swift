@@ -70,7 +70,7 @@ extension LinearMixedModel {
     /// refactorization and the solves, nothing else — what the optimizer evaluates.
     public func objective(at theta: [Double], criterion: Criterion = .reml) throws -> Double {
         try pls.update(theta: theta)
-        return ProfiledObjective(n: frame.n, p: frame.X.columns)
+        return ProfiledObjective(n: frame.n, p: frame.X.columns, logWeightSum: frame.logWeightSum)
             .profiled(criterion, logDetL: pls.logDetL, logDetRX: pls.logDetRX, penalizedRSS: pls.penalizedRSS)
     }
 }

@@ -13,13 +13,13 @@ public final class LinearMixedModel {
     let pls: PenalizedLeastSquares
 
     /// Builds the model: model frame, `Z`, cross-products, symbolic analysis.
-    public convenience init(formula: Formula, data: DataTable) throws {
-        try self.init(formula: formula, data: data, engine: .automatic)
+    public convenience init(formula: Formula, data: DataTable, options: ModelOptions = ModelOptions()) throws {
+        try self.init(formula: formula, data: data, options: options, engine: .automatic)
     }
 
     /// With a chosen factorization (tests compare the two).
-    init(formula: Formula, data: DataTable, engine: PenalizedLeastSquares.Engine) throws {
-        frame = try ModelFrame(formula: formula, data: data)
+    init(formula: Formula, data: DataTable, options: ModelOptions = ModelOptions(), engine: PenalizedLeastSquares.Engine) throws {
+        frame = try ModelFrame(formula: formula, data: data, options: options)
         PhaseLog.mark("model frame")
         common = CholmodCommon()
         pls = try PenalizedLeastSquares(frame: frame, common: common, engine: engine)
@@ -64,7 +64,7 @@ public final class LinearMixedModel {
     func summarize(criterion: Criterion, algorithm: String, sigmaSquared given: Double?, iterations: Int,
                    converged: Bool, start: DispatchTime, messages extra: [String] = [],
                    trajectory: [TrajectoryPoint] = []) throws -> FitResult {
-        let objectiveFunction = ProfiledObjective(n: frame.n, p: frame.X.columns)
+        let objectiveFunction = ProfiledObjective(n: frame.n, p: frame.X.columns, logWeightSum: frame.logWeightSum)
         let sigmaSquared = given ?? objectiveFunction.sigmaSquared(criterion, penalizedRSS: pls.penalizedRSS)
         let objective = objectiveFunction.atSigma(criterion, sigmaSquared: sigmaSquared, logDetL: pls.logDetL,
                                                   logDetRX: pls.logDetRX, penalizedRSS: pls.penalizedRSS)
@@ -97,7 +97,7 @@ public final class LinearMixedModel {
             scaledResidualQuantiles: Quantiles.fivePoint(residuals.map { $0 / sigma }),
             iterations: iterations, converged: converged, isSingular: singular, messages: messages,
             elapsedSeconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9,
-            trajectory: trajectory
+            trajectory: trajectory, transformations: frame.transformations
         )
     }
 

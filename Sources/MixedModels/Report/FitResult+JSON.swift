@@ -1,7 +1,8 @@
 /// The JSON report: the key names of the lme4 reference JSONs (`theta`, `sigma`, `fixef`,
 /// `fixef_se`, `varcorr`, `logLik`, `objective`, `AIC`, `BIC`, `nobs`, `ngroups`, `ranef`) so
 /// fits compare directly, plus `algorithm`, `iterations`, `converged`, `singular`,
-/// `messages`, `elapsed_seconds` and, for iterative methods, `trajectory`.
+/// `messages`, `elapsed_seconds`, `transformations` (when the formula has function calls,
+/// factors, weights or an offset) and, for iterative methods, `trajectory`.
 /// `method` is the criterion (`REML` or `ML`), as in the reference files.
 extension FitResult {
     public var json: JSONValue {
@@ -26,6 +27,9 @@ extension FitResult {
             ("messages", .array(messages.map(JSONValue.string))),
             ("elapsed_seconds", .number(elapsedSeconds)),
         ]
+        if !transformations.isEmpty {
+            members.append(("transformations", .array(transformations)))
+        }
         if !trajectory.isEmpty {
             members.append(("trajectory", .array(trajectory.map { point in
                 .object([

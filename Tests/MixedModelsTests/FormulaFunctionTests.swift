@@ -24,6 +24,17 @@ struct FormulaFunctionTests {
         try LanguageReference.check("sleepstudy_\(name)_\(method)_tight", data: "../sleepstudy.csv")
     }
 
+    /// Interactions with functions and functions inside random terms (references made for this
+    /// test with ../shared/tools/lme4_reference.R --tight).
+    @Test("interactions and random terms", arguments: [
+        ("Orthodont_FactorAgeSex_reml_tight", "Orthodont.csv"),  // distance ~ factor(age)*Sex + (1 | Subject)
+        ("Orthodont_LogSqrtRandom_ml_tight", "Orthodont.csv"),  // log(distance) ~ sqrt(age) + Sex + (1 + I(age - 11) | Subject)
+        ("sleepstudy_LogDaysBySubject_reml_tight", "../sleepstudy.csv"),  // Reaction ~ log(Days + 1):factor(Subject) + (1 | Subject)
+    ])
+    func interactions(_ name: String, _ data: String) throws {
+        try LanguageReference.check(name, data: data)
+    }
+
     @Test("--offset COL is offset(COL)", arguments: ["reml", "ml"])
     func offsetColumn(_ method: String) throws {
         try LanguageReference.check("sleepstudy_Offset_\(method)_tight", data: "../sleepstudy.csv",

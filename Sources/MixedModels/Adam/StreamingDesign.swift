@@ -23,8 +23,10 @@ struct StreamingDesign: Sendable {
     let formula: Formula
     /// The file's name, for messages and the summary.
     let source: String
-    /// File column of the response.
+    /// File column of the response (−1 when the response is a function call).
     let response: Int
+    /// The formula's function calls, evaluated chunk by chunk.
+    let expressions: StreamingExpressions
     /// File columns that the formula uses: a row missing any of them is skipped.
     let usedColumns: [Int]
     private(set) var fixed: ModelColumns
@@ -45,18 +47,21 @@ struct StreamingDesign: Sendable {
         for (name, span) in formula.columnReferences where index[name] == nil {
             throw FormulaError("unknown column '\(name)'; available columns: \(available)", formula: formula.text, span: span)
         }
-        if let first = formula.expressions.values.min(by: { $0.span.lowerBound < $1.span.lowerBound }) {
-            throw FormulaError("--method adam reads the columns of the file as they are; it does not evaluate "
-                               + "\(first.functionName.map { "\($0)()" } ?? "functions") in a formula (add the transformed column to the data, or use --method exact)",
-                               formula: formula.text, span: first.span)
-        }
-        response = index[formula.response]!
-        guard columns[response].kind == .float64 else {
+        try StreamingExpressions.check(formula, numericColumns: Set(columns.filter { $0.kind == .float64 }.map(\.name)))
+        let expressions = StreamingExpressions(expressions: formula.expressions, columnIndex: index, formula: formula.text)
+        self.expressions = expressions
+        response = index[formula.response] ?? -1
+        guard formula.expressions[formula.response] != nil || columns[response].kind == .float64 else {
             throw FormulaError("the response '\(formula.response)' must be numeric, but the column is categorical",
                                formula: formula.text, span: formula.responseSpan)
         }
         for random in formula.random {
             for name in random.grouping where columns[index[name]!].kind != .factor {
+                if !formula.factorColumns.contains(name) {
+                    throw FormulaError("'\(name)' is both a numeric covariate and a grouping factor; --method adam cannot use one "
+                                       + "numeric column as both (add a copy of the column to group by, or use --method exact)",
+                                       formula: formula.text, span: random.groupingSpan)
+                }
                 throw FormulaError("grouping column '\(name)' is stored as numbers in \(source); --method adam needs it "
                                    + "as a factor column (convert the CSV with it categorical)",
                                    formula: formula.text, span: random.groupingSpan)
@@ -65,7 +70,7 @@ struct StreamingDesign: Sendable {
         usedColumns = formula.columnsUsed.map { index[$0]! }
 
         // Levels used by complete rows: categorical variables and interaction groupings.
-        let factorVariables = formula.modelVariables.filter { columns[index[$0]!].kind == .factor }.sorted()
+        let factorVariables = formula.modelVariables.filter { index[$0].map { columns[$0].kind == .factor } ?? false }.sorted()
         let interactions = formula.random.indices.filter { formula.random[$0].grouping.count > 1 }
         var usedCodes: [String: [Bool]] = [:]
         var usedKeys: [Int: Set<Int64>] = [:]
@@ -74,9 +79,26 @@ struct StreamingDesign: Sendable {
                                                        factorVariables: factorVariables, formula: formula,
                                                        interactions: interactions)
         }
+        if !formula.expressions.isEmpty {
+            // One pass: every call's value on every complete row, so that a value outside a
+            // function's domain (log of 0) is an error before fitting, with its row.
+            let kinds = columns.map(\.kind)
+            var chunk = LMMBinaryChunk()
+            for c in 0..<reader.chunkCount {
+                try reader.readChunk(c, into: &chunk)
+                let rows = Self.completeRows(chunk, usedColumns: usedColumns, kinds: kinds)
+                for label in formula.expressions.keys.sorted() { _ = try expressions.values(label, chunk, rows: rows) }
+            }
+        }
 
         var variables: [String: ModelColumns.VariableSource] = [:]
         for name in formula.modelVariables {
+            if formula.expressions[name] != nil {
+                var source = ModelColumns.VariableSource(column: -1, levelOfCode: nil, levels: [])
+                source.call = (name, expressions)
+                variables[name] = source
+                continue
+            }
             let column = index[name]!
             guard let used = usedCodes[name] else {
                 variables[name] = ModelColumns.VariableSource(column: column, levelOfCode: nil, levels: [])

@@ -17,6 +17,13 @@ enum EvaluatedVariable {
 struct FormulaEvaluator {
     let data: DataTable
     let formula: String
+    /// The data row (from 0) of row i of `data`, for messages (a chunk of a file is not the file).
+    var rowNumber: (Int) -> Int = { $0 }
+
+    init(data: DataTable, formula: String) {
+        self.data = data
+        self.formula = formula
+    }
 
     /// The value of `expression` and its description for the `transformations` report.
     func evaluate(_ expression: FormulaExpression) throws -> (EvaluatedVariable, JSONValue) {
@@ -50,7 +57,7 @@ struct FormulaEvaluator {
                 let degree = Int(number(arguments, named: "degree", position: 1) ?? 1)
                 let raw = logical(arguments, named: "raw", position: 2) ?? false
                 if let row = x.firstIndex(where: { $0.isNaN }) {
-                    throw error("poly() cannot have missing values in its argument (data row \(row + 1))", expression.span)
+                    throw error("poly() cannot have missing values in its argument (data row \(rowNumber(row) + 1))", expression.span)
                 }
                 let columns: [[Double]]
                 if raw {
@@ -140,7 +147,7 @@ struct FormulaEvaluator {
                 let allowsLowest = name == "sqrt"
                 if let row = x.indices.first(where: { !x[$0].isNaN && (x[$0] < lowest || (!allowsLowest && x[$0] == lowest)) }) {
                     let what = name == "sqrt" ? "a negative value" : name == "log1p" ? "a value not above -1" : "a non-positive value"
-                    throw error("\(name)() of \(what): \(arguments[0].value.label) is \(RFormat.number(x[row])) in data row \(row + 1)", span)
+                    throw error("\(name)() of \(what): \(arguments[0].value.label) is \(RFormat.number(x[row])) in data row \(rowNumber(row) + 1)", span)
                 }
                 if let base, base <= 0 || base == 1 {
                     throw error("log()'s base must be positive and not 1", span)
@@ -204,7 +211,7 @@ struct FormulaEvaluator {
     /// A result that is not finite where every input is: division by zero, overflow.
     private func requireFinite(_ result: [Double], inputs: [[Double]], _ expression: FormulaExpression) throws {
         for i in result.indices where !result[i].isFinite && inputs.allSatisfy({ !$0[i].isNaN }) {
-            throw error("\(expression.label) is not finite (\(result[i])) in data row \(i + 1)", expression.span)
+            throw error("\(expression.label) is not finite (\(result[i])) in data row \(rowNumber(i) + 1)", expression.span)
         }
     }
 

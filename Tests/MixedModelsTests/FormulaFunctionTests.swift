@@ -63,6 +63,19 @@ struct FormulaFunctionTests {
         }
     }
 
+    /// R's `deparse` of each call, the name of the variable and of its columns.
+    @Test("labels are R's deparse", arguments: [
+        ("log(Days+1)", "log(Days + 1)"), ("exp(Days/10)", "exp(Days/10)"), ("I(-Days^2)", "I(-Days^2)"),
+        ("log(Days,base=2)", "log(Days, base = 2)"), ("poly(Days,2,raw=TRUE)", "poly(Days, 2, raw = TRUE)"),
+        ("I((Days - 1)*2.50)", "I((Days - 1) * 2.5)"), ("scale( Days , scale = FALSE )", "scale(Days, scale = FALSE)"),
+        ("I(Days*1e-5)", "I(Days * 1e-05)"), ("log(`my var`)", "log(`my var`)"),
+    ])
+    func labels(_ written: String, _ label: String) throws {
+        let formula = try Formula.parse("Reaction ~ \(written) + (1 | Subject)")
+        #expect(formula.fixed.terms.map(\.variables) == [[label]])
+        #expect(formula.expressions[label] != nil)
+    }
+
     /// R 4.2.2: `attr(poly(sleepstudy$Days, 2), "coefs")`.
     @Test("poly's coefficients are R's, in the transformations report")
     func polyCoefficients() throws {

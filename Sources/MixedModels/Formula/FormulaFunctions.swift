@@ -63,8 +63,9 @@ enum FormulaFunctions {
                 for argument in arguments.dropFirst() { try requireLogical(argument, of: name, formula: formula) }
             case "poly":
                 try arity(2...3, names: ["degree", "raw"])
-                for argument in arguments.dropFirst() {
-                    if argument.name == "raw" || (argument.name == nil && argument.span.lowerBound > arguments[1].span.lowerBound) {
+                // poly(x, degree, raw): the third positional argument, or `raw =`, is the flag.
+                for (position, argument) in arguments.enumerated().dropFirst() {
+                    if argument.name == "raw" || (argument.name == nil && position == 2) {
                         try requireLogical(argument, of: name, formula: formula)
                     } else {
                         guard case .number(let k, _) = argument.value, k >= 1, k == k.rounded() else {

@@ -107,8 +107,7 @@ struct FormulaEvaluator {
             }
         case .number(let value, _):
             return [Double](repeating: value, count: data.rowCount)
-        case .logical(let value, let span):
-            _ = span
+        case .logical(let value, _):
             return [Double](repeating: value ? 1 : 0, count: data.rowCount)
         case .parenthesized(let inner, _):
             return try numeric(inner, in: context)

@@ -48,7 +48,8 @@ struct StreamingDesign: Sendable {
             throw FormulaError("unknown column '\(name)'; available columns: \(available)", formula: formula.text, span: span)
         }
         try StreamingExpressions.check(formula, numericColumns: Set(columns.filter { $0.kind == .float64 }.map(\.name)))
-        let expressions = StreamingExpressions(expressions: formula.expressions, columnIndex: index, formula: formula.text)
+        var expressions = StreamingExpressions(expressions: formula.expressions, columnIndex: index, formula: formula.text)
+        try expressions.computeScaleStatistics(reader)
         self.expressions = expressions
         response = index[formula.response] ?? -1
         guard formula.expressions[formula.response] != nil || columns[response].kind == .float64 else {

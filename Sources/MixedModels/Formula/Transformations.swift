@@ -19,6 +19,9 @@ struct FormulaEvaluator {
     let formula: String
     /// The data row (from 0) of row i of `data`, for messages (a chunk of a file is not the file).
     var rowNumber: (Int) -> Int = { $0 }
+    /// `scale()` centres and scales computed beforehand (over a whole file, or at fitting time
+    /// when predicting), by the call's label; when absent they are computed from `data`.
+    var scaleStatistics: [String: ScaleStatistics] = [:]
 
     init(data: DataTable, formula: String) {
         self.data = data
@@ -51,7 +54,11 @@ struct FormulaEvaluator {
                 let x = try numeric(arguments[0].value, in: expression)
                 let center = logical(arguments, named: "center", position: 1) ?? true
                 let scale = logical(arguments, named: "scale", position: 2) ?? true
-                return .matrix([try Self.scale(x, center: center, scale: scale, details: &details)], suffixes: [""])
+                let statistics = scaleStatistics[expression.label] ?? ScaleStatistics(x, center: center, scale: scale)
+                details.append(("type", .string("scale")))
+                details.append(("center", center ? .number(statistics.center) : .null))
+                details.append(("scale", scale ? .number(statistics.scale) : .null))
+                return .matrix([x.map { ($0 - statistics.center) / statistics.scale }], suffixes: [""])
             case "poly":
                 let x = try numeric(arguments[0].value, in: expression)
                 let degree = Int(number(arguments, named: "degree", position: 1) ?? 1)
@@ -171,24 +178,6 @@ struct FormulaEvaluator {
         }
     }
 
-    // MARK: scale
-
-    /// R's `scale(x, center, scale)`: subtract the mean; divide by the standard deviation
-    /// (by the root mean square `sqrt(Σx²/(n−1))` when not centred).
-    private static func scale(_ x: [Double], center: Bool, scale: Bool, details: inout [(String, JSONValue)]) throws -> [Double] {
-        let present = x.filter { !$0.isNaN }
-        let mean = center ? present.reduce(0, +) / Double(present.count) : 0
-        var divisor = 1.0
-        if scale {
-            let squares = present.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
-            divisor = (squares / Double(present.count - 1)).squareRoot()
-        }
-        details.append(("type", .string("scale")))
-        details.append(("center", center ? .number(mean) : .null))
-        details.append(("scale", scale ? .number(divisor) : .null))
-        return x.map { ($0 - mean) / divisor }
-    }
-
     // MARK: Arguments
 
     private func logical(_ arguments: [FormulaExpression.Argument], named name: String, position: Int) -> Bool? {
@@ -216,5 +205,45 @@ struct FormulaEvaluator {
 
     private func error(_ message: String, _ span: Range<Int>) -> FormulaError {
         FormulaError(message, formula: formula, span: span)
+    }
+}
+
+/// R's `scale(x, center, scale)`: subtract the mean (0 when not centring); divide by the
+/// standard deviation, or by the root mean square `sqrt(Σx²/(n−1))` when not centred (1 when
+/// not scaling) — over the values present.
+struct ScaleStatistics: Sendable, Equatable {
+    var center: Double
+    var scale: Double
+
+    init(center: Double, scale: Double) {
+        self.center = center
+        self.scale = scale
+    }
+
+    init(_ x: [Double], center: Bool, scale: Bool) {
+        var moments = Moments()
+        for value in x where !value.isNaN { moments.add(value) }
+        self = moments.statistics(center: center, scale: scale)
+    }
+
+    /// Running count, mean and sum of squared deviations (Welford), for one pass over a file.
+    struct Moments: Sendable {
+        var count = 0
+        var mean = 0.0
+        var squares = 0.0
+
+        mutating func add(_ value: Double) {
+            count += 1
+            let delta = value - mean
+            mean += delta / Double(count)
+            squares += delta * (value - mean)
+        }
+
+        func statistics(center: Bool, scale: Bool) -> ScaleStatistics {
+            let n = Double(count)
+            // Σx² = Σ(x − x̄)² + n·x̄² for the root mean square of an uncentred column.
+            let sumSquares = center ? squares : squares + n * mean * mean
+            return ScaleStatistics(center: center ? mean : 0, scale: scale ? (sumSquares / (n - 1)).squareRoot() : 1)
+        }
     }
 }

@@ -55,6 +55,10 @@ struct FormulaEvaluator {
                 let center = logical(arguments, named: "center", position: 1) ?? true
                 let scale = logical(arguments, named: "scale", position: 2) ?? true
                 let statistics = scaleStatistics[expression.label] ?? ScaleStatistics(x, center: center, scale: scale)
+                guard statistics.scale > 0, statistics.scale.isFinite, statistics.center.isFinite else {
+                    throw error("scale() needs at least two values that are not all \(center ? "equal" : "zero") "
+                                + "(its scale is \(RFormat.number(statistics.scale)))", expression.span)
+                }
                 details.append(("type", .string("scale")))
                 details.append(("center", center ? .number(statistics.center) : .null))
                 details.append(("scale", scale ? .number(statistics.scale) : .null))

@@ -69,7 +69,7 @@ extension FitCommand {
         let temporary = FileManager.default.temporaryDirectory
             .appendingPathComponent("lmm-adam-\(getpid())-\(UUID().uuidString).lmmbin").path
         reporter.note("converting \(URL(fileURLWithPath: data).lastPathComponent) to a temporary .lmmbin file")
-        try CSVConversion.convert(csv: data, to: temporary, select: formula.columnsUsed, categorical: formula.groupingColumns)
+        try CSVConversion.convert(csv: data, to: temporary, select: formula.columnsUsed, categorical: formula.factorColumns)
         PhaseLog.mark("convert CSV")
         return (temporary, temporary)
     }

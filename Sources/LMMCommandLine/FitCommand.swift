@@ -24,6 +24,15 @@ struct FitCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Fix the variance components: a JSON file with a 'varcorr' list (lme4's key names; any fit's --json output).", valueName: "V.json"))
     var variances: String?
 
+    @Option(help: ArgumentHelp("Prior weights (lmer's weights=): the residual variance of row i is σ²/w_i. Exact method only; weights must be positive, rows with a missing weight are dropped.", valueName: "COL"))
+    var weights: String?
+
+    @Option(help: ArgumentHelp("A column added to the linear predictor with coefficient 1, as offset(COL) in the formula.", valueName: "COL"))
+    var offset: String?
+
+    @Option(help: "Coding of unordered factors, as R's options(contrasts=): treatment (default), sum or helmert.")
+    var contrasts: ContrastCoding = .treatment
+
     @Flag(help: "Maximum likelihood instead of REML.")
     var ml = false
 
@@ -87,7 +96,18 @@ struct FitCommand: ParsableCommand {
         case stochastic
     }
 
+    /// The model settings beyond the formula.
+    var modelOptions: ModelOptions {
+        ModelOptions(weights: weights, offset: offset, contrasts: contrasts)
+    }
+
     func validate() throws {
+        if weights != nil && method != .exact {
+            throw ValidationError("--weights applies to --method exact only")
+        }
+        if method == .adam && (offset != nil || contrasts != .treatment) {
+            throw ValidationError("--offset and --contrasts apply to the in-memory methods (exact, mackay-quick, mackay, em), not to --method adam")
+        }
         if fullCovariance && method != .mackay(.quick) {
             throw ValidationError("--full-covariance applies to --method mackay-quick only")
         }
@@ -122,9 +142,9 @@ struct FitCommand: ParsableCommand {
         PhaseLog.mark("start")
         let parsed = try Formula.parse(formula)
         if method == .adam { return try fitAdam(parsed) }
-        let table = try CSVReader.read(path: data, for: parsed)
+        let table = try CSVReader.read(path: data, for: parsed, options: modelOptions)
         PhaseLog.mark("read CSV")
-        let model = try LinearMixedModel(formula: parsed, data: table)
+        let model = try LinearMixedModel(formula: parsed, data: table, options: modelOptions)
         let criterion: Criterion = ml ? .ml : .reml
         let result: FitResult
         if let variances {
@@ -187,3 +207,5 @@ struct FitCommand: ParsableCommand {
         }
     }
 }
+
+extension ContrastCoding: ExpressibleByArgument {}

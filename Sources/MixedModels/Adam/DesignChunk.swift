@@ -44,11 +44,18 @@ final class DesignChunk: @unchecked Sendable {
         sourceRows = rows
         rowCount = rows?.count ?? chunk.rowCount
         firstRow = chunk.firstRow
-        chunk.doubles[design.response].withUnsafeBufferPointer { values in
-            if let rows {
-                for (i, r) in rows.enumerated() { y[i] = values[Int(r)] }
-            } else {
-                y.update(from: values.baseAddress!, count: rowCount)
+        if design.response < 0 {
+            // A function of the response (`log(y)`), checked over the file when the design was made.
+            let values = (try? design.expressions.values(design.formula.response, chunk, rows: rows))
+                ?? [Double](repeating: .nan, count: rowCount)
+            y.update(from: values, count: rowCount)
+        } else {
+            chunk.doubles[design.response].withUnsafeBufferPointer { values in
+                if let rows {
+                    for (i, r) in rows.enumerated() { y[i] = values[Int(r)] }
+                } else {
+                    y.update(from: values.baseAddress!, count: rowCount)
+                }
             }
         }
         design.fixed.evaluate(chunk, rows: rows, rowCount: rowCount, into: X, columnStride: capacity)

@@ -20,6 +20,19 @@ struct ModelColumns: Sendable {
         /// Factor: file code → index into `levels` (−1 for a level no complete row uses).
         let levelOfCode: [Int32]?
         let levels: [String]
+        /// A numeric function call (its label and evaluator) in place of a file column.
+        var call: (label: String, expressions: StreamingExpressions)? = nil
+
+        /// The variable's values at the chunk's rows `rows` (all when nil); a call's domain was
+        /// checked over the whole file when the design was made.
+        func numeric(_ chunk: LMMBinaryChunk, rows: [Int32]?) -> [Double] {
+            if let call {
+                return (try? call.expressions.values(call.label, chunk, rows: rows))
+                    ?? [Double](repeating: .nan, count: rows?.count ?? chunk.rowCount)
+            }
+            let values = chunk.doubles[column]
+            return rows.map { $0.map { values[Int($0)] } } ?? values
+        }
     }
 
     private(set) var names: [String]
@@ -36,7 +49,9 @@ struct ModelColumns: Sendable {
     /// The columns of `terms`.
     /// - Parameter variables: the formula's variables; factors with their used levels.
     init(_ terms: ModelTerms, variables: [String: VariableSource]) {
-        let numericOnly = terms.terms.allSatisfy { $0.variables.count == 1 && variables[$0.variables[0]]!.levelOfCode == nil }
+        let numericOnly = terms.terms.allSatisfy {
+            $0.variables.count == 1 && variables[$0.variables[0]]!.levelOfCode == nil && variables[$0.variables[0]]!.call == nil
+        }
         if numericOnly {
             names = (terms.hasIntercept ? ["(Intercept)"] : []) + terms.terms.map { $0.variables[0] }
             plan = .direct((terms.hasIntercept ? [nil] : []) + terms.terms.map { variables[$0.variables[0]]!.column })
@@ -79,9 +94,8 @@ struct ModelColumns: Sendable {
                 }
             }
         case .built(let terms, let variables, let kept):
-            let builder = Self.builder(variables: variables, rowCount: rowCount) { column in
-                let values = chunk.doubles[column]
-                return rows.map { $0.map { values[Int($0)] } } ?? values
+            let builder = Self.builder(variables: variables, rowCount: rowCount) { source in
+                source.numeric(chunk, rows: rows)
             } codes: { source in
                 let codes = chunk.codeArrays[source.column]
                 let map = source.levelOfCode!
@@ -97,10 +111,10 @@ struct ModelColumns: Sendable {
     }
 
     private static func builder(variables: [String: VariableSource], rowCount: Int,
-                                numeric: (Int) -> [Double], codes: (VariableSource) -> [Int32]) -> ModelMatrixBuilder {
+                                numeric: (VariableSource) -> [Double], codes: (VariableSource) -> [Int32]) -> ModelMatrixBuilder {
         var resolved: [String: ModelMatrixBuilder.Variable] = [:]
         for (name, source) in variables {
-            resolved[name] = source.levelOfCode == nil ? .numeric(numeric(source.column))
+            resolved[name] = source.levelOfCode == nil ? .numeric(numeric(source))
                                                        : .factor(codes: codes(source), levels: source.levels)
         }
         return ModelMatrixBuilder(variables: resolved, rowCount: rowCount)

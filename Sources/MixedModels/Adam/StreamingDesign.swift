@@ -23,8 +23,10 @@ struct StreamingDesign: Sendable {
     let formula: Formula
     /// The file's name, for messages and the summary.
     let source: String
-    /// File column of the response.
+    /// File column of the response (−1 when the response is a function call).
     let response: Int
+    /// The formula's function calls, evaluated chunk by chunk.
+    let expressions: StreamingExpressions
     /// File columns that the formula uses: a row missing any of them is skipped.
     let usedColumns: [Int]
     private(set) var fixed: ModelColumns
@@ -43,11 +45,20 @@ struct StreamingDesign: Sendable {
         let index = Dictionary(uniqueKeysWithValues: columns.enumerated().map { ($1.name, $0) })
         let checks = DataChecks(formula: formula)
         try checks.columnsExist(available: columns.map(\.name), isLoaded: { index[$0] != nil }, source: source)
-        response = index[formula.response]!
-        try checks.responseIsNumeric(columns[response].kind == .float64)
+        try StreamingExpressions.check(formula, numericColumns: Set(columns.filter { $0.kind == .float64 }.map(\.name)))
+        var expressions = StreamingExpressions(expressions: formula.expressions, columnIndex: index, formula: formula.text)
+        try expressions.computeScaleStatistics(reader)
+        self.expressions = expressions
+        response = index[formula.response] ?? -1
+        try checks.responseIsNumeric(formula.expressions[formula.response] != nil || columns[response].kind == .float64)
         try checks.hasRandomTerms()
         for random in formula.random {
             for name in random.grouping where columns[index[name]!].kind != .factor {
+                if !formula.factorColumns.contains(name) {
+                    throw FormulaError("'\(name)' is both a numeric covariate and a grouping factor; --method adam cannot use one "
+                                       + "numeric column as both (add a copy of the column to group by, or use --method exact)",
+                                       formula: formula.text, span: random.groupingSpan)
+                }
                 throw FormulaError("grouping column '\(name)' is stored as numbers in \(source); --method adam needs it "
                                    + "as a factor column (convert the CSV with it categorical)",
                                    formula: formula.text, span: random.groupingSpan)
@@ -56,7 +67,7 @@ struct StreamingDesign: Sendable {
         usedColumns = formula.columnsUsed.map { index[$0]! }
 
         // Levels used by complete rows: categorical variables and interaction groupings.
-        let factorVariables = formula.modelVariables.filter { columns[index[$0]!].kind == .factor }.sorted()
+        let factorVariables = formula.modelVariables.filter { index[$0].map { columns[$0].kind == .factor } ?? false }.sorted()
         let interactions = formula.random.indices.filter { formula.random[$0].grouping.count > 1 }
         var usedCodes: [String: [Bool]] = [:]
         var usedKeys: [Int: Set<Int64>] = [:]
@@ -65,9 +76,26 @@ struct StreamingDesign: Sendable {
                                                        factorVariables: factorVariables, formula: formula,
                                                        interactions: interactions)
         }
+        if !formula.expressions.isEmpty {
+            // One pass: every call's value on every complete row, so that a value outside a
+            // function's domain (log of 0) is an error before fitting, with its row.
+            let kinds = columns.map(\.kind)
+            var chunk = LMMBinaryChunk()
+            for c in 0..<reader.chunkCount {
+                try reader.readChunk(c, into: &chunk)
+                let rows = Self.completeRows(chunk, usedColumns: usedColumns, kinds: kinds)
+                for label in formula.expressions.keys.sorted() { _ = try expressions.values(label, chunk, rows: rows) }
+            }
+        }
 
         var variables: [String: ModelColumns.VariableSource] = [:]
         for name in formula.modelVariables {
+            if formula.expressions[name] != nil {
+                var source = ModelColumns.VariableSource(column: -1, levelOfCode: nil, levels: [])
+                source.call = (name, expressions)
+                variables[name] = source
+                continue
+            }
             let column = index[name]!
             guard let used = usedCodes[name] else {
                 variables[name] = ModelColumns.VariableSource(column: column, levelOfCode: nil, levels: [])

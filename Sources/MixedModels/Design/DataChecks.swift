@@ -58,9 +58,9 @@ struct DataChecks {
 
     /// A categorical variable of `X` or of a term's effects has at least 2 levels in the used
     /// rows (contrasts need them).
-    func contrastLevels(of name: String, count: Int) throws {
+    func contrastLevels(of name: String, count: Int, span expressionSpan: Range<Int>? = nil) throws {
         if count < 2 {
-            let span = formula.columnReferences.first { $0.name == name }?.span ?? 0..<0
+            let span = expressionSpan ?? formula.columnReferences.first { $0.name == name }?.span ?? 0..<0
             throw FormulaError("categorical variable '\(name)' has only \(count) level in the rows used; contrasts need at least 2",
                                formula: formula.text, span: span)
         }

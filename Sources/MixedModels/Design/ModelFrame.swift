@@ -23,22 +23,58 @@ public struct ModelFrame: Sendable {
     /// The data table's row (0-based) of each observation: R keeps these numbers after na.omit.
     public let dataRows: [Int]
 
+    /// The transformation of each variable that is not a plain numeric column (function
+    /// calls, factor levels and contrasts, `scale`'s centre and scale, `poly`'s coefficients),
+    /// in order of first appearance: what prediction on new data needs to rebuild the design.
+    package let transformations: [JSONValue]
+    /// The prior weights of the rows used (nil without weights). `y`, `X` and the random
+    /// terms' effects are already multiplied by √wᵢ, so the fit is ordinary least squares on
+    /// them; the log-likelihood then gains ½Σ log wᵢ (lme4's `ldW`).
+    public let weights: [Double]?
+    /// Σ log wᵢ over the rows used (0 without weights).
+    public let logWeightSum: Double
+    /// The offset of each row used (the sum of the formula's `offset()` terms and of the
+    /// offset column), already subtracted from `y`; nil without an offset.
+    public let offset: [Double]?
+
     /// Resolves `formula` against `data`, checking what lme4 checks.
     /// - Throws: ``FormulaError`` (pointing into the formula) for an unknown column, a
     ///   categorical response, a grouping factor with one level or with as many levels as
-    ///   observations, or more random effects than observations.
-    public init(formula: Formula, data: DataTable) throws {
+    ///   observations, or more random effects than observations; ``InputError`` for a bad
+    ///   weight or offset column.
+    public init(formula: Formula, data: DataTable, options: ModelOptions = ModelOptions()) throws {
         self.formula = formula
         let checks = DataChecks(formula: formula)
         try checks.columnsExist(available: data.columnNames, isLoaded: { data.columns[$0] != nil }, source: data.source)
+        for name in options.columns where data.columns[name] == nil {
+            throw InputError("column '\(name)' (\(name == options.weights ? "--weights" : "--offset")) is not in the data; the columns are: "
+                             + data.columnNames.joined(separator: ", "), file: data.source)
+        }
 
-        // na.omit over every column the formula uses.
-        let used = formula.columnsUsed
+        // R evaluates the formula's functions over every row, then drops incomplete rows.
+        let labels = Self.variablesInOrder(formula)
+        let evaluator = FormulaEvaluator(data: data, formula: formula.text)
+        var evaluated: [String: EvaluatedVariable] = [:]
+        var details: [String: JSONValue] = [:]
+        for label in labels {
+            guard let expression = formula.expressions[label] else { continue }
+            (evaluated[label], details[label]) = try evaluator.evaluate(expression)
+        }
+
+        // na.omit over every column the formula (and the options) use.
+        let used = formula.columnsUsed + options.columns
         var missing = [Bool](repeating: false, count: data.rowCount)
         for name in used {
             switch data.columns[name]! {
             case .numeric(let values): for i in values.indices where values[i].isNaN { missing[i] = true }
             case .categorical(let factor): for i in factor.codes.indices where factor.codes[i] < 0 { missing[i] = true }
+            }
+        }
+        for value in evaluated.values {
+            switch value {
+            case .numeric(let values): for i in values.indices where values[i].isNaN { missing[i] = true }
+            case .factor(let factor): for i in factor.codes.indices where factor.codes[i] < 0 { missing[i] = true }
+            case .matrix(let columns, _): for column in columns { for i in column.indices where column[i].isNaN { missing[i] = true } }
             }
         }
         var keep: [Int] = []
@@ -49,40 +85,63 @@ public struct ModelFrame: Sendable {
         n = keep.count
         try checks.rowsRemain(n)
 
-        guard case .numeric(let response) = data.columns[formula.response]! else { throw checks.categoricalResponse }
-        y = keep.map { response[$0] }
-        try checks.response(y)
+        let response: [Double]
+        switch evaluated[formula.response] ?? Self.evaluated(data.columns[formula.response]!) {
+        case .numeric(let values): response = values
+        case .matrix(let columns, _) where columns.count == 1: response = columns[0]
+        default: throw checks.categoricalResponse
+        }
+        let responseKept = keep.map { response[$0] }
+        try checks.response(responseKept)
+        offset = try Self.offset(formula, options, data, evaluated, keep)
+        var y = responseKept
+        if let offset { for i in 0..<n { y[i] -= offset[i] } }
+        weights = try Self.weights(options, data, keep)
+        logWeightSum = weights?.reduce(0) { $0 + Foundation.log($1) } ?? 0
+        let rootWeights = weights?.map { $0.squareRoot() }
+        if let rootWeights { for i in 0..<n { y[i] *= rootWeights[i] } }
+        self.y = y
 
         // Variables of the fixed part and of the effects of random terms, over kept rows.
         var variables: [String: ModelMatrixBuilder.Variable] = [:]
         for name in formula.modelVariables {
-            variables[name] = try Self.resolve(name, data.columns[name]!, keep, checks)
+            if let value = evaluated[name] {
+                variables[name] = try Self.resolve(name, value, keep, formula, checks)
+            } else {
+                variables[name] = try Self.resolve(name, Self.evaluated(data.columns[name]!), keep, formula, checks)
+            }
         }
-        let builder = ModelMatrixBuilder(variables: variables, rowCount: n)
+        var builder = ModelMatrixBuilder(variables: variables, rowCount: n)
+        builder.contrasts = options.contrasts
+        transformations = Self.transformations(labels, formula, details, variables, options)
 
         let (fullX, fullNames) = builder.build(formula.fixed)
         let kept = RankDeficiency.independentColumns(of: fullX)
+        var weightedX: Matrix
         if kept.count == fullX.columns {
-            X = fullX
+            weightedX = fullX
             fixedEffectNames = fullNames
             droppedFixedEffects = []
         } else {
             var values: [Double] = []
             values.reserveCapacity(n * kept.count)
             for j in kept { values.append(contentsOf: fullX.values[(j * n)..<((j + 1) * n)]) }
-            X = Matrix(rows: n, columns: kept.count, values: values)
+            weightedX = Matrix(rows: n, columns: kept.count, values: values)
             fixedEffectNames = kept.map { fullNames[$0] }
             let keptSet = Set(kept)
             droppedFixedEffects = fullNames.indices.filter { !keptSet.contains($0) }.map { fullNames[$0] }
         }
+        if let rootWeights { Self.scaleRows(&weightedX, by: rootWeights) }
+        X = weightedX
 
         try checks.observations(n, fixedEffects: X.columns)
         try checks.hasRandomTerms()
 
         var terms: [RandomEffectsTerm] = []
         for random in formula.random {
-            let (codes, levels) = Self.groupingFactor(random, data, keep)
-            let (effects, effectNames) = builder.build(random.effects)
+            let (codes, levels) = try Self.groupingFactor(random, data, keep, formula)
+            var (effects, effectNames) = builder.build(random.effects)
+            if let rootWeights { Self.scaleRows(&effects, by: rootWeights) }
             try checks.termHasEffects(effectNames.count, span: random.span)
             terms.append(RandomEffectsTerm(
                 groupingName: random.groupingName, effectNames: effectNames, levels: levels,
@@ -98,13 +157,17 @@ public struct ModelFrame: Sendable {
 
     // MARK: Variables
 
-    private static func resolve(_ name: String, _ column: Column, _ keep: [Int], _ checks: DataChecks) throws -> ModelMatrixBuilder.Variable {
-        switch column {
+    private static func resolve(_ name: String, _ value: EvaluatedVariable, _ keep: [Int], _ formula: Formula,
+                                _ checks: DataChecks) throws -> ModelMatrixBuilder.Variable {
+        switch value {
         case .numeric(let values):
             return .numeric(keep.map { values[$0] })
-        case .categorical(let factor):
+        case .matrix(let columns, let suffixes):
+            return .matrix(columns.map { column in keep.map { column[$0] } }, suffixes: suffixes)
+        case .factor(let factor):
             let (codes, levels) = dropUnusedLevels(keep.map { factor.codes[$0] }, factor.levels)
-            try checks.contrastLevels(of: name, count: levels.count)
+            // A function's variable (factor(x)) is found by its expression's span.
+            try checks.contrastLevels(of: name, count: levels.count, span: formula.expressions[name]?.span)
             return .factor(codes: codes, levels: levels)
         }
     }
@@ -126,7 +189,7 @@ public struct ModelFrame: Sendable {
     /// The grouping factor of a random term: one column, or the interaction `g1:g2` with
     /// levels `l1:l2` (the first factor varying slowest, unused combinations dropped). Only the
     /// combinations that occur are labelled: 200k classes × 10k schools would be 2·10⁹ labels.
-    private static func groupingFactor(_ term: RandomTerm, _ data: DataTable, _ keep: [Int]) -> ([Int32], [String]) {
+    private static func groupingFactor(_ term: RandomTerm, _ data: DataTable, _ keep: [Int], _ formula: Formula) throws -> ([Int32], [String]) {
         let factors = term.grouping.map { Self.asFactor(data.columns[$0]!) }
         var codes = keep.map { Int64(factors[0].codes[$0]) }
         var levelCount = Int64(factors[0].levels.count)

@@ -1,7 +1,7 @@
-/// Builds model-matrix columns the way R's `model.matrix` does with treatment contrasts.
+/// Builds model-matrix columns the way R's `model.matrix` does.
 ///
-/// A factor in a term is coded by treatment contrasts (one column per level but the first,
-/// the reference) when the term without that factor is also in the model (the intercept
+/// A factor in a term is coded by contrasts (``ContrastCoding``; treatment by default: one
+/// column per level but the first, the reference) when the term without that factor is also in the model (the intercept
 /// counting as the empty term), and by indicators of every level otherwise — R's rule from
 /// `terms.formula`. In an interaction the first variable varies fastest, and columns are
 /// named as R names them: `x`, `fB`, `x:fB`.
@@ -10,10 +10,14 @@ struct ModelMatrixBuilder {
     enum Variable {
         case numeric([Double])
         case factor(codes: [Int32], levels: [String])
+        /// Several columns named by the variable followed by a suffix (`poly(x, 2)1`); an
+        /// empty suffix names the column by the variable alone (`scale(x)`).
+        case matrix([[Double]], suffixes: [String])
     }
 
     let variables: [String: Variable]
     let rowCount: Int
+    var contrasts: ContrastCoding = .treatment
 
     /// Columns of `terms` (intercept first when present) and their names.
     func build(_ terms: ModelTerms) -> (matrix: Matrix, names: [String]) {
@@ -65,15 +69,21 @@ struct ModelMatrixBuilder {
         switch variables[name]! {
         case .numeric(let values):
             return ([values], [name])
+        case .matrix(let columns, let suffixes):
+            return (columns, suffixes.map { name + $0 })
         case .factor(let codes, let levels):
-            let coded = contrasts ? Array(levels.indices.dropFirst()) : Array(levels.indices)
+            if contrasts {
+                let (rows, suffixes) = self.contrasts.matrix(levels: levels)
+                let columns = suffixes.indices.map { c in codes.map { rows[Int($0)][c] } }
+                return (columns, suffixes.map { name + $0 })
+            }
             var columns: [[Double]] = []
-            for level in coded {
+            for level in levels.indices {
                 var column = [Double](repeating: 0, count: rowCount)
                 for i in 0..<rowCount where Int(codes[i]) == level { column[i] = 1 }
                 columns.append(column)
             }
-            return (columns, coded.map { name + levels[$0] })
+            return (columns, levels.map { name + $0 })
         }
     }
 }

@@ -81,7 +81,7 @@ extension LinearMixedModel {
     /// The work of the function above (which wraps its internal errors).
     func profiledObjective(at theta: [Double], criterion: Criterion) throws -> Double {
         try pls.update(theta: theta)
-        return ProfiledObjective(n: frame.n, p: frame.X.columns)
+        return ProfiledObjective(n: frame.n, p: frame.X.columns, logWeightSum: frame.logWeightSum)
             .profiled(criterion, logDetL: pls.logDetL, logDetRX: pls.logDetRX, penalizedRSS: pls.penalizedRSS)
     }
 }

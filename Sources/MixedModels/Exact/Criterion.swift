@@ -7,19 +7,24 @@ public enum Criterion: String, Sendable, Codable {
 }
 
 /// The objective of Bates et al. (2015), eqs. (34) and (41), from the PLS quantities.
+///
+/// With prior weights the model is fitted on √w-scaled data and the criterion gains −Σ log wᵢ
+/// (lme4's `ldW`: the residual variance of row i is σ²/wᵢ).
 struct ProfiledObjective {
     let n: Int
     let p: Int
+    /// Σ log wᵢ (0 without weights).
+    var logWeightSum = 0.0
 
     /// −2 log-likelihood (ML deviance or REML criterion) profiled over σ² (and β).
     func profiled(_ criterion: Criterion, logDetL: Double, logDetRX: Double, penalizedRSS: Double) -> Double {
         switch criterion {
         case .ml:
             let nd = Double(n)
-            return logDetL + nd * (1 + log(2 * Double.pi * penalizedRSS / nd))
+            return logDetL + nd * (1 + log(2 * Double.pi * penalizedRSS / nd)) - logWeightSum
         case .reml:
             let dof = Double(n - p)
-            return logDetL + logDetRX + dof * (1 + log(2 * Double.pi * penalizedRSS / dof))
+            return logDetL + logDetRX + dof * (1 + log(2 * Double.pi * penalizedRSS / dof)) - logWeightSum
         }
     }
 
@@ -27,9 +32,9 @@ struct ProfiledObjective {
     func atSigma(_ criterion: Criterion, sigmaSquared: Double, logDetL: Double, logDetRX: Double, penalizedRSS: Double) -> Double {
         switch criterion {
         case .ml:
-            return logDetL + Double(n) * log(2 * Double.pi * sigmaSquared) + penalizedRSS / sigmaSquared
+            return logDetL + Double(n) * log(2 * Double.pi * sigmaSquared) + penalizedRSS / sigmaSquared - logWeightSum
         case .reml:
-            return logDetL + logDetRX + Double(n - p) * log(2 * Double.pi * sigmaSquared) + penalizedRSS / sigmaSquared
+            return logDetL + logDetRX + Double(n - p) * log(2 * Double.pi * sigmaSquared) + penalizedRSS / sigmaSquared - logWeightSum
         }
     }
 

@@ -1,5 +1,8 @@
 /// A parsed lme4 model formula, e.g. `Reaction ~ 1 + Days + (1 + Days | Subject)`.
 ///
+/// Variables may be R function calls (`log(y) ~ factor(a) + poly(x, 2) + offset(z) + …`,
+/// see ``FormulaFunctions``); they are named by their deparsed text, as R names them.
+///
 /// Parsing expands the formula the way lme4 and R's `terms()` do: `a*b` becomes
 /// `a + b + a:b`; `(1 + x || g)` becomes `(1 | g) + (0 + x | g)`; `(1 | g1/g2)` becomes
 /// `(1 | g2:g1) + (1 | g1)`. Positions (`span`) are offsets in characters into `text`,
@@ -16,13 +19,22 @@ public struct Formula: Sendable, Equatable {
     /// The random-effects terms, in the order lme4 lists them before it sorts them by
     /// number of levels.
     public var random: [RandomTerm]
+    /// The function calls written in the formula (`log(Days + 1)`, `factor(age)`), by label:
+    /// a variable (or the response) whose name is a key here is that expression, evaluated on
+    /// the data; any other name is a column.
+    public var expressions: [String: FormulaExpression]
+    /// The labels of the `offset(x)` terms, added to the linear predictor with coefficient 1.
+    public var offsets: [String]
 
-    public init(text: String, response: String, responseSpan: Range<Int>, fixed: ModelTerms, random: [RandomTerm]) {
+    public init(text: String, response: String, responseSpan: Range<Int>, fixed: ModelTerms, random: [RandomTerm],
+                expressions: [String: FormulaExpression] = [:], offsets: [String] = []) {
         self.text = text
         self.response = response
         self.responseSpan = responseSpan
         self.fixed = fixed
         self.random = random
+        self.expressions = expressions
+        self.offsets = offsets
     }
 }
 

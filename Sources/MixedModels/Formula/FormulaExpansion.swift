@@ -4,6 +4,8 @@
 struct FormulaExpander {
     /// The formula text, for errors.
     let text: String
+    /// The function calls of the formula, by label.
+    var expressions: [String: FormulaExpression] = [:]
 
     func formula(from syntax: FormulaSyntax) throws(FormulaError) -> Formula {
         // R numbers the variables in order of first appearance, the response first.
@@ -23,7 +25,7 @@ struct FormulaExpander {
         }
         return Formula(
             text: text, response: syntax.response, responseSpan: syntax.responseSpan,
-            fixed: fixed, random: random)
+            fixed: fixed, random: random, expressions: expressions, offsets: algebra.offsets.map(\.label))
     }
 
     // MARK: - R's term algebra
@@ -55,6 +57,17 @@ struct FormulaExpander {
     ) throws(FormulaError) -> [ExpandedTerm] {
         switch node {
         case .variable(let name, let span):
+            if expressions[name]?.functionName == "offset" {
+                // R's terms(): an offset is not a term; it is added to the linear predictor.
+                guard sign == .plus, random != nil else {
+                    throw FormulaError(
+                        random == nil ? "offset() cannot be part of a random-effects term; put it in the fixed part"
+                            : "offset() must be added to the model ('+ offset(x)'), not removed or part of an interaction",
+                        formula: text, span: span)
+                }
+                if !algebra.offsets.contains(where: { $0.label == name }) { algebra.offsets.append((name, span)) }
+                return []
+            }
             return [ExpandedTerm(variables: [algebra.index(of: name)], span: span)]
 
         case .intercept(let present, let span):
@@ -198,8 +211,16 @@ struct FormulaExpander {
     /// The columns of a grouping factor `g` or `g1:g2:…`.
     private func groupingNames(of node: FormulaNode) throws(FormulaError) -> [String] {
         switch node {
-        case .variable(let name, _):
-            return [name]
+        case .variable(let name, let span):
+            guard let call = expressions[name] else { return [name] }
+            // `factor(g)` groups exactly as `g` does (lme4 makes every grouping variable a factor).
+            if case .call(let function, let arguments, _) = call, function == "factor" || function == "as.factor",
+               case .column(let column, _) = arguments[0].value {
+                return [column]
+            }
+            throw FormulaError(
+                "a grouping factor must be a column (or factor(column)), an interaction g1:g2, or nesting g1/g2",
+                formula: text, span: span)
         case .parenthesized(let inner, _):
             return try groupingNames(of: inner)
         case .binary(.interaction, let lhs, let rhs, _):
@@ -253,6 +274,8 @@ struct TermAlgebra {
     private(set) var names: [String] = []
     private var indices: [String: Int] = [:]
     var hasIntercept = true
+    /// `offset(x)` terms, by label, with where each is written.
+    var offsets: [(label: String, span: Range<Int>)] = []
 
     /// The number of `name`, assigning the next one on first sight.
     mutating func index(of name: String) -> Int {

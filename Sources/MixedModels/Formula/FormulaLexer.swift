@@ -102,6 +102,11 @@ struct FormulaLexer: Sendable {
         return FormulaToken(kind: kind, span: start..<position, text: String(characters[start..<position]))
     }
 
+    /// Continues reading at `offset` (after a function call parsed from the characters).
+    mutating func seek(to offset: Int) {
+        position = offset
+    }
+
     /// Reads all remaining tokens, ending with (and including) `.end`.
     mutating func tokenize() throws(FormulaError) -> [FormulaToken] {
         var tokens: [FormulaToken] = []

@@ -18,8 +18,9 @@ extension Formula {
     /// `parse(_:)` with its error type spelled out.
     static func parseFormula(_ text: String) throws(FormulaError) -> Formula {
         var parser = try FormulaParser(text)
-        let syntax = try parser.parseFormula()
-        return try FormulaExpander(text: text).formula(from: syntax)
+        var syntax = try parser.parseFormula()
+        syntax.expressions = parser.expressions
+        return try FormulaExpander(text: text, expressions: syntax.expressions).formula(from: syntax)
     }
 }
 
@@ -69,6 +70,8 @@ struct FormulaSyntax: Sendable, Equatable {
     var response: String
     var responseSpan: Range<Int>
     var rightHandSide: FormulaNode
+    /// The function calls written in the formula, by label (a `.variable` node's name).
+    var expressions: [String: FormulaExpression] = [:]
 }
 
 /// A recursive-descent parser for lme4 formulas.
@@ -82,7 +85,9 @@ struct FormulaSyntax: Sendable, Equatable {
 ///
 /// As in R, a leading unary minus binds tightest (`-a:b` is `(-a):b`), then `:`, then `*`
 /// and `/`, then `+` and `-`.
-/// A name directly followed by `(` is a function call, which is rejected.
+/// A name followed by `(` is a function call (``FormulaExpressionParser``), checked against
+/// the functions R's formulas use (``FormulaFunctions``) and kept in ``expressions``; it
+/// stands in the tree as a variable named by its label.
 struct FormulaParser {
     /// What a `sum` is expected to hold; only changes the wording of errors.
     enum Part {
@@ -100,6 +105,8 @@ struct FormulaParser {
     private var lexer: FormulaLexer
     /// The current (not yet consumed) token.
     private var token: FormulaToken
+    /// The function calls parsed so far, by label.
+    private(set) var expressions: [String: FormulaExpression] = [:]
 
     init(_ text: String) throws(FormulaError) {
         var lexer = FormulaLexer(text)
@@ -147,12 +154,15 @@ struct FormulaParser {
         }
         if case .name(let name) = first.kind {
             try advance()
-            try rejectCall(of: first)
-            if name == "." && first.text == "." {
-                throw error("'.' cannot be the response; name the response column", at: first.span)
-            }
-            if token.kind == .tilde {
-                return (name, first.span)
+            if let call = try parseCall(of: first) {
+                if token.kind == .tilde { return (call.label, call.span) }
+            } else {
+                if name == "." && first.text == "." {
+                    throw error("'.' cannot be the response; name the response column", at: first.span)
+                }
+                if token.kind == .tilde {
+                    return (name, first.span)
+                }
             }
         }
         // Not `name ~`: either the left-hand side is more than one column, or there is no `~`.
@@ -240,7 +250,9 @@ struct FormulaParser {
         switch first.kind {
         case .name(let name):
             try advance()
-            try rejectCall(of: first)
+            if let call = try parseCall(of: first) {
+                return .variable(call.label, span: call.span)
+            }
             if name == "." && first.text == "." {
                 throw error("'.' (all other columns) is not supported; list the columns", at: first.span)
             }
@@ -306,13 +318,17 @@ struct FormulaParser {
         return error("expected \(part.noun) after '\(opener.text)'", at: token.span)
     }
 
-    /// Rejects `name(…)` (the current token being the `(` right after `name`).
-    private func rejectCall(of name: FormulaToken) throws(FormulaError) {
-        guard token.kind == .leftParenthesis, token.span.lowerBound == name.span.upperBound else { return }
-        let end = lexer.offsetAfterMatchingParenthesis(at: token.span.lowerBound) ?? token.span.upperBound
-        throw error(
-            "transformations are not supported; add a transformed column to the data",
-            at: name.span.lowerBound..<end)
+    /// Parses `name(…)` when the current token is a `(` after `name`, registers it in
+    /// ``expressions`` and moves past it; nil when no call follows the name.
+    private mutating func parseCall(of name: FormulaToken) throws(FormulaError) -> FormulaExpression? {
+        guard token.kind == .leftParenthesis, token.span.lowerBound == name.span.upperBound else { return nil }
+        var parser = FormulaExpressionParser(text: text, characters: lexer.characters, position: name.span.lowerBound)
+        let call = try parser.parseCall()
+        try FormulaFunctions.check(call, formula: text)
+        expressions[call.label] = call
+        lexer.seek(to: parser.position)
+        try advance()
+        return call
     }
 
     private func error(_ message: String, at span: Range<Int>) -> FormulaError {

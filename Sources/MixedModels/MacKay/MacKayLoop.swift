@@ -70,7 +70,7 @@ extension LinearMixedModel {
                 return V
             }
         }
-        let objectiveFunction = ProfiledObjective(n: frame.n, p: frame.X.columns)
+        let objectiveFunction = ProfiledObjective(n: frame.n, p: frame.X.columns, logWeightSum: frame.logWeightSum)
         var trajectory: [TrajectoryPoint] = []
         var converged = false
         var iteration = 0

@@ -32,6 +32,8 @@ struct FitAssembly {
     var messages: [String]
     var elapsedSeconds: Double
     var trajectory: [TrajectoryPoint] = []
+    /// How each variable of the formula was computed (``ModelFrame/transformations``).
+    var transformations: [JSONValue] = []
 
     /// lme4's `isSingular` (default tolerance 1e-4): a diagonal entry of some Tⱼ at zero.
     static func isSingular(theta: [Double], isDiagonal: [Bool]) -> Bool {
@@ -94,6 +96,6 @@ struct FitAssembly {
             scaledResidualQuantiles: Quantiles.fivePoint(residuals.map { $0 / sigma }),
             iterations: iterations, converged: converged, isSingular: singular,
             messages: singular ? messages + [Self.singularMessage] : messages,
-            elapsedSeconds: elapsedSeconds, trajectory: trajectory)
+            elapsedSeconds: elapsedSeconds, trajectory: trajectory, transformations: transformations)
     }
 }

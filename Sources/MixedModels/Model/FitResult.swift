@@ -49,6 +49,8 @@ public struct FitResult: Sendable {
     public var elapsedSeconds: Double
     /// Progress of iterative methods: objective and variance components per iteration.
     public var trajectory: [TrajectoryPoint]
+    /// How each variable of the formula was computed from the data (``ModelFrame/transformations``).
+    package var transformations: [JSONValue] = []
 
     /// Number of parameters counted by AIC and BIC: p + length(θ) + 1.
     public var parameterCount: Int { fixedEffects.count + theta.count + 1 }

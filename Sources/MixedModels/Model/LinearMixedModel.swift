@@ -20,14 +20,16 @@ public final class LinearMixedModel {
 
     /// Builds the model: model frame, `Z`, cross-products, symbolic analysis.
     /// - Throws: ``LMMError``: ``LMMError/formula(_:)`` for a formula that does not fit the
-    ///   data, ``LMMError/numerical(_:)`` when the design cannot be factored.
-    public convenience init(formula: Formula, data: DataTable) throws(LMMError) {
-        try self.init(formula: formula, data: data, engine: .automatic)
+    ///   data, ``LMMError/input(_:)`` for a bad weights or offset column,
+    ///   ``LMMError/numerical(_:)`` when the design cannot be factored.
+    public convenience init(formula: Formula, data: DataTable, options: ModelOptions = ModelOptions()) throws(LMMError) {
+        try self.init(formula: formula, data: data, options: options, engine: .automatic)
     }
 
     /// With a chosen factorization (tests compare the two).
-    init(formula: Formula, data: DataTable, engine: PenalizedLeastSquares.Engine) throws(LMMError) {
-        let frame = try LMMError.wrapping { try ModelFrame(formula: formula, data: data) }
+    init(formula: Formula, data: DataTable, options: ModelOptions = ModelOptions(),
+         engine: PenalizedLeastSquares.Engine) throws(LMMError) {
+        let frame = try LMMError.wrapping { try ModelFrame(formula: formula, data: data, options: options) }
         self.frame = frame
         PhaseLog.mark("model frame")
         let common = CholmodCommon()
@@ -75,7 +77,7 @@ public final class LinearMixedModel {
     func summarize(criterion: Criterion, method: FitMethod, sigmaSquared given: Double?, iterations: Int,
                    converged: Bool, start: DispatchTime, messages extra: [String] = [],
                    trajectory: [TrajectoryPoint] = []) throws -> FitResult {
-        let objectiveFunction = ProfiledObjective(n: frame.n, p: frame.X.columns)
+        let objectiveFunction = ProfiledObjective(n: frame.n, p: frame.X.columns, logWeightSum: frame.logWeightSum)
         let sigmaSquared = given ?? objectiveFunction.sigmaSquared(criterion, penalizedRSS: pls.penalizedRSS)
         let objective = objectiveFunction.atSigma(criterion, sigmaSquared: sigmaSquared, logDetL: pls.logDetL,
                                                   logDetRX: pls.logDetRX, penalizedRSS: pls.penalizedRSS)
@@ -99,7 +101,7 @@ public final class LinearMixedModel {
             randomEffects: ranef, residuals: residuals, iterations: iterations, converged: converged,
             messages: dataMessages + extra,
             elapsedSeconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9,
-            trajectory: trajectory
+            trajectory: trajectory, transformations: frame.transformations
         ).result
     }
 

@@ -25,8 +25,15 @@ extension FitResult {
             ranef: randomEffects)
     }
 
-    /// The document ``FitReport`` writes (``JSONValue/serialized()`` gives the text).
-    package var json: JSONValue { report.json }
+    /// The document ``FitReport`` writes (``JSONValue/serialized()`` gives the text), with the
+    /// `transformations` of the formula's variables after `elapsed_seconds` when there are any.
+    package var json: JSONValue {
+        let document = report.json
+        guard !transformations.isEmpty, case .object(var members) = document else { return document }
+        let position = (members.firstIndex { $0.0 == FitReport.CodingKeys.elapsedSeconds.rawValue }).map { $0 + 1 } ?? members.count
+        members.insert(("transformations", .array(transformations)), at: position)
+        return .object(members)
+    }
 
     /// The JSON report as text, as `lmm fit --json` writes it.
     /// - Throws: ``LMMError/numerical(_:)`` naming the first non-finite number; nothing is

@@ -41,12 +41,12 @@ struct ConvertCommand: ParsableCommand {
 
     func validate() throws {
         if rowsPerChunk < 1 { throw ValidationError("--rows-per-chunk must be at least 1") }
-        if data == output { throw ValidationError("the input and the output are the same file") }
     }
 
     func run() throws {
         let start = Date()
         do {
+            try OutputFiles.checkDistinct(inputs: [(data, "the CSV file")], outputs: [(output, "the output")])
             let list = { (text: String?) in text.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } }
             let summary = try CSVConversion.convert(csv: data, to: output, select: list(columns),
                                                     categorical: Set(list(categorical) ?? []), rowsPerChunk: rowsPerChunk)

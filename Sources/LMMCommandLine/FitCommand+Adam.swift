@@ -28,7 +28,12 @@ extension FitCommand {
         PhaseLog.mark("start")
         let reporter = AdamProgressReporter()
         let (path, temporary) = try streamablePath(for: formula, reporter: reporter)
-        defer { if let temporary { unlink(temporary) } }
+        defer {
+            if let temporary {
+                unlink(temporary)
+                SignalCleanup.unregister(temporary)
+            }
+        }
         let reader = try LMMBinaryReader.openForStreaming(path: path)
         let model = try StreamingMixedModel(formula: formula, reader: reader) { rows in
             reporter.statistics(rows: rows, of: reader.rowCount)
@@ -68,8 +73,14 @@ extension FitCommand {
         }
         let temporary = FileManager.default.temporaryDirectory
             .appendingPathComponent("lmm-adam-\(getpid())-\(UUID().uuidString).lmmbin").path
+        SignalCleanup.register(temporary)
         reporter.note("converting \(URL(fileURLWithPath: data).lastPathComponent) to a temporary .lmmbin file")
-        try CSVConversion.convert(csv: data, to: temporary, select: formula.columnsUsed, categorical: formula.factorColumns)
+        do {
+            try CSVConversion.convert(csv: data, to: temporary, select: formula.columnsUsed, categorical: formula.factorColumns)
+        } catch {
+            SignalCleanup.unregister(temporary)
+            throw error
+        }
         PhaseLog.mark("convert CSV")
         return (temporary, temporary)
     }

@@ -140,6 +140,7 @@ struct FitCommand: ParsableCommand {
 
     private func fit() throws {
         PhaseLog.mark("start")
+        try checkOutputPaths()
         let parsed = try Formula.parse(formula)
         if method == .adam { return try fitAdam(parsed) }
         let table = try CSVReader.read(path: data, for: parsed, options: modelOptions)
@@ -178,6 +179,14 @@ struct FitCommand: ParsableCommand {
         }
         if let plot { extra += try plotFiles(model, result, directory: plot).map { ($0.svg, $0.path) } }
         try deliver(result, dataName: table.source, also: extra)
+    }
+
+    /// No output may overwrite an input or another output (same device and inode, any name).
+    func checkOutputPaths() throws {
+        let inputs = [(data, "the data file"), (variances, "--variances"), (start, "--start")]
+            .compactMap { path, role in path.map { (path: $0, role: role) } }
+        let outputs = [(json, "--json"), (ranef, "--ranef")].compactMap { path, role in path.map { (path: $0, role: role) } }
+        try OutputFiles.checkDistinct(inputs: inputs, outputs: outputs)
     }
 
     /// Writes the JSON and ranef files (all or none) and prints the summary; without the

@@ -141,6 +141,10 @@ struct AdamInputTests {
         let offset = dataOffset + 1 * (8 * 8 + 8 * 4) + 8 * 8 + 4 * 4
         bytes[offset] = 7
         try Data(bytes).write(to: URL(fileURLWithPath: path))
+        try expectFailure(path, formula: "y ~ 1 + (1 | g)", ["chunk 2 of 3 (rows 9 to 16) is corrupt: checksum mismatch"], directory: directory)
+        // A crafted file whose checksums match: the code check still names the row.
+        bytes = LMMBinaryResealing.reseal(bytes, rowCount: n, rowsPerChunk: 8)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
         try expectFailure(path, formula: "y ~ 1 + (1 | g)", ["row 13", "code 7", "not one of its 3 levels"], directory: directory)
     }
 

@@ -140,13 +140,13 @@ struct LMMBinaryTests {
             try Self.write(Array(original[..<length]), to: cut)
             let error = try #require(Self.openingError(cut), "a file cut to \(length) bytes was accepted")
             #expect(error.file == "cut-\(length).lmmbin")
-            #expect(["truncated", "inconsistent", "not an lmmbin file"].contains { error.message.contains($0) },
+            #expect(["truncated", "inconsistent", "not an lmmbin file", "corrupt"].contains { error.message.contains($0) },
                     "cut to \(length): \(error.message)")
         }
         // Trailing garbage is an inconsistency too.
         let padded = directory.appendingPathComponent("padded.lmmbin").path
         try Self.write(original + [0, 0, 0, 0, 0, 0, 0, 0], to: padded)
-        #expect(Self.openingError(padded)?.message.contains("inconsistent") == true)
+        #expect(Self.openingError(padded)?.message.contains("corrupt") == true)
     }
 
     @Test("bad magic, wrong version, inconsistent row count, unfinished file")
@@ -167,19 +167,26 @@ struct LMMBinaryTests {
         #expect(Self.openingError(text)?.message.contains("not an lmmbin file") == true)
 
         bytes = original
-        bytes[8] = 2
+        bytes[8] = 3
         let version = directory.appendingPathComponent("version.lmmbin").path
         try Self.write(bytes, to: version)
-        #expect(Self.openingError(version)?.message.contains("unsupported lmmbin version 2") == true)
+        #expect(Self.openingError(version)?.message.contains("unsupported lmmbin version 3") == true)
+        bytes[8] = 1
+        try Self.write(bytes, to: version)
+        #expect(Self.openingError(version)?.message.contains("re-run `lmm convert`") == true)
 
         bytes = original
         bytes[16] = 31    // row count 30 → 31
         let rows = directory.appendingPathComponent("rows.lmmbin").path
         try Self.write(bytes, to: rows)
+        #expect(Self.openingError(rows)?.message.contains("header checksum mismatch") == true)
+        bytes = LMMBinaryResealing.reseal(bytes, rowCount: 30, rowsPerChunk: 8)
+        try Self.write(bytes, to: rows)
         #expect(Self.openingError(rows)?.message.contains("inconsistent") == true)
 
         bytes = original
         for i in 40..<48 { bytes[i] = 0 }    // footer offset 0: the writer never finished
+        bytes = LMMBinaryResealing.reseal(bytes, rowCount: 30, rowsPerChunk: 8)
         let unfinished = directory.appendingPathComponent("unfinished.lmmbin").path
         try Self.write(bytes, to: unfinished)
         #expect(Self.openingError(unfinished)?.message.contains("unfinished") == true)
@@ -198,6 +205,9 @@ struct LMMBinaryTests {
         let offset = layout.chunkOffset(2) + 2 * 4
         bytes[offset] = 7
         let bad = directory.appendingPathComponent("bad.lmmbin").path
+        try Self.write(bytes, to: bad)
+        #expect(Self.openingError(bad)?.message.contains("chunk 3 of 4 (rows 17 to 24) is corrupt: checksum mismatch") == true)
+        bytes = LMMBinaryResealing.reseal(bytes, rowCount: 30, rowsPerChunk: 8)
         try Self.write(bytes, to: bad)
         let error = try #require(Self.openingError(bad))
         #expect(error.message.contains("row 19"))

@@ -11,6 +11,8 @@ public struct LMMBinaryChunk: Sendable {
     var kinds: [LMMBinaryColumn.Kind] = []
     var doubles: [[Double]] = []
     var codeArrays: [[Int32]] = []
+    /// The chunk's bytes as stored, whose checksum is verified before they are copied out.
+    var raw: [UInt8] = []
 
     /// Empty buffers; the first ``LMMBinaryReader/readChunk(_:into:)`` sizes them.
     public init() {}

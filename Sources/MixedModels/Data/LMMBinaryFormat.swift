@@ -6,13 +6,15 @@
 ///
 ///     header
 ///       0   8  magic              89 4C 4D 4D 42 49 4E 0A   ("\x89LMMBIN\n")
-///       8   4  version            UInt32 = 1
+///       8   4  version            UInt32 = 2 (1: before checksums)
 ///      12   4  columnCount        UInt32, ≥ 1
 ///      16   8  rowCount           UInt64  (patched when the writer finishes)
 ///      24   8  rowsPerChunk       UInt64, ≥ 1
 ///      32   8  dataOffset         UInt64: where chunk 0 starts (end of header, multiple of 8)
 ///      40   8  footerOffset       UInt64  (patched when the writer finishes; 0 = unfinished)
-///      48      column descriptors, one per column:
+///      48   4  headerChecksum     UInt32: CRC-32C of the header up to dataOffset, this field as 0
+///      52   4  reserved           zero
+///      56      column descriptors, one per column:
 ///                1  kind          UInt8: 1 = float64, 2 = factor (Int32 codes)
 ///                3  reserved      zero
 ///                4  nameLength    UInt32, ≥ 1
@@ -24,6 +26,8 @@
 ///          for each factor column, in column order:
 ///            4  levelCount        UInt32
 ///               levelCount × (UInt32 byte length, UTF-8 label), in code order
+///          chunkCount × UInt32    CRC-32C of each chunk's bytes (padding included)
+///       4  footerChecksum         CRC-32C of the footer from its magic to here
 ///       8  end magic              "LMMEND\0\0"; the file ends here
 ///
 /// Chunk `c` holds rows `c·R ..< min((c+1)·R, rowCount)` where `R = rowsPerChunk`; with `r`
@@ -39,6 +43,11 @@
 /// ``Factor`` documents, which makes the first level the reference level) writes them so —
 /// `datagen` does, with labels like `u000123` (a letter prefix and zero-padded numbers, which
 /// R's collation sorts numerically).
+///
+/// Integrity: the header, the footer and every chunk carry a CRC-32C (``CRC32C``); the reader
+/// checks the header and footer when it opens a file and each chunk when it reads it, and names
+/// the part that does not match. Every size in the header is checked before it is used, with
+/// arithmetic that cannot overflow.
 public enum LMMBinaryFormat {
     // The layout constants; the writer and reader live in LMMBinaryWriter.swift and
     // LMMBinaryReader.swift.
@@ -49,9 +58,11 @@ public enum LMMBinaryFormat {
     /// The last eight bytes of the file.
     static let endMagic: [UInt8] = Array("LMMEND\0\0".utf8)
     /// The format version this code reads and writes.
-    public static let version: UInt32 = 1
+    public static let version: UInt32 = 2
     /// Bytes of the fixed part of the header, before the column descriptors.
-    static let fixedHeaderSize = 48
+    static let fixedHeaderSize = 56
+    /// Offset of the header's checksum.
+    static let headerChecksumOffset = 48
     /// Offsets of the fields the writer patches when it finishes.
     static let rowCountOffset = 16
     static let footerOffsetOffset = 40
@@ -143,7 +154,7 @@ struct LMMBinaryLayout: Sendable {
     }
 
     func chunkCount(rowCount: Int) -> Int {
-        (rowCount + rowsPerChunk - 1) / rowsPerChunk
+        rowCount / rowsPerChunk + (rowCount % rowsPerChunk > 0 ? 1 : 0)    // no overflow near Int.max
     }
 
     /// Rows in chunk `index` of a file of `rowCount` rows.
@@ -163,6 +174,26 @@ struct LMMBinaryLayout: Sendable {
         return dataOffset + full * chunkByteCount(rows: rowsPerChunk) + (rest > 0 ? chunkByteCount(rows: rest) : 0)
     }
 
+    /// ``footerOffset(rowCount:)`` for sizes read from a file: nil when the computation would
+    /// overflow (a corrupt or crafted header).
+    func checkedFooterOffset(rowCount: Int) -> Int? {
+        guard rowCount >= 0, rowsPerChunk >= 1 else { return nil }
+        var perRow = 0
+        for column in columns {
+            let (sum, overflow) = perRow.addingReportingOverflow(column.kind.width)
+            guard !overflow else { return nil }
+            perRow = sum
+        }
+        // Padding adds at most 8 bytes per column per chunk; bound the result before computing it.
+        let chunks = chunkCount(rowCount: rowCount)
+        let (data, o1) = rowCount.multipliedReportingOverflow(by: perRow)
+        let (padding, o2) = chunks.multipliedReportingOverflow(by: 8 * columns.count)
+        guard !o1, !o2, dataOffset >= 0 else { return nil }
+        let (bound, o3) = data.addingReportingOverflow(padding)
+        guard !o3, !bound.addingReportingOverflow(dataOffset).overflow else { return nil }
+        return footerOffset(rowCount: rowCount)
+    }
+
     /// The header bytes for these columns, with `rowCount` and `footerOffset` as given.
     static func header(columns: [LMMBinaryColumn], rowsPerChunk: Int, rowCount: Int, footerOffset: Int) -> [UInt8] {
         var bytes = LMMBinaryFormat.magic
@@ -173,6 +204,7 @@ struct LMMBinaryLayout: Sendable {
         let dataOffset = headerSize(columns: columns)
         bytes.appendLittleEndian(UInt64(dataOffset))
         bytes.appendLittleEndian(UInt64(footerOffset))
+        bytes += [UInt8](repeating: 0, count: 8)    // checksum, reserved
         for column in columns {
             bytes.append(column.kind.rawValue)
             bytes += [0, 0, 0]
@@ -181,6 +213,10 @@ struct LMMBinaryLayout: Sendable {
             bytes += name
         }
         bytes += [UInt8](repeating: 0, count: dataOffset - bytes.count)
+        let checksum = CRC32C.checksum(bytes)
+        withUnsafeBytes(of: checksum.littleEndian) { field in
+            for k in 0..<4 { bytes[LMMBinaryFormat.headerChecksumOffset + k] = field[k] }
+        }
         return bytes
     }
 

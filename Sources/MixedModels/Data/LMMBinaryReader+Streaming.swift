@@ -37,9 +37,11 @@ extension LMMBinaryReader {
             columns.append(LMMBinaryColumn(name: "c\(columns.count)", kind: kind))
         }
         let layout = LMMBinaryLayout(columns: columns, rowsPerChunk: Int(rowsPerChunk), dataOffset: Int(dataOffset))
+        guard rowCount <= UInt64(size) else { return nil }
         let rows = Int(rowCount)
         // An unfinished file has no row count: count the whole chunks that fit.
-        let expected = rows > 0 ? layout.footerOffset(rowCount: rows) : Int.max
+        guard let footer = layout.checkedFooterOffset(rowCount: rows) else { return nil }
+        let expected = rows > 0 ? footer : Int.max
         guard size < expected else { return nil }
         let chunkBytes = layout.chunkByteCount(rows: Int(rowsPerChunk))
         let wholeChunks = (size - Int(dataOffset)) / max(chunkBytes, 1)

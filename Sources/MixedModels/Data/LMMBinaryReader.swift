@@ -36,6 +36,8 @@ public final class LMMBinaryReader: Sendable {
     private let fd: Int32
     /// Level labels of each column in code order (empty for float64 columns).
     private let levelLabels: [[String]]
+    /// CRC-32C of each chunk, from the footer.
+    private let chunkChecksums: [UInt32]
 
     /// Opens the file and reads its header and footer.
     /// - Throws: ``InputError`` naming the file when it cannot be read, is not an lmmbin file
@@ -58,26 +60,47 @@ public final class LMMBinaryReader: Sendable {
             cursor.position = 8
             let version = try cursor.read(UInt32.self)
             guard version == LMMBinaryFormat.version else {
+                if version == 1 {
+                    throw InputError("this .lmmbin file has format version 1, written by an earlier lmm without checksums; "
+                                     + "re-run `lmm convert` on the CSV file to rewrite it (version \(LMMBinaryFormat.version))", file: file)
+                }
                 throw InputError("unsupported lmmbin version \(version); this program reads version \(LMMBinaryFormat.version)", file: file)
             }
-            let columnCount = Int(try cursor.read(UInt32.self))
-            let rowCount = try cursor.read(UInt64.self)
-            let rowsPerChunk = try cursor.read(UInt64.self)
-            let dataOffset = try cursor.read(UInt64.self)
-            let footerOffset = try cursor.read(UInt64.self)
-            guard columnCount >= 1 else { throw InputError("the header declares no columns", file: file) }
-            guard rowsPerChunk >= 1, rowsPerChunk <= UInt64(Int32.max) else {
-                throw InputError("invalid rows per chunk \(rowsPerChunk) in the header", file: file)
+            let columnCount64 = UInt64(try cursor.read(UInt32.self))
+            let rowCount64 = try cursor.read(UInt64.self)
+            let rowsPerChunk64 = try cursor.read(UInt64.self)
+            let dataOffset64 = try cursor.read(UInt64.self)
+            let footerOffset64 = try cursor.read(UInt64.self)
+            // The header's own extent first, so that its checksum can be verified before any
+            // other field is believed.
+            guard dataOffset64 >= UInt64(fixed), dataOffset64 <= UInt64(size), dataOffset64 % 8 == 0 else {
+                throw InputError("truncated or corrupt header: data offset \(dataOffset64) is not within the file (\(size) bytes)", file: file)
             }
-            guard footerOffset != 0 else {
+            let dataOffset = Int(dataOffset64)
+            var header = try FileIO.readBytes(fd, count: dataOffset, offset: 0, file: file)
+            let checksumAt = LMMBinaryFormat.headerChecksumOffset
+            let stored = header[checksumAt..<checksumAt + 4].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            for k in checksumAt..<checksumAt + 4 { header[k] = 0 }
+            guard CRC32C.checksum(header) == stored else {
+                throw InputError("header checksum mismatch: the header (bytes 0 to \(dataOffset - 1)) is corrupt", file: file)
+            }
+            guard columnCount64 >= 1 else { throw InputError("the header declares no columns", file: file) }
+            // Each descriptor takes at least 9 bytes of the header.
+            guard columnCount64 <= UInt64(dataOffset / 9) else {
+                throw InputError("corrupt header: \(columnCount64) columns cannot fit in a \(dataOffset)-byte header", file: file)
+            }
+            let columnCount = Int(columnCount64)
+            guard rowsPerChunk64 >= 1, rowsPerChunk64 <= UInt64(Int32.max) else {
+                throw InputError("invalid rows per chunk \(rowsPerChunk64) in the header", file: file)
+            }
+            guard footerOffset64 != 0 else {
                 throw InputError("unfinished file: the writer did not finish (no footer)", file: file)
             }
-            guard dataOffset <= UInt64(size), footerOffset <= UInt64(size), rowCount <= UInt64(size) else {
+            guard footerOffset64 <= UInt64(size), rowCount64 <= UInt64(size) else {
                 throw InputError("truncated or inconsistent file: the header points past its end (\(size) bytes)", file: file)
             }
 
             // Column descriptors.
-            let header = try FileIO.readBytes(fd, count: Int(dataOffset), offset: 0, file: file)
             cursor = LMMBinaryCursor(header, file: file, part: "header")
             cursor.position = fixed
             var columns: [LMMBinaryColumn] = []
@@ -94,21 +117,31 @@ public final class LMMBinaryReader: Sendable {
                 guard names.insert(name).inserted else { throw InputError("duplicate column name '\(name)'", file: file) }
                 columns.append(LMMBinaryColumn(name: name, kind: kind))
             }
-            guard LMMBinaryLayout.headerSize(columns: columns) == Int(dataOffset) else {
+            guard LMMBinaryLayout.headerSize(columns: columns) == dataOffset else {
                 throw InputError("inconsistent header: data offset \(dataOffset) does not follow the column descriptors", file: file)
             }
-            let layout = LMMBinaryLayout(columns: columns, rowsPerChunk: Int(rowsPerChunk), dataOffset: Int(dataOffset))
-            let expectedFooter = layout.footerOffset(rowCount: Int(rowCount))
-            guard Int(footerOffset) == expectedFooter else {
-                throw InputError("inconsistent sizes: \(rowCount) rows end the data at offset \(expectedFooter), but the footer is at \(footerOffset)", file: file)
+            let layout = LMMBinaryLayout(columns: columns, rowsPerChunk: Int(rowsPerChunk64), dataOffset: dataOffset)
+            guard let expectedFooter = layout.checkedFooterOffset(rowCount: Int(rowCount64)), expectedFooter <= size else {
+                throw InputError("inconsistent sizes: \(rowCount64) rows of these columns do not fit in the file (\(size) bytes)", file: file)
             }
+            guard Int(footerOffset64) == expectedFooter else {
+                throw InputError("inconsistent sizes: \(rowCount64) rows end the data at offset \(expectedFooter), but the footer is at \(footerOffset64)", file: file)
+            }
+            let rowCount = Int(rowCount64)
+            let chunkCount = layout.chunkCount(rowCount: rowCount)
 
-            // Footer: level labels.
+            // Footer: level labels, chunk checksums, its own checksum.
             let footer = try FileIO.readBytes(fd, count: size - expectedFooter, offset: expectedFooter, file: file)
-            cursor = LMMBinaryCursor(footer, file: file, part: "footer")
-            guard Array(try cursor.readBytes(8)) == LMMBinaryFormat.footerMagic else {
+            guard footer.count >= 20, Array(footer[0..<8]) == LMMBinaryFormat.footerMagic,
+                  Array(footer[(footer.count - 8)...]) == LMMBinaryFormat.endMagic else {
                 throw InputError("truncated or corrupt file: no footer at offset \(expectedFooter)", file: file)
             }
+            let footerStored = footer[(footer.count - 12)..<(footer.count - 8)].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            guard CRC32C.checksum(footer[0..<(footer.count - 12)]) == footerStored else {
+                throw InputError("footer checksum mismatch: the footer (level labels and chunk checksums, from offset \(expectedFooter)) is corrupt", file: file)
+            }
+            cursor = LMMBinaryCursor(Array(footer[0..<(footer.count - 12)]), file: file, part: "footer")
+            cursor.position = 8
             var levelLabels = [[String]](repeating: [], count: columnCount)
             for j in 0..<columnCount where columns[j].kind == .factor {
                 let count = Int(try cursor.read(UInt32.self))
@@ -123,19 +156,20 @@ public final class LMMBinaryReader: Sendable {
                 }
                 levelLabels[j] = labels
             }
-            guard Array(try cursor.readBytes(8)) == LMMBinaryFormat.endMagic else {
-                throw InputError("corrupt footer: no end marker", file: file)
+            guard cursor.bytes.count - cursor.position == 4 * chunkCount else {
+                throw InputError("inconsistent footer: \(cursor.bytes.count - cursor.position) bytes of chunk checksums for \(chunkCount) chunks", file: file)
             }
-            guard cursor.position == footer.count else {
-                throw InputError("inconsistent sizes: \(footer.count - cursor.position) unexpected bytes after the footer", file: file)
-            }
+            var chunkChecksums: [UInt32] = []
+            chunkChecksums.reserveCapacity(chunkCount)
+            for _ in 0..<chunkCount { chunkChecksums.append(try cursor.read(UInt32.self)) }
 
             self.path = path
             self.file = file
             self.fd = fd
             self.columns = columns
-            self.rowCount = Int(rowCount)
-            self.rowsPerChunk = Int(rowsPerChunk)
+            self.rowCount = rowCount
+            self.rowsPerChunk = Int(rowsPerChunk64)
+            self.chunkChecksums = chunkChecksums
             self.layout = layout
             self.levelLabels = levelLabels
         } catch {
@@ -176,16 +210,24 @@ public final class LMMBinaryReader: Sendable {
             chunk.doubles = Array(repeating: [], count: columns.count)
             chunk.codeArrays = Array(repeating: [], count: columns.count)
         }
-        var offset = layout.chunkOffset(index)
+        let byteCount = layout.chunkByteCount(rows: rows)
+        if chunk.raw.count != byteCount { chunk.raw = [UInt8](repeating: 0, count: byteCount) }
+        try chunk.raw.withUnsafeMutableBytes { try read(into: $0.baseAddress, byteCount, offset: layout.chunkOffset(index)) }
+        guard chunk.raw.withUnsafeBytes({ CRC32C.checksum($0) }) == chunkChecksums[index] else {
+            throw InputError("chunk \(index + 1) of \(chunkCount) (rows \(firstRow + 1) to \(firstRow + rows)) is corrupt: checksum mismatch", file: file)
+        }
+        let raw = chunk.raw
+        var offset = 0
         for j in columns.indices {
+            let width = columns[j].kind.width
             switch columns[j].kind {
             case .float64:
                 Self.resize(&chunk.doubles[j], to: rows)
-                try chunk.doubles[j].withUnsafeMutableBytes { try read(into: $0.baseAddress, rows * 8, offset: offset) }
+                Self.copy(raw, at: offset, byteCount: rows * width, into: &chunk.doubles[j])
                 Self.fromLittleEndian(&chunk.doubles[j])
             case .factor:
                 Self.resize(&chunk.codeArrays[j], to: rows)
-                try chunk.codeArrays[j].withUnsafeMutableBytes { try read(into: $0.baseAddress, rows * 4, offset: offset) }
+                Self.copy(raw, at: offset, byteCount: rows * width, into: &chunk.codeArrays[j])
                 Self.fromLittleEndian(&chunk.codeArrays[j])
                 try checkCodes(chunk.codeArrays[j][...], column: j, firstRow: firstRow)
             }
@@ -199,6 +241,16 @@ public final class LMMBinaryReader: Sendable {
     private func read(into pointer: UnsafeMutableRawPointer?, _ count: Int, offset: Int) throws {
         guard count > 0, let pointer else { return }
         try FileIO.preadAll(fd, pointer, count, offset: offset, file: file)
+    }
+
+    /// Copies `byteCount` bytes of `raw` from `offset` into the storage of `array`.
+    private static func copy<T>(_ raw: [UInt8], at offset: Int, byteCount: Int, into array: inout [T]) {
+        guard byteCount > 0 else { return }
+        array.withUnsafeMutableBytes { destination in
+            raw.withUnsafeBytes { source in
+                destination.baseAddress!.copyMemory(from: source.baseAddress! + offset, byteCount: byteCount)
+            }
+        }
     }
 
     private static func resize<T: FixedWidthInteger>(_ array: inout [T], to count: Int) {
@@ -278,32 +330,26 @@ public final class LMMBinaryReader: Sendable {
     /// ``Factor``s with their levels in R's order, as ``CSVReader`` gives them (the codes are
     /// renumbered when the file stores the levels in another order). Unused levels are kept.
     public func readAll() throws -> DataTable {
+        var doubles = columns.map { $0.kind == .float64 ? [Double](repeating: 0, count: rowCount) : [] }
+        var codes = columns.map { $0.kind == .factor ? [Int32](repeating: 0, count: rowCount) : [] }
+        var chunk = LMMBinaryChunk()
+        for c in 0..<chunkCount {
+            try readChunk(c, into: &chunk)
+            for j in columns.indices {
+                let range = chunk.firstRow..<chunk.firstRow + chunk.rowCount
+                switch columns[j].kind {
+                case .float64: doubles[j].replaceSubrange(range, with: chunk.doubles[j])
+                case .factor: codes[j].replaceSubrange(range, with: chunk.codeArrays[j])
+                }
+            }
+        }
         var table: [String: Column] = [:]
         for (j, column) in columns.enumerated() {
             switch column.kind {
             case .float64:
-                var values = [Double](repeating: 0, count: rowCount)
-                try values.withUnsafeMutableBytes { buffer in
-                    for c in 0..<chunkCount {
-                        let rows = rowCount(ofChunk: c)
-                        let offset = layout.chunkOffset(c) + layout.segmentOffset(j, rows: rows)
-                        try read(into: buffer.baseAddress.map { $0 + c * rowsPerChunk * 8 }, rows * 8, offset: offset)
-                    }
-                }
-                Self.fromLittleEndian(&values)
-                table[column.name] = .numeric(values)
+                table[column.name] = .numeric(doubles[j])
             case .factor:
-                var codes = [Int32](repeating: 0, count: rowCount)
-                try codes.withUnsafeMutableBytes { buffer in
-                    for c in 0..<chunkCount {
-                        let rows = rowCount(ofChunk: c)
-                        let offset = layout.chunkOffset(c) + layout.segmentOffset(j, rows: rows)
-                        try read(into: buffer.baseAddress.map { $0 + c * rowsPerChunk * 4 }, rows * 4, offset: offset)
-                    }
-                }
-                Self.fromLittleEndian(&codes)
-                try checkCodes(codes[...], column: j, firstRow: 0)
-                table[column.name] = .categorical(Self.inROrder(Factor(codes: codes, levels: levelLabels[j])))
+                table[column.name] = .categorical(Self.inROrder(Factor(codes: codes[j], levels: levelLabels[j])))
             }
         }
         return DataTable(source: file, columnNames: columns.map(\.name), columns: table, rowCount: rowCount)

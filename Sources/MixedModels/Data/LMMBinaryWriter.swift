@@ -30,6 +30,10 @@ public final class LMMBinaryWriter {
     private let layout: LMMBinaryLayout
     private let file: String
     private let temporaryPath: String
+    /// The real file `path` names (symbolic links resolved), which the temporary file replaces.
+    private let destination: String
+    /// Mode and owner of the file being replaced, given to the new one.
+    private let existing: OutputTarget.ExistingFile?
     private var fd: Int32
     /// The chunk being filled: column `j` at `segmentOffsets[j]`, laid out as a full chunk.
     private let buffer: UnsafeMutableRawPointer
@@ -43,6 +47,8 @@ public final class LMMBinaryWriter {
     /// Largest code appended to each factor column, checked against its levels on finish.
     private var largestCode: [Int32]
     private var state = State.open
+    /// CRC-32C of each chunk written, for the footer.
+    private var chunkChecksums: [UInt32] = []
 
     private enum State { case open, finished, failed }
 
@@ -80,7 +86,13 @@ public final class LMMBinaryWriter {
         levelIndex = Array(repeating: nil, count: columns.count)
         largestCode = Array(repeating: -1, count: columns.count)
 
-        (fd, temporaryPath) = try Self.createTemporary(beside: path, file: file)
+        guard case .file(let destination, let existing) = try OutputTarget.resolve(path) else {
+            throw InputError("an .lmmbin file must be a regular file (it is written with seeks), not a device or pipe", file: file)
+        }
+        self.destination = destination
+        self.existing = existing
+        (fd, temporaryPath) = try Self.createTemporary(beside: destination, file: file)
+        SignalCleanup.register(temporaryPath)
         buffer = UnsafeMutableRawPointer.allocate(byteCount: max(bufferSize, 8), alignment: 16)
         buffer.initializeMemory(as: UInt8.self, repeating: 0, count: max(bufferSize, 8))
         do {
@@ -117,6 +129,7 @@ public final class LMMBinaryWriter {
         if fd >= 0 { close(fd) }
         fd = -1
         unlink(temporaryPath)
+        SignalCleanup.unregister(temporaryPath)
         state = .failed
     }
 
@@ -260,6 +273,7 @@ public final class LMMBinaryWriter {
     private func flushFullChunk() throws {
         do {
             swapToLittleEndian(rows: fill)
+            chunkChecksums.append(CRC32C.checksum(UnsafeRawBufferPointer(start: buffer, count: bufferSize)))
             try FileIO.writeAll(fd, buffer, bufferSize, file: file)
             fill = 0
         } catch {
@@ -271,13 +285,16 @@ public final class LMMBinaryWriter {
     /// The last, partial chunk: each column's first `fill` values, zero-padded to 8 bytes.
     private func flushPartialChunk() throws {
         swapToLittleEndian(rows: fill)
+        var crc = CRC32C.initial
         for j in columns.indices {
             let used = fill * columns[j].kind.width
             let size = layout.segmentSize(j, rows: fill)
             let segment = buffer + segmentOffsets[j]
             (segment + used).initializeMemory(as: UInt8.self, repeating: 0, count: size - used)
+            crc = CRC32C.update(crc, UnsafeRawBufferPointer(start: segment, count: size))
             try FileIO.writeAll(fd, segment, size, file: file)
         }
+        chunkChecksums.append(CRC32C.finish(crc))
         fill = 0
     }
 
@@ -299,8 +316,8 @@ public final class LMMBinaryWriter {
 
     // MARK: - Finishing
 
-    /// Writes the last chunk and the footer of level labels, patches the header's row count
-    /// and footer offset, and renames the temporary file to ``path``.
+    /// Writes the last chunk and the footer of level labels and checksums, rewrites the header
+    /// with the row count, footer offset and checksum, and renames the temporary file to ``path``.
     /// - Throws: ``InputError`` when a factor column has a code without a level, or on an
     ///   I/O error; the temporary file is removed and no file is left at `path`.
     public func finish() throws {
@@ -318,25 +335,24 @@ public final class LMMBinaryWriter {
                     footer.append(contentsOf: label.utf8)
                 }
             }
+            for checksum in chunkChecksums { footer.appendLittleEndian(checksum) }
+            footer.appendLittleEndian(CRC32C.checksum(footer))
             footer += LMMBinaryFormat.endMagic
             try footer.withUnsafeBytes { try FileIO.writeAll(fd, $0.baseAddress!, $0.count, file: file) }
             let footerOffset = layout.footerOffset(rowCount: rowCount)
-            var patch: [UInt8] = []
-            patch.appendLittleEndian(UInt64(rowCount))
-            try patch.withUnsafeBytes {
-                try FileIO.pwriteAll(fd, $0.baseAddress!, 8, offset: LMMBinaryFormat.rowCountOffset, file: file)
-            }
-            patch = []
-            patch.appendLittleEndian(UInt64(footerOffset))
-            try patch.withUnsafeBytes {
-                try FileIO.pwriteAll(fd, $0.baseAddress!, 8, offset: LMMBinaryFormat.footerOffsetOffset, file: file)
+            let header = LMMBinaryLayout.header(columns: columns, rowsPerChunk: rowsPerChunk,
+                                                rowCount: rowCount, footerOffset: footerOffset)
+            try header.withUnsafeBytes { try FileIO.pwriteAll(fd, $0.baseAddress!, $0.count, offset: 0, file: file) }
+            if let existing, !OutputTarget.adopt(existing, fd: fd) {
+                throw InputError("cannot give the new file the owner and mode of the one it replaces; remove it or choose another name", file: file)
             }
             let result = close(fd)
             fd = -1
             guard result == 0 else { throw LMMError.output(file: file, reason: "cannot write: \(FileIO.lastError)") }
-            guard rename(temporaryPath, path) == 0 else {
+            guard rename(temporaryPath, destination) == 0 else {
                 throw LMMError.output(file: file, reason: "cannot create the file: \(FileIO.lastError)")
             }
+            SignalCleanup.unregister(temporaryPath)
             state = .finished
         } catch {
             abandon()

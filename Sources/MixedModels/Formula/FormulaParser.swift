@@ -103,6 +103,26 @@ struct FormulaParser {
     }
 
     private var lexer: FormulaLexer
+    /// Parentheses open around the current token: each level is a recursion of the parser (and
+    /// of every later walk of the tree), so it is bounded (``maximumNesting``).
+    private var nesting = 0
+    /// The most parentheses that may be open at once: far more than any model needs, far less
+    /// than what would exhaust the stack.
+    static let maximumNesting = 200
+    /// Binary operators read so far: a chain `a + b + … ` is a tree as deep as it is long, which
+    /// the expansion walks recursively, so it is bounded too (``maximumOperators``).
+    private var operators = 0
+    /// The most operators (`+ - * / :` and `|`) in one formula: hundreds of terms, far less than
+    /// what would exhaust the stack.
+    static let maximumOperators = 1_000
+
+    /// Counts one binary operator at `token`, throwing past ``maximumOperators``.
+    private mutating func countOperator(_ token: FormulaToken) throws(FormulaError) {
+        operators += 1
+        guard operators <= Self.maximumOperators else {
+            throw error("more than \(Self.maximumOperators) operators in one formula", at: token.span)
+        }
+    }
     /// The current (not yet consumed) token.
     private var token: FormulaToken
     /// The function calls parsed so far, by label.
@@ -202,6 +222,7 @@ struct FormulaParser {
         }
         while token.kind == .plus || token.kind == .minus {
             let op = token
+            try countOperator(op)
             try advance()
             let rhs = try parseProduct(after: op, part: part)
             node = .binary(op.kind == .plus ? .plus : .minus, node, rhs, operatorSpan: op.span)
@@ -217,6 +238,7 @@ struct FormulaParser {
         var node = try parseInteraction(after: opener, part: part, first: first)
         while token.kind == .star || token.kind == .slash {
             let op = token
+            try countOperator(op)
             try advance()
             let rhs = try parseInteraction(after: op, part: part)
             node = .binary(op.kind == .star ? .crossing : .nesting, node, rhs, operatorSpan: op.span)
@@ -237,6 +259,7 @@ struct FormulaParser {
         }
         while token.kind == .colon {
             let op = token
+            try countOperator(op)
             try advance()
             let rhs = try parsePrimary(after: op, part: part)
             node = .binary(.interaction, node, rhs, operatorSpan: op.span)
@@ -261,6 +284,11 @@ struct FormulaParser {
             try advance()
             return .intercept(present: first.kind == .one, span: first.span)
         case .leftParenthesis:
+            guard nesting < Self.maximumNesting else {
+                throw error("parentheses nested more than \(Self.maximumNesting) deep", at: first.span)
+            }
+            nesting += 1
+            defer { nesting -= 1 }
             try advance()
             let inner = try parseSum(after: first, part: part)
             if token.kind == .bar || token.kind == .doubleBar {

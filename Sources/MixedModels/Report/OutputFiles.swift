@@ -1,41 +1,123 @@
 import Foundation
 
-/// Writes output files all-or-nothing: each is written to a temporary file beside its
-/// destination, and only when every one is written are they renamed into place. A failed
-/// run leaves no output file (and no temporary one).
+/// Writes output files all-or-nothing: each regular file is written to a temporary file beside
+/// its destination (beside the real file, when the path is a symbolic link), and only when every
+/// one is written are they renamed into place, with the mode and owner of the file they replace.
+/// A failed or interrupted run leaves no output file (and no temporary one: the temporary files
+/// are registered with ``SignalCleanup``). Character devices, FIFOs (`/dev/null`, `/dev/stdout`,
+/// a named pipe) and `-` (standard output) are written directly, never replaced (``OutputTarget``).
 package struct OutputFiles {
     private var staged: [(temporary: String, destination: String)] = []
+    /// Outputs written at commit: streams, standard output, and files whose owner a rename would
+    /// change (another user's file), written in place.
+    private var direct: [(contents: String, target: OutputTarget, path: String)] = []
 
     package init() {}
 
-    /// Writes `contents` to a temporary file next to `path`.
-    /// - Throws: ``LMMError/output(file:reason:)`` naming the file when it cannot be written.
+    /// Writes `contents` to a temporary file next to `path` (or keeps it for ``commit()`` when
+    /// `path` is a device, FIFO or `-`).
+    /// - Throws: ``LMMError/output(file:reason:)`` naming the file when it cannot be written, with the reason.
     package mutating func stage(_ contents: String, at path: String) throws {
-        let directory = (path as NSString).deletingLastPathComponent
-        let name = (path as NSString).lastPathComponent
-        let temporary = (directory.isEmpty ? "." : directory) + "/.\(name).tmp-\(getpid())-\(staged.count)"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(contents.utf8)) else {
-            discard()
-            throw LMMError.output(file: path, reason: "cannot write the output file (does the directory exist and is it writable?)")
+        let target: OutputTarget
+        do { target = try OutputTarget.resolve(path) } catch { discard(); throw error }
+        guard case .file(let destination, let existing) = target else {
+            direct.append((contents, target, path))
+            return
         }
-        staged.append((temporary, path))
+        let slash = destination.lastIndex(of: "/")
+        let directory = slash.map { String(destination[...$0]) } ?? "./"
+        let name = slash.map { String(destination[destination.index(after: $0)...]) } ?? destination
+        let temporary = directory + ".\(name).tmp-\(getpid())-\(staged.count)-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+        guard fd >= 0 else {
+            let reason = FileIO.lastError
+            discard()
+            throw LMMError.output(file: FileIO.fileName(path), reason: "cannot create the output file in its directory: \(reason)")
+        }
+        SignalCleanup.register(temporary)
+        do {
+            var bytes = Array(contents.utf8)
+            if !bytes.isEmpty {
+                try bytes.withUnsafeMutableBytes { try FileIO.writeAll(fd, $0.baseAddress!, $0.count, file: FileIO.fileName(path)) }
+            }
+            if let existing, !OutputTarget.adopt(existing, fd: fd) {
+                close(fd)
+                unlink(temporary)
+                SignalCleanup.unregister(temporary)
+                direct.append((contents, .stream(path: destination), path))
+                return
+            }
+            guard close(fd) == 0 else { throw LMMError.output(file: FileIO.fileName(path), reason: "cannot write: \(FileIO.lastError)") }
+            bytes = []
+        } catch {
+            close(fd)
+            unlink(temporary)
+            SignalCleanup.unregister(temporary)
+            discard()
+            throw error
+        }
+        staged.append((temporary, destination))
     }
 
-    /// Renames every staged file into place.
-    /// - Throws: ``LMMError/output(file:reason:)`` naming the file that cannot be moved.
+    /// Throws ``LMMError/output(file:reason:)`` when an output would overwrite an input or another output: the same
+    /// file by device and inode, whatever the names (``OutputTarget/checkDistinct(inputs:outputs:)``).
+    package static func checkDistinct(inputs: [(path: String, role: String)], outputs: [(path: String, role: String)]) throws {
+        try OutputTarget.checkDistinct(inputs: inputs, outputs: outputs)
+    }
+
+    /// Writes the direct outputs, then renames every staged file into place.
     package mutating func commit() throws {
+        for output in direct {
+            do {
+                try Self.writeDirectly(output.contents, to: output.target, name: FileIO.fileName(output.path))
+            } catch {
+                discard()
+                throw error
+            }
+        }
+        direct = []
         for (index, file) in staged.enumerated() where rename(file.temporary, file.destination) != 0 {
             let reason = String(cString: strerror(errno))
-            for later in staged[index...] { unlink(later.temporary) }
+            for later in staged[index...] {
+                unlink(later.temporary)
+                SignalCleanup.unregister(later.temporary)
+            }
             staged = []
             throw LMMError.output(file: file.destination, reason: "cannot move the output into place: \(reason)")
         }
+        for file in staged { SignalCleanup.unregister(file.temporary) }
         staged = []
     }
 
     /// Removes every staged temporary file.
     package mutating func discard() {
-        for file in staged { unlink(file.temporary) }
+        for file in staged {
+            unlink(file.temporary)
+            SignalCleanup.unregister(file.temporary)
+        }
         staged = []
+        direct = []
+    }
+
+    /// Writes `contents` to standard output or opens the stream (or file) and writes it.
+    private static func writeDirectly(_ contents: String, to target: OutputTarget, name: String) throws {
+        var bytes = Array(contents.utf8)
+        let fd: Int32
+        switch target {
+        case .standardOutput:
+            fflush(nil)
+            fd = STDOUT_FILENO
+        case .stream(let path), .file(let path, _):
+            fd = open(path, O_WRONLY | O_CLOEXEC | (isRegular(path) ? O_TRUNC : 0))
+            guard fd >= 0 else { throw LMMError.output(file: name, reason: "cannot open for writing: \(FileIO.lastError)") }
+        }
+        defer { if fd != STDOUT_FILENO { close(fd) } }
+        guard !bytes.isEmpty else { return }
+        try bytes.withUnsafeMutableBytes { try FileIO.writeAll(fd, $0.baseAddress!, $0.count, file: name) }
+    }
+
+    private static func isRegular(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFREG
     }
 }

@@ -7,6 +7,8 @@ enum CommandRunner {
         var status: Int32
         var stdout: String
         var stderr: String
+        /// True when a signal ended the process (a crash: the shell's exit status ≥ 128).
+        var signaled = false
     }
 
     /// The directory holding the built products (beside the test bundle).
@@ -40,7 +42,8 @@ enum CommandRunner {
         process.waitUntilExit()
         return Result(status: process.terminationStatus,
                       stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
+                      stderr: String(decoding: stderr, as: UTF8.self),
+                      signaled: process.terminationReason == .uncaughtSignal)
     }
 
     /// A fresh temporary directory.

@@ -27,7 +27,7 @@ struct FitCommand: ParsableCommand {
     @Flag(help: "Maximum likelihood instead of REML.")
     var ml = false
 
-    @Option(help: "exact (REML/ML by the sparse Cholesky, default), mackay-quick, mackay (evidence), em, or adam (streaming minibatch Adam).")
+    @Option(help: "exact (REML/ML by the sparse Cholesky, default), mackay-quick, mackay (evidence), em, adam (streaming minibatch Adam), or iterative (matrix-free: conjugate gradients and stochastic traces).")
     var method: Method = .exact
 
     @Flag(help: "mackay-quick: update the full covariance of each term instead of its diagonal.")
@@ -45,8 +45,11 @@ struct FitCommand: ParsableCommand {
     @Option(help: "MacKay evidence and EM forms: posterior covariances 'exact' (selected inverse) or 'stochastic' (Hutchinson).")
     var traces: TraceChoice = .exact
 
-    @Option(help: "Stochastic traces: Rademacher probes per iteration.")
-    var probes: Int = 100
+    @Option(help: "Rademacher probes: per iteration for stochastic traces (default 100); for --method iterative, fixed for the fit (default 32).")
+    var probes: Int?
+
+    @Option(help: "--method iterative: the preconditioner of conjugate gradients, block-jacobi (default) or gauss-seidel.")
+    var preconditioner: PreconditionerKind = .blockJacobi
 
     @Option(help: "Seed of the stochastic traces, and of adam's chunk order.")
     var seed: UInt64 = 1
@@ -79,10 +82,11 @@ struct FitCommand: ParsableCommand {
         case mackay
         case em
         case adam
+        case iterative
 
         var mackayForm: MacKayForm? {
             switch self {
-            case .exact, .adam: return nil
+            case .exact, .adam, .iterative: return nil
             case .mackayQuick: return .quick
             case .mackay: return .evidence
             case .em: return .em
@@ -108,7 +112,7 @@ struct FitCommand: ParsableCommand {
         }
         if let tolerance, tolerance <= 0 || !tolerance.isFinite { throw ValidationError("--tolerance must be positive") }
         if maxIterations < 1 { throw ValidationError("--max-iterations must be at least 1") }
-        if probes < 2 { throw ValidationError("--probes must be at least 2") }
+        if let probes, probes < 2 { throw ValidationError("--probes must be at least 2") }
     }
 
     func run() throws {
@@ -128,6 +132,7 @@ struct FitCommand: ParsableCommand {
         if method == .adam { return try fitAdam(parsed) }
         let table = try CSVReader.read(path: data, for: parsed)
         PhaseLog.mark("read CSV")
+        if method == .iterative { return try fitIterative(parsed, table) }
         let model = try LinearMixedModel(formula: parsed, data: table)
         let criterion: Criterion = ml ? .ml : .reml
         let result: FitResult
@@ -140,7 +145,7 @@ struct FitCommand: ParsableCommand {
             options.tolerance = tolerance ?? 1e-10
             options.maxIterations = maxIterations
             options.criterion = criterion
-            if traces == .stochastic { options.traces = .stochastic(probes: probes, seed: seed) }
+            if traces == .stochastic { options.traces = .stochastic(probes: probes ?? 100, seed: seed) }
             options.progress = { progress in
                 let components = progress.varcorr.map { entry in
                     "\(entry.grp)\(entry.var1.map { " " + $0 } ?? "")\(entry.var2.map { "," + $0 } ?? "") \(String(format: "%.6g", entry.vcov))"

@@ -57,7 +57,10 @@ extension IterativeMixedModel {
 
     /// Fits by average-information Newton steps on the REML (or ML) score in the variance
     /// components, after two EM steps from a moment start; traces from fixed Rademacher probes.
-    public func fit(_ options: IterativeOptions) throws -> FitResult {
+    public func fit(_ options: IterativeOptions) throws -> FitResult { try fitWithErrors(options).result }
+
+    /// ``fit(_:)`` with the Monte Carlo standard errors as numbers.
+    public func fitWithErrors(_ options: IterativeOptions) throws -> IterativeFit {
         let begin = DispatchTime.now()
         let layout = VarianceParameters(effectCounts: model.terms.map(\.k))
         var phi = startingValues(layout)

@@ -2,9 +2,21 @@ import Foundation
 
 /// The report of a matrix-free fit: the same ``FitResult`` as the exact methods, with the
 /// quantities that rest on probes marked in its messages with their Monte Carlo standard errors.
+/// A matrix-free fit with the Monte Carlo standard errors of what rests on probes.
+public struct IterativeFit: Sendable {
+    public var result: FitResult
+    /// Standard errors of the variance components in θ's order per term (lower triangles of
+    /// the covariance blocks, column by column), then of σ².
+    public var componentStandardErrors: [Double]
+    /// Standard error of log det(Λ'Z'ZΛ + I), hence of the REML criterion or deviance.
+    public var objectiveStandardError: Double
+    /// Lanczos steps of the log determinant.
+    public var lanczosSteps: Int
+}
+
 extension IterativeMixedModel {
     func result(_ evaluation: Evaluation, information: [Double], layout: VarianceParameters, state: FitState,
-                options: IterativeOptions, iterations: Int, converged: Bool, start: DispatchTime) throws -> FitResult {
+                options: IterativeOptions, iterations: Int, converged: Bool, start: DispatchTime) throws -> IterativeFit {
         let p = model.p, n = model.n
         let (covariances, sigmaSquared) = layout.split(evaluation.phi)
         let theta = try self.theta(evaluation.phi, layout)
@@ -62,8 +74,8 @@ extension IterativeMixedModel {
                         + "solve the REML score with Hutchinson traces; Monte Carlo standard errors of the variances and "
                         + "covariances: " + errorText.joined(separator: "; "))
         messages.append(String(format: "logLik, AIC, BIC and the %@ are approximate: log det(Λ'Z'ZΛ + I) by stochastic Lanczos "
-                               + "quadrature, Monte Carlo standard error %.3g (on −2 log-likelihood)",
-                               criterion == .reml ? "REML criterion" : "deviance", logDet.standardError))
+                               + "quadrature (%d probes, at most %d Lanczos steps), Monte Carlo standard error %.3g (on −2 log-likelihood)",
+                               criterion == .reml ? "REML criterion" : "deviance", options.probes, logDet.steps, logDet.standardError))
         if !converged { messages.append("the iterative method did not converge in \(options.maxIterations) iterations") }
         let singular = zip(theta, parameters.isDiagonal).contains { $1 && $0 < 1e-4 }
         if singular { messages.append("boundary (singular) fit: see help('isSingular')") }
@@ -72,7 +84,7 @@ extension IterativeMixedModel {
         var seen = Set<String>()
         for term in frame.randomTerms where seen.insert(term.groupingName).inserted { groups.append((term.groupingName, term.levelCount)) }
         let sigma = sigmaSquared.squareRoot()
-        return FitResult(
+        let result = FitResult(
             formula: frame.formula.text, criterion: criterion, algorithm: "iterative", nobs: n, theta: theta, sigma: sigma,
             fixedEffectNames: frame.fixedEffectNames, fixedEffects: evaluation.beta,
             fixedEffectStandardErrors: covarianceOfBeta.diagonal.map { max($0, 0).squareRoot() },
@@ -85,6 +97,8 @@ extension IterativeMixedModel {
             iterations: iterations, converged: converged, isSingular: singular, messages: messages,
             elapsedSeconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9,
             trajectory: [])
+        return IterativeFit(result: result, componentStandardErrors: componentErrors,
+                            objectiveStandardError: logDet.standardError, lanczosSteps: logDet.steps)
     }
 
     /// b̂ with conditional standard deviations from `σ²Tⱼ (A⁻¹)ₗₗ Tⱼ'` (conditional on β̂, as

@@ -68,3 +68,46 @@ public final class IterativeMixedModel {
         return (Array(x[0..<model.q]), Array(x[model.q...]), report)
     }
 }
+
+extension IterativeMixedModel {
+    /// A measured solve of the mixed-model equations at given variance components, from zero,
+    /// for comparing preconditioners (`lmm-bench pcg`).
+    public struct SolveMeasurement: Sendable {
+        public var iterations: Int
+        public var relativeResidual: Double
+        public var seconds: Double
+    }
+
+    /// θ of variance components given in lme4's VarCorr form.
+    public func theta(given variances: VarianceComponents) throws -> [Double] {
+        let (covariances, sigmaSquared) = try variances.resolve(for: frame)
+        switch parameters.theta(covariances: covariances, sigmaSquared: sigmaSquared) {
+        case .success(let theta): return theta
+        case .failure(let failure):
+            throw IterativeFitError(message: "the covariance of factor '\(frame.termLabels[failure.term])' is not positive semi-definite")
+        }
+    }
+
+    /// lme4's starting θ (every Tⱼ the identity).
+    public var initialTheta: [Double] { parameters.initialTheta }
+
+    /// Solves H [u; β] = W'y (`includeFixed`) or A u = Λ'Z'y from zero at θ and reports the
+    /// iterations to `tolerance` and the time (blocks included).
+    public func measureSolve(theta: [Double], preconditioner: PreconditionerKind, includeFixed: Bool,
+                             tolerance: Double = 1e-8) -> SolveMeasurement {
+        let start = DispatchTime.now()
+        model.setTheta(theta)
+        let solvers = Solvers(model: model, kind: preconditioner, tolerance: tolerance)
+        solvers.H.maxIterations = 5_000
+        solvers.A.maxIterations = 5_000
+        let dimension = model.dimension(includeFixed: includeFixed)
+        let rhs = Buffer(dimension), x = Buffer(dimension)
+        model.y.withUnsafeBufferPointer {
+            model.rightHandSide($0.baseAddress!, count: 1, includeFixed: includeFixed,
+                                workspace: OperatorWorkspace(n: model.n, q: model.q, count: 1), into: rhs.pointer)
+        }
+        let report = (includeFixed ? solvers.H : solvers.A).solve(rhs.pointer, count: 1, x: x.pointer)
+        return SolveMeasurement(iterations: report.maxIterations, relativeResidual: report.relativeResiduals[0],
+                                seconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9)
+    }
+}

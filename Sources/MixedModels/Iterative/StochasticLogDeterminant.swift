@@ -86,50 +86,71 @@ struct StochasticLogDeterminant {
 
     /// e₁' log(T) e₁ for the tridiagonal T (diagonal α, off-diagonal β).
     static func quadrature(_ alpha: [Double], _ beta: [Double]) -> Double {
-        let s = alpha.count
-        var T = Matrix(zeros: s, s)
-        for i in 0..<s { T[i, i] = alpha[i] }
-        for i in 0..<min(beta.count, s - 1) { T[i, i + 1] = beta[i]; T[i + 1, i] = beta[i] }
-        let (values, first) = SymmetricEigen.decompose(T)
+        let (values, first) = TridiagonalEigen.decompose(diagonal: alpha, offDiagonal: beta)
         var sum = 0.0
         for (lambda, tau) in zip(values, first) { sum += tau * tau * log(max(lambda, 1e-300)) }
         return sum
     }
 }
 
-/// Eigenvalues of a small symmetric matrix and the first component of each eigenvector, by
-/// cyclic Jacobi rotations.
-enum SymmetricEigen {
-    static func decompose(_ M: Matrix) -> (values: [Double], firstComponents: [Double]) {
-        var A = M
-        let k = A.rows
-        var first = [Double](repeating: 0, count: k)   // e₁'Q
-        first[0] = 1
-        for _ in 0..<100 {
-            var off = 0.0, total = 0.0
-            for r in 0..<k { for s in 0..<k { total += A[r, s] * A[r, s]; if r != s { off += A[r, s] * A[r, s] } } }
-            if off <= 1e-30 * max(total, 1e-300) { break }
-            for p in 0..<k {
-                for q in (p + 1)..<k where A[p, q] != 0 {
-                    let theta = (A[q, q] - A[p, p]) / (2 * A[p, q])
-                    let t = (theta >= 0 ? 1 : -1) / (abs(theta) + (theta * theta + 1).squareRoot())
-                    let c = 1 / (t * t + 1).squareRoot(), s = t * c
-                    for r in 0..<k {
-                        let a = A[r, p], b = A[r, q]
-                        A[r, p] = c * a - s * b
-                        A[r, q] = s * a + c * b
-                    }
-                    for r in 0..<k {
-                        let a = A[p, r], b = A[q, r]
-                        A[p, r] = c * a - s * b
-                        A[q, r] = s * a + c * b
-                    }
-                    let a = first[p], b = first[q]
-                    first[p] = c * a - s * b
-                    first[q] = s * a + c * b
+/// Eigenvalues of a symmetric tridiagonal matrix and the first component of each eigenvector
+/// (the Gauss quadrature weights), by the implicit QL method with Wilkinson shifts (tqli of
+/// Numerical Recipes, tracking only the first row of the eigenvector matrix): O(s²).
+enum TridiagonalEigen {
+    static func decompose(diagonal: [Double], offDiagonal: [Double]) -> (values: [Double], firstComponents: [Double]) {
+        let n = diagonal.count
+        var d = diagonal
+        var e = [Double](repeating: 0, count: n)
+        for i in 0..<min(offDiagonal.count, n - 1) { e[i] = offDiagonal[i] }
+        var z = [Double](repeating: 0, count: n)   // first row of the eigenvector matrix
+        z[0] = 1
+        for l in 0..<n {
+            var iterations = 0
+            while true {
+                var m = l
+                while m < n - 1 {
+                    let dd = abs(d[m]) + abs(d[m + 1])
+                    if abs(e[m]) <= Double.ulpOfOne * dd { break }
+                    m += 1
                 }
+                if m == l { break }
+                iterations += 1
+                if iterations > 60 { break }
+                var g = (d[l + 1] - d[l]) / (2 * e[l])
+                var r = (g * g + 1).squareRoot()
+                g = d[m] - d[l] + e[l] / (g + (g >= 0 ? r : -r))
+                var s = 1.0, c = 1.0, p = 0.0
+                var i = m - 1
+                var underflow = false
+                while i >= l {
+                    var f = s * e[i]
+                    let b = c * e[i]
+                    r = (f * f + g * g).squareRoot()
+                    e[i + 1] = r
+                    if r == 0 {
+                        d[i + 1] -= p
+                        e[m] = 0
+                        underflow = true
+                        break
+                    }
+                    s = f / r
+                    c = g / r
+                    g = d[i + 1] - p
+                    r = (d[i] - g) * s + 2 * c * b
+                    p = s * r
+                    d[i + 1] = g + p
+                    g = c * r - b
+                    f = z[i + 1]
+                    z[i + 1] = s * z[i] + c * f
+                    z[i] = c * z[i] - s * f
+                    i -= 1
+                }
+                if underflow && i >= l { continue }
+                d[l] -= p
+                e[l] = g
+                e[m] = 0
             }
         }
-        return ((0..<k).map { A[$0, $0] }, first)
+        return (d, z)
     }
 }

@@ -181,14 +181,20 @@ final class MixedModelOperator {
     /// f ← Σ over the selected blocks of W_block v_block (n × m), where `lambdaV` holds Λv on
     /// the u coordinates and `v` the β coordinates at q..<q+p. `blocks` lists term indices, with
     /// `terms.count` meaning the fixed effects. With `accumulate` f is added to.
-    func rowProduct(lambdaV: UnsafePointer<Double>, beta: UnsafePointer<Double>?, count m: Int, blocks: [Int],
-                    accumulate: Bool, sign: Double = 1, into f: UnsafeMutablePointer<Double>) {
-        nonisolated(unsafe) let f = f, lambdaV = lambdaV, beta = beta
+    /// With `columns`, only those right-hand sides are multiplied, and f holds just them
+    /// (n × columns.count).
+    func rowProduct(lambdaV: UnsafePointer<Double>, beta: UnsafePointer<Double>?, count m: Int, columns: Range<Int>? = nil,
+                    blocks: [Int], accumulate: Bool, sign: Double = 1, into rowsOut: UnsafeMutablePointer<Double>) {
+        let columns = columns ?? 0..<m
+        let w = columns.count, c0 = columns.lowerBound
+        // Shift the inputs so that column c0 is at offset 0; rows of f are w wide.
+        nonisolated(unsafe) let lambdaV = lambdaV + c0, beta = beta.map { $0 + c0 }
+        nonisolated(unsafe) let out = rowsOut
         let n = self.n, p = self.p, X = self.X, terms = self.terms, fixedIndex = terms.count
         let chunks = (n + Self.rowChunk - 1) / Self.rowChunk
         Parallel.forEach(chunks, concurrent: chunks > 1) { chunk in
             let start = chunk * Self.rowChunk, end = min(n, start + Self.rowChunk)
-            if !accumulate { for index in (start * m)..<(end * m) { f[index] = 0 } }
+            if !accumulate { for index in (start * w)..<(end * w) { out[index] = 0 } }
             for block in blocks {
                 if block == fixedIndex {
                     guard let beta else { continue }
@@ -196,7 +202,7 @@ final class MixedModelOperator {
                         for t in 0..<p {
                             for i in start..<end {
                                 let x = sign * X[i + t * n]
-                                for c in 0..<m { f[i * m + c] += x * beta[t * m + c] }
+                                for c in 0..<w { out[i * w + c] += x * beta[t * m + c] }
                             }
                         }
                     }
@@ -208,7 +214,7 @@ final class MixedModelOperator {
                     if term.interceptOnly {
                         for i in start..<end {
                             let base = (term.offset + Int(codes[i])) * m
-                            for c in 0..<m { f[i * m + c] += sign * lambdaV[base + c] }
+                            for c in 0..<w { out[i * w + c] += sign * lambdaV[base + c] }
                         }
                     } else {
                         term.effects.withUnsafeBufferPointer { E in
@@ -216,7 +222,7 @@ final class MixedModelOperator {
                                 let base = term.offset + Int(codes[i]) * k
                                 for r in 0..<k {
                                     let e = sign * E[i + r * n]
-                                    for c in 0..<m { f[i * m + c] += e * lambdaV[(base + r) * m + c] }
+                                    for c in 0..<w { out[i * w + c] += e * lambdaV[(base + r) * m + c] }
                                 }
                             }
                         }
@@ -227,8 +233,12 @@ final class MixedModelOperator {
     }
 
     /// out_u ← Z_j' f for term j's coordinates (before Λ'), for each level (parallel over levels).
-    func gather(term j: Int, _ f: UnsafePointer<Double>, count m: Int, into out: UnsafeMutablePointer<Double>) {
-        nonisolated(unsafe) let f = f, out = out
+    /// With `columns`, f holds just those right-hand sides (n × columns.count).
+    func gather(term j: Int, _ f: UnsafePointer<Double>, count m: Int, columns: Range<Int>? = nil,
+                into target: UnsafeMutablePointer<Double>) {
+        let columns = columns ?? 0..<m
+        let w = columns.count
+        nonisolated(unsafe) let f = f, out = target + columns.lowerBound
         let term = terms[j], n = self.n
         let k = term.k
         let chunks = (term.levelCount + Self.levelChunk - 1) / Self.levelChunk
@@ -238,15 +248,15 @@ final class MixedModelOperator {
                 term.effects.withUnsafeBufferPointer { E in
                     for l in start..<end {
                         let base = term.offset + l * k
-                        for index in (base * m)..<((base + k) * m) { out[index] = 0 }
+                        for r in 0..<k { for c in 0..<w { out[(base + r) * m + c] = 0 } }
                         for position in term.rowStart[l]..<term.rowStart[l + 1] {
                             let i = Int(rows[position])
                             if term.interceptOnly {
-                                for c in 0..<m { out[base * m + c] += f[i * m + c] }
+                                for c in 0..<w { out[base * m + c] += f[i * w + c] }
                             } else {
                                 for r in 0..<k {
                                     let e = E[i + r * n]
-                                    for c in 0..<m { out[(base + r) * m + c] += e * f[i * m + c] }
+                                    for c in 0..<w { out[(base + r) * m + c] += e * f[i * w + c] }
                                 }
                             }
                         }
@@ -257,10 +267,14 @@ final class MixedModelOperator {
     }
 
     /// out ← X'f (p × m), summed over fixed row chunks in order.
-    func gatherFixed(_ f: UnsafePointer<Double>, count m: Int, into out: UnsafeMutablePointer<Double>) {
+    /// With `columns`, f holds just those right-hand sides (n × columns.count).
+    func gatherFixed(_ f: UnsafePointer<Double>, count m: Int, columns: Range<Int>? = nil, into target: UnsafeMutablePointer<Double>) {
         let n = self.n, p = self.p
+        let columns = columns ?? 0..<m
+        let w = columns.count
+        let out = target + columns.lowerBound
         let chunks = (n + Self.rowChunk - 1) / Self.rowChunk
-        var partial = [Double](repeating: 0, count: chunks * p * m)
+        var partial = [Double](repeating: 0, count: chunks * p * w)
         nonisolated(unsafe) let f = f
         partial.withUnsafeMutableBufferPointer { partial in
             nonisolated(unsafe) let partial = partial
@@ -268,17 +282,22 @@ final class MixedModelOperator {
                 nonisolated(unsafe) let X = X
                 Parallel.forEach(chunks, concurrent: chunks > 1) { chunk in
                     let start = chunk * Self.rowChunk, end = min(n, start + Self.rowChunk)
-                    let target = partial.baseAddress! + chunk * p * m
+                    let target = partial.baseAddress! + chunk * p * w
                     for t in 0..<p {
                         for i in start..<end {
                             let x = X[i + t * n]
-                            for c in 0..<m { target[t * m + c] += x * f[i * m + c] }
+                            for c in 0..<w { target[t * w + c] += x * f[i * w + c] }
                         }
                     }
                 }
             }
-            for index in 0..<(p * m) { out[index] = 0 }
-            for chunk in 0..<chunks { for index in 0..<(p * m) { out[index] += partial[chunk * p * m + index] } }
+            for t in 0..<p {
+                for c in 0..<w {
+                    var sum = 0.0
+                    for chunk in 0..<chunks { sum += partial[chunk * p * w + t * w + c] }
+                    out[t * m + c] = sum
+                }
+            }
         }
     }
 
@@ -289,12 +308,15 @@ final class MixedModelOperator {
         applyLambdaTransposed(work, count: m, into: out)
         if includeFixed { gatherFixed(f, count: m, into: out + q * m) }
     }
+
+    /// Right-hand sides per pass over the rows: the row buffer is n × this, not n × m.
+    static let rowBatch = 8
 }
 
 /// Workspace for products with H or A, allocated once per count of right-hand sides.
 final class OperatorWorkspace {
     let count: Int
-    /// n × m row vectors.
+    /// n × min(m, rowBatch) row vectors.
     let rowValues: UnsafeMutablePointer<Double>
     /// q × m (Λv, or Z'f before Λ').
     let lambdaValues: UnsafeMutablePointer<Double>
@@ -305,7 +327,7 @@ final class OperatorWorkspace {
         self.n = n
         self.q = q
         self.count = count
-        rowValues = .allocate(capacity: max(n * count, 1))
+        rowValues = .allocate(capacity: max(n * min(count, MixedModelOperator.rowBatch), 1))
         lambdaValues = .allocate(capacity: max(q * count, 1))
     }
 
@@ -323,9 +345,15 @@ extension MixedModelOperator {
         applyLambda(v, count: m, into: workspace.lambdaValues)
         var blocks = Array(terms.indices)
         if includeFixed { blocks.append(terms.count) }
-        rowProduct(lambdaV: workspace.lambdaValues, beta: includeFixed ? v + q * m : nil, count: m, blocks: blocks,
-                   accumulate: false, into: workspace.rowValues)
-        transposeProduct(workspace.rowValues, count: m, includeFixed: includeFixed, work: workspace.lambdaValues, into: out)
+        // Z'Z Λv into `out` (before Λ'), a batch of right-hand sides per pass over the rows.
+        for c0 in stride(from: 0, to: m, by: Self.rowBatch) {
+            let columns = c0..<min(m, c0 + Self.rowBatch)
+            rowProduct(lambdaV: workspace.lambdaValues, beta: includeFixed ? v + q * m : nil, count: m, columns: columns,
+                       blocks: blocks, accumulate: false, into: workspace.rowValues)
+            for j in terms.indices { gather(term: j, workspace.rowValues, count: m, columns: columns, into: out) }
+            if includeFixed { gatherFixed(workspace.rowValues, count: m, columns: columns, into: out + q * m) }
+        }
+        applyLambdaTransposed(out, count: m, into: out)
         for index in 0..<(q * m) { out[index] += v[index] }
     }
 

@@ -15,7 +15,7 @@ struct FitCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "CSV file with a header row (or an .lmmbin file, with --method adam).")
+    @Argument(help: "CSV file with a header row (or an .lmmbin file, with --method adam or iterative).")
     var data: String
 
     @Option(name: .shortAndLong, help: "Model formula in lme4 syntax, e.g. 'y ~ 1 + x + (1 + x | g)'.")
@@ -130,6 +130,9 @@ struct FitCommand: ParsableCommand {
         PhaseLog.mark("start")
         let parsed = try Formula.parse(formula)
         if method == .adam { return try fitAdam(parsed) }
+        if method == .iterative && data.hasSuffix(".lmmbin") {
+            return try fitIterative(parsed, try LMMBinaryReader(path: data).readAll())
+        }
         let table = try CSVReader.read(path: data, for: parsed)
         PhaseLog.mark("read CSV")
         if method == .iterative { return try fitIterative(parsed, table) }

@@ -172,3 +172,39 @@ import Testing
         #expect(abs(zip(values, first).reduce(0) { $0 + $1.1 * $1.1 * $1.0 * $1.0 } - (alpha[0] * alpha[0] + beta[0] * beta[0])) < 1e-12)
     }
 }
+
+/// `lmm fit --method iterative` end to end, from CSV and from .lmmbin.
+@Suite struct IterativeCommandTests {
+    @Test func fitsPenicillinFromCSVAndLMMBinary() throws {
+        let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let csv = Fixtures.path("Penicillin.csv")
+        let binary = directory.appendingPathComponent("penicillin.lmmbin").path
+        let formula = "diameter ~ 1 + (1 | plate) + (1 | sample)"
+        let converted = try CommandRunner.run(["convert", csv, binary])
+        #expect(converted.status == 0, "\(converted.stderr)")
+        var documents: [[String: Any]] = []
+        for (index, data) in [csv, binary].enumerated() {
+            let json = directory.appendingPathComponent("fit\(index).json").path
+            let ranef = directory.appendingPathComponent("ranef\(index).csv").path
+            let result = try CommandRunner.run(["fit", data, "-f", formula, "--method", "iterative", "--probes", "16", "--seed", "3",
+                                                "--json", json, "--ranef", ranef])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout.contains("Linear mixed model fit by iterative"))
+            #expect(result.stdout.contains("Monte Carlo standard errors"))
+            #expect(result.stderr.contains("CG iterations"))
+            documents.append(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as! [String: Any])
+            let rows = try String(contentsOfFile: ranef, encoding: .utf8).split(separator: "\n")
+            #expect(rows.count == 1 + 24 + 6)
+        }
+        #expect(documents[0]["varcorr"] as? NSArray == documents[1]["varcorr"] as? NSArray)
+    }
+
+    @Test func rejectsVariancesAndTooFewProbes() throws {
+        let csv = Fixtures.path("Penicillin.csv")
+        let formula = "diameter ~ 1 + (1 | plate) + (1 | sample)"
+        let few = try CommandRunner.run(["fit", csv, "-f", formula, "--method", "iterative", "--probes", "1"])
+        #expect(few.status != 0)
+        #expect(few.stderr.contains("--probes must be at least 2"))
+    }
+}

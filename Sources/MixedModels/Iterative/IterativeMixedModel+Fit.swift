@@ -68,9 +68,9 @@ extension IterativeMixedModel {
         var converged = false
         var iteration = 0
         var evaluation = try evaluate(phi: phi, layout: layout, state: state, options: options)
+        var started = begin
         while iteration < options.maxIterations {
             iteration += 1
-            let started = DispatchTime.now()
             let useEM = iteration <= 2
             var step: [Double]
             var variateIterations = 0
@@ -107,6 +107,7 @@ extension IterativeMixedModel {
                 solverIterations: [evaluation.solverIterations, variateIterations],
                 varcorr: varCorr(covariances, sigmaSquared), change: change,
                 seconds: Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9))
+            started = DispatchTime.now()
             phi = candidate
             evaluation = try evaluate(phi: phi, layout: layout, state: state, options: options)
             if !useEM && change < options.tolerance {

@@ -32,5 +32,6 @@ public struct IterativeProgress: Sendable {
     public var varcorr: [VarCorrEntry]
     /// Largest relative change of the step.
     public var change: Double
+    /// Wall time since the previous report: the solves at these variances and the step.
     public var seconds: Double
 }

@@ -102,6 +102,22 @@ import Testing
         #expect(logDetError <= 4 * pair.iterative.objectiveStandardError + 0.5, "criterion \(fit.objective) vs \(exact.objective)")
     }
 
+    /// condSD from the stochastic diagonal: for the large majority of levels within 2 % of
+    /// lme4's (the exact selected inverse), on crossed factors.
+    @Test func conditionalStandardDeviations() throws {
+        let pair = try Self.pair(2)
+        var byTerm: [String: [Double]] = [:]
+        for (a, b) in zip(pair.exact.randomEffects, pair.iterative.result.randomEffects) {
+            #expect(a.level == b.level && a.term == b.term)
+            byTerm[a.factor + " " + a.term, default: []].append(abs(a.condSD - b.condSD) / a.condSD)
+        }
+        for (name, errors) in byTerm {
+            let sorted = errors.sorted()
+            #expect(sorted[sorted.count / 2] < 0.02, "\(name): median relative error \(sorted[sorted.count / 2])")
+            #expect(Double(errors.filter { $0 > 0.02 }.count) <= 0.4 * Double(errors.count), "\(name)")
+        }
+    }
+
     /// More probes, smaller Monte Carlo errors (about 1/√N: 8 → 128 probes, a quarter), and the
     /// estimates nearer the exact ones.
     @Test func standardErrorsShrinkWithProbes() throws {

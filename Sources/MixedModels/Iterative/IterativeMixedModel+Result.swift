@@ -107,29 +107,30 @@ extension IterativeMixedModel {
     func conditionalModes(_ evaluation: Evaluation, sigmaSquared: Double,
                           criterion: Criterion, messages: inout [String]) -> [RanefRow] {
         var variances = [Double](repeating: 0, count: model.q)
-        var clamped = 0
+        var raised = 0
+        // σ² (T B T')ᵣᵣ of a k × k block B (column-major) at level offset `at`.
+        func transformed(_ B: [Double], at start: Int, _ T: [Double], _ k: Int, _ r: Int) -> Double {
+            var value = 0.0
+            for a in 0...r { for c in 0...r { value += T[r + a * k] * B[start + a + c * k] * T[r + c * k] } }
+            return value
+        }
         for (j, term) in model.terms.enumerated() {
             let k = term.k
             let T = model.templates[j]
-            let blocks = evaluation.estimate.levelBlocks[j]
-            var B = [Double](repeating: 0, count: k * k)
+            let estimated = evaluation.estimate.levelBlocks[j], lower = evaluation.estimate.blockInverses[j]
             for l in 0..<term.levelCount {
                 let base = term.offset + l * k
-                for s in 0..<k {
-                    for r in 0..<k {
-                        B[r + s * k] = blocks[l * k * k + r + s * k]
-                    }
-                }
                 for r in 0..<k {
-                    var value = 0.0
-                    for a in 0...r { for c in 0...r { value += T[r + a * k] * B[a + c * k] * T[r + c * k] } }
-                    if value <= 0 { clamped += 1 }
-                    variances[base + r] = sigmaSquared * max(value, 0)
+                    let value = transformed(estimated, at: l * k * k, T, k, r)
+                    let bound = transformed(lower, at: l * k * k, T, k, r)
+                    if value < bound { raised += 1 }
+                    variances[base + r] = sigmaSquared * max(value, bound)
                 }
             }
         }
         messages.append("condSD: Hutchinson estimates of the diagonal of Var(b | y, β̂) with the per-level blocks as control "
-                        + "variate (approximate)" + (clamped > 0 ? "; \(clamped) estimates were not positive and are reported as 0" : ""))
+                        + "variate (approximate)" + (raised > 0 ? "; \(raised) estimates below the per-level block's value, "
+                        + "which bounds them from below, are reported at that bound" : ""))
         var rows: [RanefRow] = []
         rows.reserveCapacity(model.q)
         let terms = frame.randomTerms

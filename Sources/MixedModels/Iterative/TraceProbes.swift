@@ -46,6 +46,9 @@ struct TraceProbes {
         var traceSamples: [Double]
         /// Per term: the estimated per-level blocks Mₗₗ (k × k each, u coordinates).
         var levelBlocks: [[Double]]
+        /// Per term: the control variate's part of them, Dₗ⁻¹ (exact), a lower bound of Mₗₗ
+        /// in the Loewner order (the inverse of a diagonal block of A is below A⁻¹'s block).
+        var blockInverses: [[Double]]
 
         /// Standard error of the trace estimate.
         var traceStandardError: Double { Statistics.standardErrorOfMean(traceSamples) }
@@ -65,6 +68,7 @@ struct TraceProbes {
         for index in 0..<(dimension * m) { difference[index] = x[index] - 2 * w[index] + difference[index] }
 
         var termSums: [[Double]] = [], termSamples: [[[Double]]] = [], levelBlocks: [[Double]] = []
+        var blockInverses: [[Double]] = []
         var trace = 0.0
         var traceSamples = [Double](repeating: 0, count: m)
         for (j, term) in model.terms.enumerated() {
@@ -102,10 +106,11 @@ struct TraceProbes {
             termSums.append(mean)
             termSamples.append(samples)
             levelBlocks.append(perLevel)
+            blockInverses.append(exact.inverses)
         }
         trace += traceSamples.reduce(0, +) / Double(m)
         return Estimate(termSums: termSums, termSamples: termSamples, trace: trace, traceSamples: traceSamples,
-                        levelBlocks: levelBlocks)
+                        levelBlocks: levelBlocks, blockInverses: blockInverses)
     }
 }
 

@@ -36,10 +36,10 @@ struct FitCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Starting variance components for the MacKay forms (same format as --variances).", valueName: "V.json"))
     var start: String?
 
-    @Option(help: "MacKay forms: stop when no variance component changes by more than this (relative; default 1e-10). Adam: when an epoch changes no estimate by more than this (default 1e-6).")
+    @Option(help: "MacKay forms: stop when no variance component changes by more than this (relative; default 1e-10). Adam: when an epoch changes no estimate by more than this (default 1e-6). Iterative: when a Newton step changes no variance component by more than this (default 1e-6).")
     var tolerance: Double?
 
-    @Option(help: "MacKay forms: the most iterations.")
+    @Option(help: "MacKay forms and iterative: the most iterations.")
     var maxIterations: Int = 2_000
 
     @Option(help: "MacKay evidence and EM forms: posterior covariances 'exact' (selected inverse) or 'stochastic' (Hutchinson).")
@@ -51,7 +51,7 @@ struct FitCommand: ParsableCommand {
     @Option(help: "--method iterative: the preconditioner of conjugate gradients, block-jacobi (default) or gauss-seidel.")
     var preconditioner: PreconditionerKind = .blockJacobi
 
-    @Option(help: "Seed of the stochastic traces, and of adam's chunk order.")
+    @Option(help: "Seed of the stochastic traces and of iterative's probes, and of adam's chunk order.")
     var seed: UInt64 = 1
 
     @Option(help: ArgumentHelp("Write the fit as JSON (the reference JSON key names).", valueName: "OUT.json"))

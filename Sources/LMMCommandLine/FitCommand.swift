@@ -15,7 +15,7 @@ struct FitCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "CSV file with a header row (or an .lmmbin file, with --method adam).")
+    @Argument(help: "CSV file with a header row (or an .lmmbin file, with --method adam or iterative).")
     var data: String
 
     @Option(name: .shortAndLong, help: "Model formula in lme4 syntax, e.g. 'y ~ 1 + x + (1 + x | g)'.")
@@ -36,7 +36,7 @@ struct FitCommand: ParsableCommand {
     @Flag(help: "Maximum likelihood instead of REML.")
     var ml = false
 
-    @Option(help: "exact (REML/ML by the sparse Cholesky, default), mackay-quick, mackay (evidence), em, or adam (streaming minibatch Adam).")
+    @Option(help: "exact (REML/ML by the sparse Cholesky, default), mackay-quick, mackay (evidence), em, adam (streaming minibatch Adam), or iterative (matrix-free: conjugate gradients and stochastic traces).")
     var method: FitMethod = .exact
 
     @Flag(help: "mackay-quick: update the full covariance of each term instead of its diagonal.")
@@ -45,19 +45,22 @@ struct FitCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Starting variance components for the MacKay forms (same format as --variances).", valueName: "V.json"))
     var start: String?
 
-    @Option(help: "MacKay forms: stop when no variance component changes by more than this (relative; default 1e-10). Adam: when an epoch changes no estimate by more than this (default 1e-6).")
+    @Option(help: "MacKay forms: stop when no variance component changes by more than this (relative; default 1e-10). Adam: when an epoch changes no estimate by more than this (default 1e-6). Iterative: when a Newton step changes no variance component by more than this (default 1e-6).")
     var tolerance: Double?
 
-    @Option(help: "MacKay forms: the most iterations.")
+    @Option(help: "MacKay forms and iterative: the most iterations.")
     var maxIterations: Int = 2_000
 
     @Option(help: "MacKay evidence and EM forms: posterior covariances 'exact' (selected inverse) or 'stochastic' (Hutchinson).")
     var traces: TraceChoice = .exact
 
-    @Option(help: "Stochastic traces: Rademacher probes per iteration.")
-    var probes: Int = 100
+    @Option(help: "Rademacher probes: per iteration for stochastic traces (default 100); for --method iterative, fixed for the fit (default 32).")
+    var probes: Int?
 
-    @Option(help: "Seed of the stochastic traces, and of adam's chunk order.")
+    @Option(help: "--method iterative: the preconditioner of conjugate gradients, block-jacobi (default) or gauss-seidel.")
+    var preconditioner: PreconditionerKind = .blockJacobi
+
+    @Option(help: "Seed of the stochastic traces and of iterative's probes, and of adam's chunk order.")
     var seed: UInt64 = 1
 
     @Option(help: ArgumentHelp("Write the fit as JSON (the reference JSON key names).", valueName: "OUT.json"))
@@ -123,8 +126,12 @@ struct FitCommand: ParsableCommand {
         }
         if let tolerance, tolerance <= 0 || !tolerance.isFinite { throw ValidationError("--tolerance must be positive") }
         if maxIterations < 1 { throw ValidationError("--max-iterations must be at least 1") }
-        if probes < 2 { throw ValidationError("--probes must be at least 2") }
+        if let probes, probes < 2 { throw ValidationError("--probes must be at least 2") }
         if plot != nil && method == .adam { throw ValidationError("--plot needs an exact fit (not --method adam)") }
+        if method == .iterative && (weights != nil || offset != nil || contrasts != .treatment
+                                    || save != nil || residuals != nil || plot != nil || variances != nil) {
+            throw ValidationError("--weights, --offset, --contrasts, --variances, --save, --residuals and --plot are not available with --method iterative")
+        }
     }
 
     func run() throws {
@@ -143,8 +150,12 @@ struct FitCommand: ParsableCommand {
         try checkOutputPaths()
         let parsed = try Formula.parse(formula)
         if method == .adam { return try fitAdam(parsed) }
+        if method == .iterative && data.hasSuffix(".lmmbin") {
+            return try fitIterative(parsed, try LMMBinaryReader(path: data).readAll())
+        }
         let table = try CSVReader.read(path: data, for: parsed, options: modelOptions)
         PhaseLog.mark("read CSV")
+        if method == .iterative { return try fitIterative(parsed, table) }
         let model = try LinearMixedModel(formula: parsed, data: table, options: modelOptions)
         let criterion: Criterion = ml ? .ml : .reml
         let result: FitResult
@@ -157,7 +168,7 @@ struct FitCommand: ParsableCommand {
             options.tolerance = tolerance ?? 1e-10
             options.maxIterations = maxIterations
             options.criterion = criterion
-            if traces == .stochastic { options.traces = .stochastic(probes: probes, seed: seed) }
+            if traces == .stochastic { options.traces = .stochastic(probes: probes ?? 100, seed: seed) }
             options.progress = { progress in
                 let components = progress.varcorr.map { entry in
                     "\(entry.grp)\(entry.var1.map { " " + $0 } ?? "")\(entry.var2.map { "," + $0 } ?? "") \(String(format: "%.6g", entry.vcov))"

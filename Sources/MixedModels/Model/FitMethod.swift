@@ -9,9 +9,11 @@ public enum FitMethod: Sendable, Hashable {
     case mackay(MacKayForm)
     /// Streaming minibatch Adam (``StreamingMixedModel/fit(adam:)``).
     case adam
+    /// Matrix-free REML/ML: conjugate gradients and stochastic traces (``IterativeMixedModel/fit(_:)``).
+    case iterative
 
     /// Every method, in the order of the command line's `--method`.
-    public static let allCases: [FitMethod] = [.exact, .given] + MacKayForm.allCases.map(FitMethod.mackay) + [.adam]
+    public static let allCases: [FitMethod] = [.exact, .given] + MacKayForm.allCases.map(FitMethod.mackay) + [.adam, .iterative]
 
     /// The name in reports: the JSON `algorithm` value.
     public var name: String {
@@ -20,6 +22,7 @@ public enum FitMethod: Sendable, Hashable {
         case .given: "given"
         case .mackay(let form): form.rawValue
         case .adam: "adam"
+        case .iterative: "iterative"
         }
     }
 

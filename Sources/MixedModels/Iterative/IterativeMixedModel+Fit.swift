@@ -1,0 +1,356 @@
+import Foundation
+
+/// A fit the iterative method cannot complete.
+public struct IterativeFitError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
+}
+
+extension IterativeMixedModel {
+    /// Everything computed at one value of the variance components.
+    struct Evaluation {
+        var phi: [Double]
+        var u: [Double]
+        var beta: [Double]
+        /// b = Λu.
+        var b: [Double]
+        /// y − Xβ̂ − Zb̂.
+        var residuals: [Double]
+        var sse: Double
+        var estimate: TraceProbes.Estimate
+        var score: VarianceScore
+        /// CG iterations: the response with the probes.
+        var solverIterations: Int
+        /// The fixed effects eliminated exactly: Λ'Z'X and M = A⁻¹Λ'Z'X (q × p,
+        /// coordinate-major), the Schur complement S = RX'RX = X'X − X'ZΛM and S⁻¹ (p × p).
+        var ZtX: [Double]
+        var M: [Double]
+        var schur: [Double]
+        var schurInverse: [Double]
+    }
+
+    /// The persistent state of a fit: the probes, [X y] by rows, and the solutions of the last
+    /// iteration, which start the next one's solves.
+    final class FitState {
+        let probes: TraceProbes
+        /// Probes, q × N.
+        let z: Buffer
+        /// [X y] row-major, n × (p + 1).
+        let Xy: Buffer
+        /// Solutions of A x = [Λ'Z'X  Λ'Z'y  z], q × (p + 1 + N).
+        let x: Buffer
+        var variateSolution: Buffer?
+
+        init(model: MixedModelOperator, options: IterativeOptions) {
+            let n = model.n, p = model.p, q = model.q
+            probes = TraceProbes(count: options.probes, seed: options.seed)
+            z = Buffer(q * options.probes)
+            probes.fill(q: q, dimension: q, into: z.pointer)
+            Xy = Buffer(n * (p + 1))
+            for i in 0..<n {
+                for t in 0..<p { Xy[i * (p + 1) + t] = model.X[i + t * n] }
+                Xy[i * (p + 1) + p] = model.y[i]
+            }
+            x = Buffer(q * (p + 1 + options.probes))
+        }
+    }
+
+    /// Fits by average-information Newton steps on the REML (or ML) score in the variance
+    /// components, after two EM steps from a moment start; traces from fixed Rademacher probes.
+    public func fit(_ options: IterativeOptions) throws -> FitResult { try fitWithErrors(options).result }
+
+    /// ``fit(_:)`` with the Monte Carlo standard errors as numbers.
+    public func fitWithErrors(_ options: IterativeOptions) throws -> IterativeFit {
+        let begin = DispatchTime.now()
+        let layout = VarianceParameters(effectCounts: model.terms.map(\.k))
+        var phi = startingValues(layout)
+        let state = FitState(model: model, options: options)
+        var converged = false
+        var iteration = 0
+        var evaluation = try evaluate(phi: phi, layout: layout, state: state, options: options)
+        var started = begin
+        while iteration < options.maxIterations {
+            iteration += 1
+            let useEM = iteration <= 2
+            var step: [Double]
+            var variateIterations = 0
+            if useEM {
+                step = zip(evaluation.score.emStep, phi).map { $0 - $1 }
+            } else {
+                let (information, iterations) = averageInformation(evaluation, layout: layout, state: state, options: options)
+                variateIterations = iterations
+                guard let newton = DenseSolve.solve(information, evaluation.score.gradient) else {
+                    throw IterativeFitError(message: "iteration \(iteration): the average-information matrix is not positive definite")
+                }
+                step = newton
+            }
+            // Halve the step until every covariance block stays positive definite; EM's step
+            // always does (its blocks are sums of squares plus posterior covariances).
+            var scale = 1.0
+            var candidate = phi
+            while true {
+                candidate = zip(phi, step).map { $0 + scale * $1 }
+                if isAdmissible(candidate, layout) { break }
+                scale /= 2
+                if scale < 1e-3 {
+                    candidate = evaluation.score.emStep
+                    step = zip(candidate, phi).map { $0 - $1 }
+                    scale = 1
+                    break
+                }
+            }
+            let scales = layout.scales(phi)
+            let change = zip(step, scales).map { abs(scale * $0) / $1 }.max() ?? 0
+            let (covariances, sigmaSquared) = layout.split(phi)
+            options.progress?(IterativeProgress(
+                iteration: iteration, step: useEM ? "em" : "newton",
+                solverIterations: [evaluation.solverIterations, variateIterations],
+                varcorr: varCorr(covariances, sigmaSquared), change: change,
+                seconds: Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9))
+            started = DispatchTime.now()
+            phi = candidate
+            evaluation = try evaluate(phi: phi, layout: layout, state: state, options: options)
+            if !useEM && change < options.tolerance {
+                converged = true
+                break
+            }
+        }
+        let (information, _) = averageInformation(evaluation, layout: layout, state: state, options: options)
+        return try result(evaluation, information: information, layout: layout, state: state, options: options,
+                          iterations: iteration, converged: converged, start: begin)
+    }
+
+    /// A moment start: half of var(y) to σ², the other half split over the terms, each effect
+    /// scaled by the mean square of its column.
+    func startingValues(_ layout: VarianceParameters) -> [Double] {
+        let n = Double(model.n)
+        let mean = model.y.reduce(0, +) / n
+        let variance = model.y.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / max(n - 1, 1)
+        let share = 0.5 * variance / Double(model.terms.count)
+        let covariances = model.terms.map { term -> Matrix in
+            var V = Matrix(zeros: term.k, term.k)
+            for r in 0..<term.k {
+                var square = 0.0
+                for i in 0..<model.n { square += term.effects[i + r * model.n] * term.effects[i + r * model.n] }
+                V[r, r] = share / max(square / n, 1e-12)
+            }
+            return V
+        }
+        return layout.join(covariances, 0.5 * variance)
+    }
+
+    /// Every block positive definite and σ² positive.
+    func isAdmissible(_ phi: [Double], _ layout: VarianceParameters) -> Bool {
+        let (covariances, sigmaSquared) = layout.split(phi)
+        guard sigmaSquared > 0, sigmaSquared.isFinite else { return false }
+        for V in covariances {
+            var L = V.values
+            let ok = L.withUnsafeMutableBufferPointer { SmallCholesky.factorInPlace($0.baseAddress!, V.rows) }
+            if !ok { return false }
+        }
+        return true
+    }
+
+    /// θ of the variance components.
+    func theta(_ phi: [Double], _ layout: VarianceParameters) throws -> [Double] {
+        let (covariances, sigmaSquared) = layout.split(phi)
+        switch parameters.theta(covariances: covariances, sigmaSquared: sigmaSquared) {
+        case .success(let theta): return theta
+        case .failure(let failure):
+            throw IterativeFitError(message: "the covariance of factor '\(frame.termLabels[failure.term])' is not positive semi-definite")
+        }
+    }
+
+    /// Solves A x = [Λ'Z'X  Λ'Z'y  z] at φ in one batch, eliminates β through the p × p Schur
+    /// complement, and estimates the score. The probes estimate A⁻¹ only; for REML the rank-p
+    /// part of H⁻¹ that β adds, M S⁻¹ M', is exact.
+    func evaluate(phi: [Double], layout: VarianceParameters, state: FitState, options: IterativeOptions) throws -> Evaluation {
+        model.setTheta(try theta(phi, layout))
+        let solvers = Solvers(model: model, kind: options.preconditioner, tolerance: options.solverTolerance)
+        let q = model.q, p = model.p, n = model.n, N = state.probes.count
+        let m = p + 1 + N
+
+        let ZtXy = Buffer(q * (p + 1))
+        model.rightHandSide(state.Xy.pointer, count: p + 1, includeFixed: false,
+                            workspace: OperatorWorkspace(n: n, q: q, count: p + 1), into: ZtXy.pointer)
+        let rhs = Buffer(q * m)
+        for a in 0..<q {
+            for c in 0...p { rhs[a * m + c] = ZtXy[a * (p + 1) + c] }
+            for c in 0..<N { rhs[a * m + p + 1 + c] = state.z[a * N + c] }
+        }
+        let report = solvers.A.solve(rhs.pointer, count: m, x: state.x.pointer)
+        guard report.converged else {
+            throw IterativeFitError(message: "conjugate gradients did not reach a relative residual of \(options.solverTolerance) in \(solvers.A.maxIterations) iterations")
+        }
+        var ZtX = [Double](repeating: 0, count: q * p), M = [Double](repeating: 0, count: q * p)
+        var c = [Double](repeating: 0, count: q)
+        let probeSolutions = Buffer(q * N)
+        for a in 0..<q {
+            for t in 0..<p {
+                ZtX[a * p + t] = ZtXy[a * (p + 1) + t]
+                M[a * p + t] = state.x[a * m + t]
+            }
+            c[a] = state.x[a * m + p]
+            for j in 0..<N { probeSolutions[a * N + j] = state.x[a * m + p + 1 + j] }
+        }
+        // S = X'X − (Λ'Z'X)'M, and β̂ = S⁻¹(X'y − (Λ'Z'X)'c), û = c − Mβ̂.
+        var schur = model.XtX
+        var reduced = [Double](repeating: 0, count: p)
+        for i in 0..<n { for t in 0..<p { reduced[t] += model.X[i + t * n] * model.y[i] } }
+        for a in 0..<q {
+            for s in 0..<p {
+                reduced[s] -= ZtX[a * p + s] * c[a]
+                for r in 0..<p { schur[r + s * p] -= ZtX[a * p + r] * M[a * p + s] }
+            }
+        }
+        for s in 0..<p { for r in 0..<s { let v = 0.5 * (schur[r + s * p] + schur[s + r * p]); schur[r + s * p] = v; schur[s + r * p] = v } }
+        guard let schurInverse = DenseSolve.inverse(schur) else {
+            throw IterativeFitError(message: "the fixed-effects Schur complement is not positive definite")
+        }
+        var beta = [Double](repeating: 0, count: p)
+        for r in 0..<p { for s in 0..<p { beta[r] += schurInverse[r + s * p] * reduced[s] } }
+        var u = c
+        for a in 0..<q { for t in 0..<p { u[a] -= M[a * p + t] * beta[t] } }
+
+        let (b, residuals) = fitted(u: u, beta: beta)
+        let sse = residuals.reduce(0) { $0 + $1 * $1 }
+        var estimate = state.probes.estimate(model: model, blocks: solvers.blocksA, probes: state.z, solutions: probeSolutions)
+        if options.criterion == .reml { addFixedEffectsPart(to: &estimate, M: M, schurInverse: schurInverse) }
+        let score = VarianceScore(layout: layout, phi: phi, model: model, b: b, sse: sse, estimate: estimate,
+                                  criterion: options.criterion)
+        return Evaluation(phi: phi, u: u, beta: beta, b: b, residuals: residuals, sse: sse, estimate: estimate, score: score,
+                          solverIterations: report.maxIterations, ZtX: ZtX, M: M, schur: schur, schurInverse: schurInverse)
+    }
+
+    /// H⁻¹ on the u block is A⁻¹ + M S⁻¹ M': adds the second (exact) to the sums and the trace.
+    func addFixedEffectsPart(to estimate: inout TraceProbes.Estimate, M: [Double], schurInverse: [Double]) {
+        let p = model.p
+        guard p > 0 else { return }
+        var MS = [Double](repeating: 0, count: model.q * p)     // M S⁻¹
+        for a in 0..<model.q { for s in 0..<p { for r in 0..<p { MS[a * p + s] += M[a * p + r] * schurInverse[r + s * p] } } }
+        for (j, term) in model.terms.enumerated() {
+            let k = term.k
+            let T = model.templates[j]
+            var block = [Double](repeating: 0, count: k * k)
+            for l in 0..<term.levelCount {
+                let base = term.offset + l * k
+                for s in 0..<k {
+                    for r in 0..<k {
+                        var value = 0.0
+                        for t in 0..<p { value += MS[(base + r) * p + t] * M[(base + s) * p + t] }
+                        block[r + s * k] = value
+                    }
+                }
+                for r in 0..<k { estimate.trace += block[r + r * k] }
+                for s in 0..<k {
+                    for r in 0..<k {
+                        var value = 0.0
+                        for a in 0...r { for c in 0...s { value += T[r + a * k] * block[a + c * k] * T[s + c * k] } }
+                        estimate.termSums[j][r + s * k] += value
+                    }
+                }
+            }
+        }
+    }
+
+    /// b = Λu and y − Xβ − ZΛu.
+    func fitted(u: [Double], beta: [Double]) -> (b: [Double], residuals: [Double]) {
+        var b = [Double](repeating: 0, count: model.q)
+        var f = [Double](repeating: 0, count: model.n)
+        u.withUnsafeBufferPointer { u in
+            b.withUnsafeMutableBufferPointer { model.applyLambda(u.baseAddress!, count: 1, into: $0.baseAddress!) }
+        }
+        b.withUnsafeBufferPointer { b in
+            beta.withUnsafeBufferPointer { beta in
+                f.withUnsafeMutableBufferPointer {
+                    model.rowProduct(lambdaV: b.baseAddress!, beta: beta.baseAddress!, count: 1,
+                                     blocks: Array(0...model.terms.count), accumulate: false, into: $0.baseAddress!)
+                }
+            }
+        }
+        return (b, zip(model.y, f).map { $0 - $1 })
+    }
+
+    /// The average-information matrix ½ wₐ'P w_b (Gilmour, Thompson & Cullis 1995) with working
+    /// variates wₐ = (∂V/∂φₐ) P y: for a covariance entry Z (I ⊗ Eᵣₛ Σⱼ⁻¹) b̂ⱼ, for σ² ê/σ².
+    /// P w is the residual of the mixed-model fit of w, over σ² (ML: V⁻¹w, without X).
+    /// - Returns: the matrix (column-major) and the CG iterations of its solves.
+    func averageInformation(_ evaluation: Evaluation, layout: VarianceParameters, state: FitState,
+                            options: IterativeOptions) -> ([Double], Int) {
+        let (covariances, sigmaSquared) = layout.split(evaluation.phi)
+        let q = model.q, p = model.p, n = model.n, count = layout.count
+        let includeFixed = options.criterion == .reml
+        // Per parameter, the coefficients on its term's coordinates (Z applied after).
+        let V = Buffer(q * count)
+        var a = 0
+        for (j, term) in model.terms.enumerated() {
+            let k = term.k
+            let inverse = VarianceScore.inverse(covariances[j])
+            for s in 0..<k {
+                for r in s..<k {
+                    for l in 0..<term.levelCount {
+                        let base = term.offset + l * k
+                        // E_rs Σ⁻¹ b_l: row r gets (Σ⁻¹b)_s, row s gets (Σ⁻¹b)_r.
+                        var gs = 0.0, gr = 0.0
+                        for c in 0..<k {
+                            gs += inverse[s, c] * evaluation.b[base + c]
+                            gr += inverse[r, c] * evaluation.b[base + c]
+                        }
+                        V[(base + r) * count + a] += gs
+                        if r != s { V[(base + s) * count + a] += gr }
+                    }
+                    a += 1
+                }
+            }
+        }
+        let w = Buffer(n * count)
+        model.rowProduct(lambdaV: V.pointer, beta: nil, count: count, blocks: Array(model.terms.indices), accumulate: false, into: w.pointer)
+        for i in 0..<n { w[i * count + count - 1] = evaluation.residuals[i] / sigmaSquared }
+
+        // The PLS fit of each w: c_w = A⁻¹Λ'Z'w, β_w = S⁻¹(X'w − (Λ'Z'X)'c_w), u_w = c_w − Mβ_w
+        // (ML: β fixed, so u_w = c_w and no X).
+        let solvers = Solvers(model: model, kind: options.preconditioner, tolerance: options.solverTolerance)
+        let rhs = Buffer(q * count)
+        let workspace = OperatorWorkspace(n: n, q: q, count: count)
+        model.rightHandSide(w.pointer, count: count, includeFixed: false, workspace: workspace, into: rhs.pointer)
+        if state.variateSolution == nil { state.variateSolution = Buffer(q * count) }
+        let solution = state.variateSolution!
+        let report = solvers.A.solve(rhs.pointer, count: count, x: solution.pointer)
+        let u = Buffer(q * count), betaW = Buffer(p * count)
+        for index in 0..<(q * count) { u[index] = solution[index] }
+        if includeFixed && p > 0 {
+            var reduced = [Double](repeating: 0, count: p * count)
+            for i in 0..<n { for t in 0..<p { for a in 0..<count { reduced[t * count + a] += model.X[i + t * n] * w[i * count + a] } } }
+            for a in 0..<q { for t in 0..<p { for c in 0..<count { reduced[t * count + c] -= evaluation.ZtX[a * p + t] * solution[a * count + c] } } }
+            for r in 0..<p { for s in 0..<p { for c in 0..<count { betaW[r * count + c] += evaluation.schurInverse[r + s * p] * reduced[s * count + c] } } }
+            for a in 0..<q { for t in 0..<p { for c in 0..<count { u[a * count + c] -= evaluation.M[a * p + t] * betaW[t * count + c] } } }
+        }
+        let lambda = Buffer(q * count), fittedRows = Buffer(n * count)
+        model.applyLambda(u.pointer, count: count, into: lambda.pointer)
+        var blocks = Array(model.terms.indices)
+        if includeFixed { blocks.append(model.terms.count) }
+        model.rowProduct(lambdaV: lambda.pointer, beta: includeFixed ? betaW.pointer : nil, count: count,
+                         blocks: blocks, accumulate: false, into: fittedRows.pointer)
+        var information = [Double](repeating: 0, count: count * count)
+        for i in 0..<n {
+            for b in 0..<count {
+                let Pw = (w[i * count + b] - fittedRows[i * count + b]) / sigmaSquared
+                for a in 0..<count { information[a + b * count] += 0.5 * w[i * count + a] * Pw }
+            }
+        }
+        for b in 0..<count {
+            for a in (b + 1)..<max(b + 1, count) {
+                let value = 0.5 * (information[a + b * count] + information[b + a * count])
+                information[a + b * count] = value
+                information[b + a * count] = value
+            }
+        }
+        return (information, report.maxIterations)
+    }
+
+    /// lme4's `as.data.frame(VarCorr(m))` of covariance blocks and σ².
+    func varCorr(_ covariances: [Matrix], _ sigmaSquared: Double) -> [VarCorrEntry] {
+        VarianceComponents(covariances: covariances, sigmaSquared: sigmaSquared, labels: frame.termLabels,
+                           effectNames: frame.randomTerms.map(\.effectNames)).entries
+    }
+}

@@ -1,0 +1,37 @@
+/// Settings of the matrix-free fit (``IterativeMixedModel/fit(_:)``).
+public struct IterativeOptions: Sendable {
+    public var criterion: Criterion = .reml
+    /// Rademacher probes for the traces and for the log determinant.
+    public var probes = 32
+    /// Seed of the probes: a fit repeats exactly for a seed, whatever the number of threads.
+    public var seed: UInt64 = 1
+    /// Stop when a Newton step changes no variance component by more than this, relative to
+    /// its term's largest variance.
+    public var tolerance = 1e-6
+    /// Relative residual at which conjugate gradients stop.
+    public var solverTolerance = 1e-8
+    public var maxIterations = 50
+    public var preconditioner: PreconditionerKind = .blockJacobi
+    /// Lanczos steps per probe for the log determinant (at most).
+    public var lanczosSteps = 60
+    /// Called after every iteration.
+    public var progress: (@Sendable (IterativeProgress) -> Void)?
+
+    public init() {}
+}
+
+/// One iteration of the matrix-free fit, as reported to `progress`.
+public struct IterativeProgress: Sendable {
+    public var iteration: Int
+    /// `em` for the first steps, `newton` (average information) after.
+    public var step: String
+    /// Conjugate-gradient iterations of the solves of this iteration (response and probes;
+    /// working variates).
+    public var solverIterations: [Int]
+    /// Variance components at the start of the iteration.
+    public var varcorr: [VarCorrEntry]
+    /// Largest relative change of the step.
+    public var change: Double
+    /// Wall time since the previous report: the solves at these variances and the step.
+    public var seconds: Double
+}

@@ -1,0 +1,129 @@
+import Foundation
+
+/// Hutchinson estimates, from Rademacher probes, of what the REML score needs from the
+/// inverse M = H⁻¹ (REML: u block of the joint posterior of u and β) or M = A⁻¹ (ML): for
+/// each term j the k × k sum `Σₗ Tⱼ Mₗₗ Tⱼ'` over its levels, and `tr(M_uu)`.
+///
+/// Control variate. With P the per-level blocks of H (``LevelBlocks``) and O = H − P their
+/// couplings, `C = P⁻¹ − P⁻¹OP⁻¹` (the first two terms of the Neumann series of H⁻¹) has the
+/// same diagonal blocks as P⁻¹ (O has none), known exactly; only `M − C` is probed. A
+/// Rademacher probe's error comes from the off-diagonal entries: those of M − C are of second
+/// order in the couplings, where those of M are of first. `Cz = 2w − P⁻¹Hw` with `w = P⁻¹z`:
+/// one more product per probe.
+///
+/// The probes are fixed for a fit (common random numbers): the estimated score is then a
+/// smooth function of the variance components, Newton's iteration converges to a fixed point,
+/// and its Monte Carlo error follows from the spread of the probes.
+struct TraceProbes {
+    let count: Int
+    let seed: UInt64
+
+    /// Fills the first q coordinates of each of `count` probes with ±1 and the rest of the
+    /// `dimension` with zeros; probe c draws from its own stream, so the probes do not depend
+    /// on how the work is split.
+    func fill(q: Int, dimension: Int, into z: UnsafeMutablePointer<Double>) {
+        let m = count
+        for c in 0..<m {
+            var generator = SplitMix64(seed: seed &+ 0x5851_F42D_4C95_7F2D &* UInt64(c + 1))
+            var bits: UInt64 = 0
+            for a in 0..<q {
+                if a % 64 == 0 { bits = generator.next() }
+                z[a * m + c] = bits & 1 == 0 ? -1 : 1
+                bits >>= 1
+            }
+            for a in q..<dimension { z[a * m + c] = 0 }
+        }
+    }
+
+    /// The estimates from probes z and solutions x = Mz (dimension × count each).
+    struct Estimate {
+        /// Per term j: Σₗ Tⱼ Mₗₗ Tⱼ' (k × k, column-major).
+        var termSums: [[Double]]
+        /// Per term j and probe c: the probe's estimate of the stochastic part (k × k).
+        var termSamples: [[[Double]]]
+        /// tr(M_uu).
+        var trace: Double
+        var traceSamples: [Double]
+        /// Per term: the estimated per-level blocks Mₗₗ (k × k each, u coordinates).
+        var levelBlocks: [[Double]]
+        /// Per term: the control variate's part of them, Dₗ⁻¹ (exact), a lower bound of Mₗₗ
+        /// in the Loewner order (the inverse of a diagonal block of A is below A⁻¹'s block).
+        var blockInverses: [[Double]]
+
+        /// Standard error of the trace estimate.
+        var traceStandardError: Double { Statistics.standardErrorOfMean(traceSamples) }
+    }
+
+    func estimate(model: MixedModelOperator, blocks: LevelBlocks, probes z: Buffer, solutions x: Buffer) -> Estimate {
+        let m = count
+        let includeFixed = blocks.includeFixed
+        let dimension = model.dimension(includeFixed: includeFixed)
+        let jacobi = BlockJacobiPreconditioner(blocks: blocks)
+        let w = Buffer(dimension * m), hw = Buffer(dimension * m), difference = Buffer(dimension * m)
+        jacobi.apply(z.pointer, count: m, into: w.pointer)
+        let workspace = OperatorWorkspace(n: model.n, q: model.q, count: m)
+        model.apply(w.pointer, count: m, includeFixed: includeFixed, workspace: workspace, into: hw.pointer)
+        jacobi.apply(hw.pointer, count: m, into: difference.pointer)     // P⁻¹Hw
+        // x − Cz = x − 2w + P⁻¹Hw
+        for index in 0..<(dimension * m) { difference[index] = x[index] - 2 * w[index] + difference[index] }
+
+        var termSums: [[Double]] = [], termSamples: [[[Double]]] = [], levelBlocks: [[Double]] = []
+        var blockInverses: [[Double]] = []
+        var trace = 0.0
+        var traceSamples = [Double](repeating: 0, count: m)
+        for (j, term) in model.terms.enumerated() {
+            let k = term.k
+            let T = model.templates[j]
+            let exact = blocks.summedInverse(term: j)
+            var samples = [[Double]](repeating: [Double](repeating: 0, count: k * k), count: m)
+            var perLevel = exact.inverses
+            var left = [Double](repeating: 0, count: k), right = [Double](repeating: 0, count: k)
+            for l in 0..<term.levelCount {
+                let base = term.offset + l * k
+                for c in 0..<m {
+                    for a in 0..<k {
+                        traceSamples[c] += z[(base + a) * m + c] * difference[(base + a) * m + c]
+                        for b in 0..<k {
+                            perLevel[l * k * k + a + b * k] += 0.5 * (z[(base + a) * m + c] * difference[(base + b) * m + c]
+                                + z[(base + b) * m + c] * difference[(base + a) * m + c]) / Double(m)
+                        }
+                    }
+                    for r in 0..<k {
+                        var sumLeft = 0.0, sumRight = 0.0
+                        for a in 0...r {
+                            sumLeft += T[r + a * k] * z[(base + a) * m + c]
+                            sumRight += T[r + a * k] * difference[(base + a) * m + c]
+                        }
+                        left[r] = sumLeft
+                        right[r] = sumRight
+                    }
+                    for s in 0..<k { for r in 0..<k { samples[c][r + s * k] += 0.5 * (left[r] * right[s] + left[s] * right[r]) } }
+                }
+            }
+            var mean = exact.sum
+            for c in 0..<m { for index in 0..<(k * k) { mean[index] += samples[c][index] / Double(m) } }
+            trace += exact.trace
+            termSums.append(mean)
+            termSamples.append(samples)
+            levelBlocks.append(perLevel)
+            blockInverses.append(exact.inverses)
+        }
+        trace += traceSamples.reduce(0, +) / Double(m)
+        return Estimate(termSums: termSums, termSamples: termSamples, trace: trace, traceSamples: traceSamples,
+                        levelBlocks: levelBlocks, blockInverses: blockInverses)
+    }
+}
+
+/// Means and their standard errors.
+enum Statistics {
+    static func mean(_ values: [Double]) -> Double { values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count) }
+
+    /// The standard error of the mean: sample standard deviation / √N.
+    static func standardErrorOfMean(_ values: [Double]) -> Double {
+        let count = Double(values.count)
+        guard count > 1 else { return .infinity }
+        let mean = mean(values)
+        let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (count - 1)
+        return (variance / count).squareRoot()
+    }
+}

@@ -39,8 +39,6 @@ extension IterativeMixedModel {
         let penalizedRSS = evaluation.sse + evaluation.u.reduce(0) { $0 + $1 * $1 }
         let objective = ProfiledObjective(n: n, p: p).atSigma(criterion, sigmaSquared: sigmaSquared, logDetL: logDet.value,
                                                               logDetRX: logDetRX, penalizedRSS: penalizedRSS)
-        let logLik = -objective / 2
-        let count = Double(p + theta.count + 1)
         var covarianceOfBeta = Matrix(zeros: p, p)
         for s in 0..<p { for r in 0..<p { covarianceOfBeta[r, s] = sigmaSquared * schurInverse[r + s * p] } }
 
@@ -77,26 +75,16 @@ extension IterativeMixedModel {
                                + "quadrature (%d probes, at most %d Lanczos steps), Monte Carlo standard error %.3g (on −2 log-likelihood)",
                                criterion == .reml ? "REML criterion" : "deviance", options.probes, logDet.steps, logDet.standardError))
         if !converged { messages.append("the iterative method did not converge in \(options.maxIterations) iterations") }
-        let singular = zip(theta, parameters.isDiagonal).contains { $1 && $0 < 1e-4 }
-        if singular { messages.append("boundary (singular) fit: see help('isSingular')") }
-
-        var groups: [(name: String, levels: Int)] = []
-        var seen = Set<String>()
-        for term in frame.randomTerms where seen.insert(term.groupingName).inserted { groups.append((term.groupingName, term.levelCount)) }
-        let sigma = sigmaSquared.squareRoot()
-        let result = FitResult(
-            formula: frame.formula.text, criterion: criterion, algorithm: "iterative", nobs: n, theta: theta, sigma: sigma,
-            fixedEffectNames: frame.fixedEffectNames, fixedEffects: evaluation.beta,
-            fixedEffectStandardErrors: covarianceOfBeta.diagonal.map { max($0, 0).squareRoot() },
-            fixedEffectCovariance: covarianceOfBeta,
-            varianceComponents: varCorr(covariances, sigmaSquared),
-            logLikelihood: logLik, objective: objective,
-            AIC: -2 * logLik + 2 * count, BIC: -2 * logLik + log(Double(n)) * count,
-            groups: groups, randomEffects: ranef,
-            scaledResidualQuantiles: Quantiles.fivePoint(evaluation.residuals.map { $0 / sigma }),
-            iterations: iterations, converged: converged, isSingular: singular, messages: messages,
-            elapsedSeconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9,
-            trajectory: [])
+        let result = FitAssembly(
+            formula: frame.formula.text, criterion: criterion, method: .iterative, nobs: n,
+            theta: theta, isDiagonal: parameters.isDiagonal, sigmaSquared: sigmaSquared,
+            fixedEffectNames: frame.fixedEffectNames, fixedEffects: evaluation.beta, fixedEffectCovariance: covarianceOfBeta,
+            varianceComponents: varCorr(covariances, sigmaSquared), objective: objective,
+            groupingNames: frame.randomTerms.map(\.groupingName), levelCounts: frame.randomTerms.map(\.levelCount),
+            randomEffects: ranef, residuals: evaluation.residuals, iterations: iterations, converged: converged,
+            messages: messages,
+            elapsedSeconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        ).result
         return IterativeFit(result: result, componentStandardErrors: componentErrors,
                             objectiveStandardError: logDet.standardError, lanczosSteps: logDet.steps)
     }

@@ -11,7 +11,7 @@ extension FitResult {
                                           : "Linear mixed model fit by maximum likelihood  ['lmerMod']")
         case .given:
             out.append("Linear mixed model with given variance components (\(criterion == .reml ? "REML" : "ML") criterion at these variances)")
-        case .mackay, .adam:
+        case .mackay, .adam, .iterative:
             out.append("Linear mixed model fit by \(method.name) (\(criterion == .reml ? "REML" : "ML") criterion reported)")
         }
         out.append("Formula: \(formula)")

@@ -44,7 +44,8 @@ extension LinearMixedModel {
             (theta, evaluations, converged) = (outcome.x, outcome.evaluations, outcome.converged)
             if outcome.reachedLimit {
                 // As lme4 reports nloptwrap's code 5.
-                messages.append("optimizer (\(algorithm.rawValue)) convergence code: \(outcome.code) (\(outcome.status)): stopped at its limit of \(options.maxEvaluations) evaluations")
+                let status = outcome.status.hasPrefix("NLOPT_") ? outcome.status : "NLOPT_" + outcome.status
+                messages.append("optimizer (\(algorithm.rawValue)) convergence code: \(outcome.code) (\(status)): stopped at its limit of \(options.maxEvaluations) evaluations, not converged")
             } else if !outcome.converged {
                 messages.append("optimizer (\(algorithm.rawValue)) did not converge: \(outcome.status)")
             }

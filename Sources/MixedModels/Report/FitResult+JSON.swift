@@ -1,6 +1,7 @@
 /// The JSON report: the key names of the lme4 reference JSONs (`theta`, `sigma`, `fixef`,
 /// `fixef_se`, `varcorr`, `logLik`, `objective`, `AIC`, `BIC`, `nobs`, `ngroups`, `ranef`) so
-/// fits compare directly, plus `algorithm`, `iterations`, `converged`, `singular`,
+/// fits compare directly, plus `algorithm`, `estimated` (REML, ML, or the quick form's fixed
+/// point), `iterations`, `converged`, `singular`,
 /// `messages`, `elapsed_seconds` and, for iterative methods, `trajectory`.
 /// `method` is the criterion (`REML` or `ML`), as in the reference files.
 extension FitResult {
@@ -9,6 +10,7 @@ extension FitResult {
             ("formula", .string(formula)),
             ("method", .string(criterion.rawValue)),
             ("algorithm", .string(algorithm)),
+            ("estimated", .string(estimated)),
             ("nobs", .integer(nobs)),
             ("theta", .array(theta.map(JSONValue.number))),
             ("sigma", .number(sigma)),

@@ -2,6 +2,17 @@ import Foundation
 
 /// The text summary, in the layout of lme4's `summary(lmer(...))`.
 extension FitResult {
+    /// What the variance components estimate: `REML` or `ML` (exact, EM and evidence fits,
+    /// whose fixed point is that optimum), the quick form's own fixed point, or given values.
+    public var estimated: String {
+        switch algorithm {
+        case "mackay-quick": return "the quick fixed point (neither REML nor ML)"
+        case "given": return "given variances"
+        case "adam": return "streaming Adam estimates (not a certified REML/ML optimum)"
+        default: return criterion.rawValue
+        }
+    }
+
     /// - Parameter dataName: the data source shown on the `Data:` line.
     public func summary(dataName: String) -> String {
         var out: [String] = []
@@ -12,7 +23,13 @@ extension FitResult {
         case "given":
             out.append("Linear mixed model with given variance components (\(criterion == .reml ? "REML" : "ML") criterion at these variances)")
         default:
-            out.append("Linear mixed model fit by \(algorithm) (\(criterion == .reml ? "REML" : "ML") criterion reported)")
+            // What was estimated, how many iterations and whether it converged (issue 13).
+            let state = "\(iterations) iterations, \(converged ? "converged" : "not converged")"
+            if algorithm == "mackay-quick" {
+                out.append("Linear mixed model fit by \(algorithm): \(estimated), \(criterion.rawValue) criterion reported (\(state))")
+            } else {
+                out.append("Linear mixed model fit by \(algorithm): \(estimated) estimates (\(state))")
+            }
         }
         out.append("Formula: \(formula)")
         out.append("   Data: \(dataName)")

@@ -21,7 +21,9 @@ public struct MacKayOptions: Sendable {
     public var fullCovariance = false
     /// Starting variance components (lme4-like default: σ² = var(y), each Vⱼ = σ²I).
     public var start: VarianceComponents?
-    /// Stop when no variance component changes by more than this, relative to its scale.
+    /// Quick form: stop when no variance component changes by more than this, relative to its
+    /// scale. EM and evidence forms: check the certificate of the optimum (they stop only when it
+    /// passes) once a step changes them by less than max(this, 1e-6), then at each tenfold fall.
     public var tolerance = 1e-10
     public var maxIterations = 2_000
     /// How the posterior covariances are obtained (evidence and EM forms).

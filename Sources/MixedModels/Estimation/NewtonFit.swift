@@ -67,6 +67,19 @@ extension LinearMixedModel {
             let decrease = certificate.decrement
             PhaseLog.mark("  newton \(iteration): criterion \(value), decrement \(decrease)")
             if certificate.isOptimal {
+                // The last Newton step: one evaluation, kept unless d rises beyond rounding.
+                if decrease > 0 {
+                    let candidate = theta.indices.map { index -> Double in
+                        let next = theta[index] + certificate.step[index]
+                        return bounds[index] == 0 ? max(next, 0.1 * theta[index]) : next
+                    }
+                    let candidateValue = try objective(at: candidate, criterion: criterion)
+                    evaluations += 1
+                    if candidateValue <= value + 1e-12 * abs(value) {
+                        theta = candidate
+                        value = candidateValue
+                    }
+                }
                 let snapped = try snapToBoundary(outcome(iteration, converged: true), criterion: criterion)
                 theta = snapped.theta
                 value = snapped.objective
@@ -128,7 +141,7 @@ extension LinearMixedModel {
                 let atRounding = decrease < max(1e-6, 1e-12 * abs(value))
                 return try snapToBoundary(outcome(iteration, converged: atRounding), criterion: criterion)
             }
-            reuseInformation = length == 1 && decrease < 1e-2
+            reuseInformation = length == 1 && decrease < 0.1
         }
         return outcome(maxIterations, converged: false)
     }

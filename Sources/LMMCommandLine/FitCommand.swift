@@ -45,7 +45,7 @@ struct FitCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Starting variance components for the MacKay forms (same format as --variances).", valueName: "V.json"))
     var start: String?
 
-    @Option(help: "MacKay forms: stop when no variance component changes by more than this (relative; default 1e-10). Adam: when an epoch changes no estimate by more than this (default 1e-6). Iterative: when a Newton step changes no variance component by more than this (default 1e-6).")
+    @Option(help: "mackay-quick: stop when no variance component changes by more than this (relative; default 1e-10); em and mackay stop when the REML/ML optimum is certified (Newton decrement), checked once a step changes them by less than this (or 1e-6). Adam: when an epoch changes no estimate by more than this (default 1e-6). Iterative: when a Newton step changes no variance component by more than this (default 1e-6).")
     var tolerance: Double?
 
     @Option(help: "MacKay forms and iterative: the most iterations.")

@@ -16,14 +16,19 @@ extension LinearMixedModel {
     func fitLikelihood(criterion: Criterion, start: [Double]?, options: OptimizerOptions) throws -> FitResult {
         let begin = DispatchTime.now()
         let algorithm = options.algorithm ?? (pls.factorization is BlockedDenseFactorization || pls.q >= 2000 ? .newton : .bobyqa)
-        var theta: [Double], evaluations: Int, converged: Bool, failure: String
+        var theta: [Double], evaluations: Int, converged: Bool
+        var messages: [String] = []
         if algorithm == .newton {
             let theta0 = start ?? ApproximateStart(frame: frame, parameters: parameters).theta(criterion: criterion)
             PhaseLog.mark("approximate start")
             let outcome = try fitNewton(criterion: criterion, start: theta0)
             PhaseLog.mark("newton (\(outcome.iterations) iterations)")
             (theta, evaluations, converged) = (outcome.theta, outcome.evaluations, outcome.converged)
-            failure = "optimizer (newton) did not converge"
+            if !converged {
+                messages.append(outcome.iterations >= NewtonOutcome.iterationLimit
+                    ? "optimizer (newton) stopped at its limit of \(NewtonOutcome.iterationLimit) iterations: not converged"
+                    : "optimizer (newton) did not converge: no decrease along the Newton direction")
+            }
         } else {
             var settings = NLoptMinimizer.Settings(lowerBounds: parameters.lowerBounds)
             settings.absoluteFTolerance = options.absoluteFTolerance
@@ -42,7 +47,28 @@ extension LinearMixedModel {
                 return (try self.objective(at: theta, criterion: criterion), nil)
             }
             (theta, evaluations, converged) = (outcome.x, outcome.evaluations, outcome.converged)
-            failure = "optimizer (\(algorithm.rawValue)) did not converge: \(outcome.status)"
+            if outcome.reachedLimit {
+                // As lme4 reports nloptwrap's code 5.
+                let status = outcome.status.hasPrefix("NLOPT_") ? outcome.status : "NLOPT_" + outcome.status
+                messages.append("optimizer (\(algorithm.rawValue)) convergence code: \(outcome.code) (\(status)): stopped at its limit of \(options.maxEvaluations) evaluations, not converged")
+            } else if !outcome.converged {
+                messages.append("optimizer (\(algorithm.rawValue)) did not converge: \(outcome.status)")
+            }
+            // BOBYQA stops when a step changes the objective or θ by less than its tolerances,
+            // which says it slowed down, not that it arrived: certify the optimum with the
+            // gradient and the curvature, and finish with Newton steps where it stopped short.
+            if options.certify && !outcome.reachedLimit {
+                let polished = try fitNewton(criterion: criterion, start: theta, maxIterations: 20)
+                PhaseLog.mark("newton polish (\(polished.iterations) iterations)")
+                evaluations += polished.evaluations
+                if polished.converged || polished.objective < outcome.value {
+                    theta = polished.theta
+                }
+                if !polished.converged {
+                    converged = false
+                    messages.append("the optimum was not certified: the Newton decrement did not fall below \(ConvergenceCertificate.tolerance)")
+                }
+            }
         }
         theta = try onBoundaryIfNoWorse(theta, criterion: criterion)
         // The optimizer's last evaluation need not be at its optimum: factor there unless it is.
@@ -50,7 +76,7 @@ extension LinearMixedModel {
         PhaseLog.mark("final factorization")
         return try summarize(criterion: criterion, method: .exact, sigmaSquared: nil,
                              iterations: evaluations, converged: converged,
-                             start: begin, messages: converged ? [] : [failure])
+                             start: begin, messages: messages)
     }
 }
 
@@ -67,6 +93,10 @@ public struct OptimizerOptions: Sendable {
     /// The optimizer; nil chooses: BOBYQA (as lme4) when an evaluation is cheap, Newton steps
     /// with the analytic gradient when the model is large.
     public var algorithm: OptimizerAlgorithm?
+    /// After BOBYQA (or L-BFGS, SLSQP) stops, certify the optimum by the Newton decrement and
+    /// finish with Newton steps where the optimizer stopped short (``ConvergenceCertificate``).
+    /// Off: the optimizer's own stopping rule alone, as lme4.
+    public var certify = true
 
     public init() {}
 }

@@ -30,8 +30,12 @@ final class NLoptMinimizer {
         var evaluations: Int
         /// NLopt's result, e.g. `NLOPT_FTOL_REACHED`.
         var status: String
-        /// True for NLopt's success codes.
+        /// NLopt's result code (lme4 prints it as the convergence code).
+        var code: Int
+        /// True for NLopt's success codes, except a stop at the evaluation or time limit.
         var converged: Bool
+        /// Stopped at `maxEvaluations` (or a time limit): not converged.
+        var reachedLimit: Bool { code == Int(NLOPT_MAXEVAL_REACHED.rawValue) || code == Int(NLOPT_MAXTIME_REACHED.rawValue) }
     }
 
     init(algorithm: OptimizerAlgorithm, dimension: Int, settings: Settings) {
@@ -93,8 +97,9 @@ final class NLoptMinimizer {
         let result = nlopt_optimize(optimizer, &x, &value)
         if let error = context.error { throw error }
         let status = String(cString: nlopt_result_to_string(result))
+        let limit = result == NLOPT_MAXEVAL_REACHED || result == NLOPT_MAXTIME_REACHED
         return Outcome(x: x, value: value, evaluations: context.evaluations, status: status,
-                       converged: result.rawValue > 0)
+                       code: Int(result.rawValue), converged: result.rawValue > 0 && !limit)
     }
 }
 

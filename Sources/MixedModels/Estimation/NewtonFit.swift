@@ -17,31 +17,35 @@ extension LinearMixedModel {
         var iterations: Int
         var evaluations: Int
         var converged: Bool
+        /// The default most iterations.
+        static let iterationLimit = 50
     }
 
-    func fitNewton(criterion: Criterion, start: [Double], maxIterations: Int = 50,
-                   tolerance: Double = 1e-6, progress: ((Int, Double, [Double]) -> Void)? = nil) throws -> NewtonOutcome {
+    func fitNewton(criterion: Criterion, start: [Double], maxIterations: Int = NewtonOutcome.iterationLimit,
+                   progress: ((Int, Double, [Double]) -> Void)? = nil) throws -> NewtonOutcome {
         let bounds = parameters.lowerBounds
         var theta = zip(start, bounds).map { max($0, $1) }
         var value = try objective(at: theta, criterion: criterion)
         var evaluations = 1
         var held = Set<Int>()
+        var released = Set<Int>()
         var previousHeldCount = 0
+        var information: Matrix?
+        // Near the optimum H changes little: after a full step that promised little, the next
+        // certificate reuses it and costs one gradient (a selected inversion), no solves.
+        var reuseInformation = false
+        func outcome(_ iteration: Int, converged: Bool) -> NewtonOutcome {
+            NewtonOutcome(theta: theta, objective: value, iterations: iteration, evaluations: evaluations, converged: converged)
+        }
         for iteration in 1...maxIterations {
             PhaseLog.mark("  evaluation(s)")
-            let H = try AverageInformation.compute(model: self, criterion: criterion)
-            PhaseLog.mark("  average information")
-            let gradient = try ProfiledGradient.compute(pls, criterion: criterion)
-            PhaseLog.mark("  gradient")
-            progress?(iteration, value, theta)
-
             // Active set: parameters held on their bound. A diagonal element that Newton has
             // driven below 1e-4 (lme4's isSingular tolerance; it shrinks geometrically, see
             // below) is set to zero and held there — the criterion is even in it, so its gradient
             // and curvature vanish together and the Newton decrement alone never says "done";
-            // what is lost is O(θ²) of the criterion.
-            for index in theta.indices where bounds[index] == 0 && !held.contains(index) && theta[index] > 0
-                && theta[index] < 1e-4 {
+            // what is lost is O(θ²) of the criterion. The bound is checked at the end.
+            for index in theta.indices where bounds[index] == 0 && !held.contains(index) && !released.contains(index)
+                && theta[index] > 0 && theta[index] < 1e-4 {
                 held.insert(index)
                 theta[index] = 0
             }
@@ -49,24 +53,60 @@ extension LinearMixedModel {
                 previousHeldCount = held.count
                 value = try objective(at: theta, criterion: criterion)
                 evaluations += 1
+                information = nil
+            }
+            if information == nil || !reuseInformation {
+                information = try AverageInformation.compute(model: self, criterion: criterion)
+                PhaseLog.mark("  average information")
+            }
+            let gradient = try ProfiledGradient.compute(pls, criterion: criterion)
+            PhaseLog.mark("  gradient")
+            progress?(iteration, value, theta)
+            let certificate = ConvergenceCertificate(theta: theta, gradient: gradient, information: information!,
+                                                     lowerBounds: bounds, held: held)
+            let decrease = certificate.decrement
+            PhaseLog.mark("  newton \(iteration): criterion \(value), decrement \(decrease)")
+            if certificate.isOptimal {
+                // The last Newton step: one evaluation, kept unless d rises beyond rounding.
+                if decrease > 0 {
+                    let candidate = theta.indices.map { index -> Double in
+                        let next = theta[index] + certificate.step[index]
+                        return bounds[index] == 0 ? max(next, 0.1 * theta[index]) : next
+                    }
+                    let candidateValue = try objective(at: candidate, criterion: criterion)
+                    evaluations += 1
+                    if candidateValue <= value + 1e-12 * abs(value) {
+                        theta = candidate
+                        value = candidateValue
+                    }
+                }
+                let snapped = try snapToBoundary(outcome(iteration, converged: true), criterion: criterion)
+                theta = snapped.theta
+                value = snapped.objective
+                evaluations = snapped.evaluations
+                // A zero diagonal is optimal only if d rises as it leaves the bound.
+                if theta.indices.contains(where: { bounds[$0] == 0 && theta[$0] == 0 }) { evaluations += 1 }
+                let violations = try boundaryViolations(theta: theta, criterion: criterion).filter { !released.contains($0) }
+                if violations.isEmpty {
+                    if !(pls.hasSolution && pls.theta == theta) { try pls.update(theta: theta) }
+                    return outcome(iteration, converged: true)
+                }
+                for index in violations {
+                    released.insert(index)
+                    held.remove(index)
+                    theta[index] = 1e-2
+                }
+                value = try objective(at: theta, criterion: criterion)
+                evaluations += 1
+                information = nil
+                reuseInformation = false
                 continue
-            }
-            let free = theta.indices.filter { !held.contains($0) && !(bounds[$0] == 0 && theta[$0] <= 0 && gradient[$0] >= 0) }
-            var step = [Double](repeating: 0, count: theta.count)
-            if !free.isEmpty {
-                let direction = Self.newtonDirection(H: H, gradient: gradient, free: free)
-                for (a, index) in free.enumerated() { step[index] = direction[a] }
-            }
-            let decrease = -zip(gradient, step).reduce(0) { $0 + $1.0 * $1.1 }
-            PhaseLog.mark("  newton \(iteration): criterion \(value), decrease \(decrease)")
-            if decrease < tolerance {
-                return try snapToBoundary(NewtonOutcome(theta: theta, objective: value, iterations: iteration,
-                                                        evaluations: evaluations, converged: true), criterion: criterion)
             }
             // Backtracking line search. The criterion is even in each diagonal θ, so θ = 0 is
             // always a stationary point a Newton step must not land on: a diagonal element may
             // shrink to a tenth of its value per iteration (reaching a true boundary optimum
             // geometrically), never to zero.
+            let step = certificate.step
             var length = 1.0
             var accepted = false
             for _ in 0..<12 {
@@ -76,28 +116,34 @@ extension LinearMixedModel {
                 }
                 let candidateValue = try objective(at: candidate, criterion: criterion)
                 evaluations += 1
-                if candidateValue <= value - 1e-4 * length * decrease || candidateValue <= value - 1e-12 * abs(value) {
-                    let moved = zip(candidate, theta).map { abs($0 - $1) }.max() ?? 0
+                if candidateValue <= value - 1e-4 * length * decrease || candidateValue <= value - 1e-12 * abs(value)
+                    // At the optimum's last digits d is flat to rounding: the full step the
+                    // gradient asks for is taken when it does not raise d beyond that.
+                    || (length == 1 && decrease < 1e-6 && candidateValue <= value + 1e-12 * abs(value)) {
                     theta = candidate
                     value = candidateValue
                     accepted = true
-                    // A full Newton step that promised little leaves far less behind (the
-                    // convergence is fast): stop without another gradient.
-                    if moved < 1e-10 || (length == 1 && decrease < 1e-3) {
-                        return try snapToBoundary(NewtonOutcome(theta: theta, objective: value, iterations: iteration,
-                                                                evaluations: evaluations, converged: true), criterion: criterion)
-                    }
                     break
                 }
                 length /= 2
             }
             if !accepted {
-                // No decrease along the Newton direction: θ is optimal to working precision.
-                return try snapToBoundary(NewtonOutcome(theta: theta, objective: value, iterations: iteration,
-                                                        evaluations: evaluations, converged: decrease < 1e-4), criterion: criterion)
+                if reuseInformation {
+                    // The reused H may be stale: recompute it at θ before giving up.
+                    value = try objective(at: theta, criterion: criterion)
+                    evaluations += 1
+                    reuseInformation = false
+                    continue
+                }
+                // No decrease along the Newton direction: θ is optimal to working precision when
+                // the decrement is at the rounding level of d.
+                if !(pls.hasSolution && pls.theta == theta) { _ = try objective(at: theta, criterion: criterion); evaluations += 1 }
+                let atRounding = decrease < max(1e-6, 1e-12 * abs(value))
+                return try snapToBoundary(outcome(iteration, converged: atRounding), criterion: criterion)
             }
+            reuseInformation = length == 1 && decrease < 0.1
         }
-        return NewtonOutcome(theta: theta, objective: value, iterations: maxIterations, evaluations: evaluations, converged: false)
+        return outcome(maxIterations, converged: false)
     }
 
     /// Sets diagonal elements that have shrunk towards zero to exactly zero when the criterion
@@ -116,33 +162,5 @@ extension LinearMixedModel {
             result.objective = value
         }
         return result
-    }
-
-    /// −H⁻¹g on the free parameters (H regularized if it is not positive definite).
-    private static func newtonDirection(H: Matrix, gradient: [Double], free: [Int]) -> [Double] {
-        let k = free.count
-        var ridge = 0.0
-        let scale = free.map { abs(H[$0, $0]) }.max() ?? 1
-        while true {
-            var A = Matrix(zeros: k, k)
-            for (a, i) in free.enumerated() {
-                for (c, j) in free.enumerated() { A[a, c] = H[i, j] }
-                A[a, a] += ridge
-            }
-            if let L = SemidefiniteCholesky.factor(A), (0..<k).allSatisfy({ L[$0, $0] > 0 }) {
-                var x = free.map { -gradient[$0] }
-                for i in 0..<k {
-                    for c in 0..<i { x[i] -= L[i, c] * x[c] }
-                    x[i] /= L[i, i]
-                }
-                for i in stride(from: k - 1, through: 0, by: -1) {
-                    for c in (i + 1)..<k { x[i] -= L[c, i] * x[c] }
-                    x[i] /= L[i, i]
-                }
-                return x
-            }
-            ridge = ridge == 0 ? 1e-8 * max(scale, 1e-300) : ridge * 10
-            if ridge > 1e12 * max(scale, 1) { return free.map { -gradient[$0] } }
-        }
     }
 }

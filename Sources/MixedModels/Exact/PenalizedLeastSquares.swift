@@ -283,12 +283,17 @@ final class PenalizedLeastSquares {
     }
 
     /// `(A⁻¹ + M(RX'RX)⁻¹M')z` with `M = A⁻¹Λ'Z'X`: the u-block of H⁻¹ applied to (z, 0), H the
-    /// mixed-model matrix. The posterior covariance of u times z, over σ².
-    func solveSpherical(_ z: [Double]) throws -> [Double] {
+    /// mixed-model matrix. The posterior covariance of u times z, over σ². Without the fixed
+    /// effects, `A⁻¹z` (the posterior given β).
+    func solveSpherical(_ z: [Double], includingFixedEffects: Bool = true) throws -> [Double] {
         requireFactor()
         let q = self.q, m = p + 1
         var w = z
         try w.withUnsafeMutableBufferPointer { try factorization.solveLower($0.baseAddress!, columns: 1) }
+        guard includingFixedEffects else {
+            try w.withUnsafeMutableBufferPointer { try factorization.solveUpper($0.baseAddress!) }
+            return w
+        }
         // t = (RX'RX)⁻¹ RZX' w, with RX' the lower factor in `schur`.
         var t = [Double](repeating: 0, count: p)
         for c in 0..<p {

@@ -8,7 +8,9 @@ public struct MacKayOptions: Sendable {
     public var fullCovariance = false
     /// Starting variance components (lme4-like default: σ² = var(y), each Vⱼ = σ²I).
     public var start: VarianceComponents?
-    /// Stop when no variance component changes by more than this, relative to its scale.
+    /// Quick form: stop when no variance component changes by more than this, relative to its
+    /// scale. EM and evidence forms: check the certificate of the optimum (they stop only when it
+    /// passes) once a step changes them by less than max(this, 1e-6), then at each tenfold fall.
     public var tolerance = 1e-10
     public var maxIterations = 2_000
     /// How the posterior covariances are obtained (evidence and EM forms).
@@ -75,12 +77,18 @@ extension LinearMixedModel {
         var converged = false
         var iteration = 0
         var messages: [String] = []
-        if options.form == .evidence && terms.contains(where: { $0.effectCount > 1 }) {
-            messages.append("the evidence form keeps each covariance block diagonal (uncorrelated effects)")
+        if options.form == .evidence, let j = terms.firstIndex(where: { $0.effectCount > 1 }) {
+            // MacKay's γ is per variance; a correlated block has no such fixed point here, and a
+            // quiet diagonal fit of a term written as correlated would be a different model.
+            throw LMMError.unsupported("""
+                the evidence form (--method mackay) updates variances, not covariance matrices: the term                 '\(labels[j])' has correlated effects (\(terms[j].effectNames.joined(separator: ", "))).                 Use --method em (full covariance blocks) or the exact fit, or write the term with ||                 (uncorrelated effects).
+                """)
         }
         var smallestEigenvalueRatios: [[Double]] = terms.map { _ in [] }
 
-        while iteration < options.maxIterations {
+        /// One step of the MacKay/EM map from (covariances, σ²): the new ones, and the criterion
+        /// at the given ones.
+        func step(_ covariances: [Matrix], _ sigmaSquared: Double) throws -> ([Matrix], Double, Double) {
             iteration += 1
             let started = DispatchTime.now()
             let theta: [Double]
@@ -101,25 +109,27 @@ extension LinearMixedModel {
                                         fixef: pls.fixedEffects())
             trajectory.append(point)
 
-            // Posterior covariances (evidence and EM forms).
-            // The selected inverse (or the probes) is the sequential part; the per-term blocks
-            // and updates run concurrently.
+            // Posterior covariances (evidence and EM forms): of (β, b) for REML, of b given β̂
+            // for ML. The selected inverse (or the probes) is the sequential part; the per-term
+            // blocks and updates run concurrently.
             var posterior: PosteriorCovariance?
             var exactInverse: PosteriorCovariance.ExactInverse?
             if options.form != .quick {
                 switch options.traces {
                 case .exact:
-                    exactInverse = try PosteriorCovariance.exactInverse(pls: pls)
+                    exactInverse = try PosteriorCovariance.exactInverse(pls: pls, criterion: options.criterion)
                 case .stochastic(let probes, let seed):
                     posterior = try PosteriorCovariance.stochastic(pls: pls, sigmaSquared: sigmaSquared, probes: probes,
-                                                                  seed: seed &+ UInt64(iteration)).covariance
+                                                                  seed: seed &+ UInt64(iteration),
+                                                                  criterion: options.criterion).covariance
                 }
             }
             let covarianceDone = DispatchTime.now()
             if let exactInverse { posterior = exactInverse.blocks(sigmaSquared: sigmaSquared, concurrent: options.concurrent) }
-            let update = MacKayUpdate(form: options.form, fullCovariance: options.fullCovariance, design: pls.design,
+            var update = MacKayUpdate(form: options.form, fullCovariance: options.fullCovariance, design: pls.design,
                                       b: b, sse: sse, n: frame.n, p: frame.X.columns, sigmaSquared: sigmaSquared,
                                       covariances: covariances, posterior: posterior)
+            update.criterion = options.criterion
             let (newCovariances, newSigmaSquared) = update.run(concurrent: options.concurrent)
             let updated = DispatchTime.now()
             func seconds(_ a: DispatchTime, _ b: DispatchTime) -> Double { Double(b.uptimeNanoseconds - a.uptimeNanoseconds) / 1e9 }
@@ -149,19 +159,76 @@ extension LinearMixedModel {
             guard newSigmaSquared.isFinite, newSigmaSquared > 0 else {
                 throw LMMError.fit("iteration \(iteration): the residual variance became \(newSigmaSquared)")
             }
-            var change = abs(newSigmaSquared - sigmaSquared) / sigmaSquared
-            for (old, new) in zip(covariances, newCovariances) {
-                let scale = max(old.diagonal.map(abs).max() ?? 0, new.diagonal.map(abs).max() ?? 0, 1e-300)
-                for (a, c) in zip(old.values, new.values) { change = max(change, abs(a - c) / scale) }
+            return (newCovariances, newSigmaSquared, objective)
+        }
+
+        var certifiedTheta: [Double]?
+        if options.form == .quick {
+            // The quick form's fixed point is neither REML nor ML: it stops when the variances settle.
+            while iteration < options.maxIterations {
+                let (newCovariances, newSigmaSquared, _) = try step(covariances, sigmaSquared)
+                var change = abs(newSigmaSquared - sigmaSquared) / sigmaSquared
+                for (old, new) in zip(covariances, newCovariances) {
+                    let scale = max(old.diagonal.map(abs).max() ?? 0, new.diagonal.map(abs).max() ?? 0, 1e-300)
+                    for (a, c) in zip(old.values, new.values) { change = max(change, abs(a - c) / scale) }
+                }
+                covariances = newCovariances
+                sigmaSquared = newSigmaSquared
+                if change < options.tolerance {
+                    converged = true
+                    break
+                }
             }
-            covariances = newCovariances
-            sigmaSquared = newSigmaSquared
-            if change < options.tolerance {
-                converged = true
-                break
+        } else {
+            // EM and evidence: their fixed point is the REML (ML) optimum. Accelerated by SQUAREM
+            // in the coordinates (θ, log σ²) — any point of which is a valid covariance — and
+            // stopped when the optimum is certified (Newton decrement and boundary test of the
+            // exact engine), checked whenever a plain step's change has fallen tenfold.
+            let count = parameters.count
+            func encode(_ covariances: [Matrix], _ sigmaSquared: Double) throws -> [Double] {
+                switch parameters.theta(covariances: covariances, sigmaSquared: sigmaSquared) {
+                case .success(let theta): return theta + [log(sigmaSquared)]
+                case .failure(let failure):
+                    throw LMMError.fit("the covariance of factor '\(labels[failure.term])' is not positive semi-definite")
+                }
+            }
+            func decode(_ x: [Double]) -> ([Matrix], Double) {
+                let s = exp(x[count])
+                return (parameters.covariances(theta: Array(x[0..<count]), sigmaSquared: s), s)
+            }
+            var x = try encode(covariances, sigmaSquared)
+            var nextCheck = max(options.tolerance, 1e-6)
+            while iteration < options.maxIterations {
+                let (cycle, stopped) = try SQUAREM.cycle(from: x, map: { x in
+                    let (c, s) = decode(x)
+                    let (newC, newS, objective) = try step(c, s)
+                    return (try encode(newC, newS), objective)
+                }, shouldStopAfterFirstStep: { x1, change in
+                    guard change < nextCheck else { return false }
+                    nextCheck = max(change / 10, 1e-15)
+                    let (c, s) = decode(x1)
+                    guard case .success(let theta) = parameters.theta(covariances: c, sigmaSquared: s) else { return false }
+                    let check = try certifyOptimum(theta: theta, criterion: options.criterion,
+                                                   tolerance: ConvergenceCertificate.iterativeTolerance)
+                    if check.certified { certifiedTheta = check.theta }
+                    return check.certified || iteration >= options.maxIterations
+                })
+                x = cycle.x
+                if stopped {
+                    converged = certifiedTheta != nil
+                    break
+                }
+            }
+            (covariances, sigmaSquared) = decode(x)
+            if let certifiedTheta {
+                // Variances the certificate set to their bound 0 (lme4's boundary fit).
+                covariances = parameters.covariances(theta: certifiedTheta, sigmaSquared: sigmaSquared)
             }
         }
-        if !converged { messages.append("\(options.form.rawValue) did not converge in \(options.maxIterations) iterations") }
+        if !converged {
+            messages.append("\(options.form.rawValue) did not converge in \(options.maxIterations) iterations"
+                + (options.form == .quick ? "" : " (the \(options.criterion.rawValue) optimum was not certified)"))
+        }
         switch parameters.theta(covariances: covariances, sigmaSquared: sigmaSquared) {
         case .success(let theta): try pls.update(theta: theta)
         case .failure(let failure):

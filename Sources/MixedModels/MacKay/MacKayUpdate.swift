@@ -14,6 +14,8 @@ struct MacKayUpdate {
     let sigmaSquared: Double
     let covariances: [Matrix]
     let posterior: PosteriorCovariance?
+    /// REML: the posterior of (β, b) (σ² on n − p − Σγ); ML: of b given β̂ (σ² on n − Σγ).
+    var criterion: Criterion = .reml
 
     /// New covariance blocks and σ².
     func run(concurrent: Bool) -> ([Matrix], Double) {
@@ -35,7 +37,7 @@ struct MacKayUpdate {
         let newSigmaSquared: Double
         switch form {
         case .quick: newSigmaSquared = sse / Double(n)
-        case .evidence: newSigmaSquared = sse / (Double(n - p) - gammas.reduce(0, +))
+        case .evidence: newSigmaSquared = sse / (Double(criterion == .reml ? n - p : n) - gammas.reduce(0, +))
         case .em: newSigmaSquared = (sse + (posterior?.residualTrace ?? 0)) / Double(n)
         }
         return (results, newSigmaSquared)

@@ -2,7 +2,9 @@ import Foundation
 
 /// Posterior covariances of the random effects that the MacKay evidence and EM updates need:
 /// the k × k blocks `Cⱼₗ = Cov(bₗ | y)` of every level and the trace `tr(W C W')`, under the
-/// joint posterior of (β, b) with a flat prior on β — the one whose fixed point is REML.
+/// joint posterior of (β, b) with a flat prior on β — the one whose fixed point is REML — or,
+/// for ML, under the posterior of b given β = β̂ (no β-uncertainty term: `Cov(u | y, β̂) = σ²A⁻¹`,
+/// `tr(ZCZ') = σ²(q − tr A⁻¹)`), whose fixed point is ML.
 ///
 /// In the spherical coordinates u (b = Λu) the posterior precision of (u, β) is
 /// `H/σ²` with `H = [A  Λ'Z'X; X'ZΛ  X'X]`, `A = Λ'Z'ZΛ + I`, so
@@ -28,9 +30,12 @@ struct PosteriorCovariance {
     }
 
     /// The sequential part of the exact blocks: p solves for M, then the selected inverse.
-    static func exactInverse(pls: PenalizedLeastSquares) throws -> ExactInverse {
-        let M = pls.p > 0 ? try pls.solveFixedEffectColumns() : []
-        return ExactInverse(pls: pls, M: M, RXtRXInverse: fixedEffectPrecisionInverse(pls), inverse: try pls.invert())
+    /// - Parameter criterion: `.reml` for the joint posterior of (β, b), `.ml` for b given β̂.
+    static func exactInverse(pls: PenalizedLeastSquares, criterion: Criterion = .reml) throws -> ExactInverse {
+        let withBeta = criterion == .reml && pls.p > 0
+        let M = withBeta ? try pls.solveFixedEffectColumns() : []
+        return ExactInverse(pls: pls, M: M, RXtRXInverse: withBeta ? fixedEffectPrecisionInverse(pls) : [],
+                            inverse: try pls.invert())
     }
 
     /// A's selected inverse and M, from which every term's blocks follow independently.
@@ -43,7 +48,9 @@ struct PosteriorCovariance {
     /// The posterior blocks of every term (concurrently over the terms).
     func blocks(sigmaSquared: Double, concurrent: Bool) -> PosteriorCovariance {
         let design = pls.design
-        let p = pls.p, q = pls.q
+        let q = pls.q
+        // p = 0 here drops the β term (ML: b given β̂).
+        let p = M.isEmpty ? 0 : pls.p
         let M = self.M, RXtRXInverse = self.RXtRXInverse, inverse = self.inverse
         let count = design.terms.count
         var summed = [[Double]](repeating: [], count: count), levels = [[Double]](repeating: [], count: count)
@@ -110,10 +117,11 @@ struct PosteriorCovariance {
     /// posterior correlations between levels are small (the usual case for large factors) — and
     /// is estimated from the spread of the probes (``standardErrors``). Does not overwrite the
     /// factor.
-    static func stochastic(pls: PenalizedLeastSquares, sigmaSquared: Double, probes: Int, seed: UInt64) throws
+    static func stochastic(pls: PenalizedLeastSquares, sigmaSquared: Double, probes: Int, seed: UInt64,
+                           criterion: Criterion = .reml) throws
         -> (covariance: PosteriorCovariance, standardErrors: [[Double]]) {
         let design = pls.design
-        let q = pls.q, p = pls.p
+        let q = pls.q, p = criterion == .reml ? pls.p : 0
         var generator = SplitMix64(seed: seed)
         let kmax = design.terms.map(\.effectCount).max() ?? 1
         var sums = design.terms.map { [Double](repeating: 0, count: $0.effectCount * $0.effectCount) }
@@ -123,7 +131,7 @@ struct PosteriorCovariance {
         for _ in 0..<probes {
             var z = [Double](repeating: 0, count: q)
             for i in 0..<q { z[i] = generator.next() & 1 == 0 ? -1 : 1 }
-            let hz = try pls.solveSpherical(z)
+            let hz = try pls.solveSpherical(z, includingFixedEffects: criterion == .reml)
             var perTerm = design.terms.map { [Double](repeating: 0, count: $0.effectCount * $0.effectCount) }
             for (j, term) in design.terms.enumerated() {
                 let k = term.effectCount

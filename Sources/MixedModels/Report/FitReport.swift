@@ -19,6 +19,8 @@ public struct FitReport: Codable, Sendable, Equatable {
     public var method: Criterion
     /// How the variance components were obtained (absent in lme4's files).
     public var algorithm: FitMethod?
+    /// What the variance components estimate (``FitResult/estimated``; absent in lme4's files).
+    public var estimated: String?
     /// Observations used.
     public var nobs: Int
     /// θ, lme4's relative covariance parameters.
@@ -71,7 +73,7 @@ public struct FitReport: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case formula, method, algorithm, nobs, theta, sigma, fixef
+        case formula, method, algorithm, estimated, nobs, theta, sigma, fixef
         case fixefSE = "fixef_se"
         case varcorr, logLik, objective, AIC, BIC, ngroups, iterations, converged, singular, messages
         case elapsedSeconds = "elapsed_seconds"
@@ -83,6 +85,7 @@ public struct FitReport: Codable, Sendable, Equatable {
         formula = try c.decode(String.self, forKey: .formula)
         method = try c.decode(Criterion.self, forKey: .method)
         algorithm = try c.decodeIfPresent(FitMethod.self, forKey: .algorithm)
+        estimated = try c.decodeIfPresent(String.self, forKey: .estimated)
         nobs = try c.decode(Int.self, forKey: .nobs)
         // R's jsonlite writes a length-one θ as a bare number.
         if let scalar = try? c.decode(Double.self, forKey: .theta) { theta = [scalar] } else { theta = try c.decode([Double].self, forKey: .theta) }

@@ -11,7 +11,7 @@ extension FitResult {
     /// The report of this fit.
     public var report: FitReport {
         FitReport(
-            formula: formula, method: criterion, algorithm: method, nobs: nobs, theta: theta, sigma: sigma,
+            formula: formula, method: criterion, algorithm: method, estimated: estimated, nobs: nobs, theta: theta, sigma: sigma,
             fixef: NamedValues(names: fixedEffectNames, values: fixedEffects),
             fixefSE: NamedValues(names: fixedEffectNames, values: fixedEffectStandardErrors),
             varcorr: varianceComponents, logLik: logLikelihood, objective: objective, AIC: AIC, BIC: BIC,
@@ -49,7 +49,7 @@ extension FitResult {
 
 extension FitReport {
     /// Memberwise.
-    package init(formula: String, method: Criterion, algorithm: FitMethod?, nobs: Int, theta: [Double], sigma: Double,
+    package init(formula: String, method: Criterion, algorithm: FitMethod?, estimated: String? = nil, nobs: Int, theta: [Double], sigma: Double,
                 fixef: NamedValues<Double>, fixefSE: NamedValues<Double>, varcorr: [VarCorrEntry], logLik: Double,
                 objective: Double, AIC: Double, BIC: Double, ngroups: NamedValues<Int>, iterations: Int?,
                 converged: Bool?, singular: Bool?, messages: [String]?, elapsedSeconds: Double?,
@@ -57,6 +57,7 @@ extension FitReport {
         self.formula = formula
         self.method = method
         self.algorithm = algorithm
+        self.estimated = estimated
         self.nobs = nobs
         self.theta = theta
         self.sigma = sigma
@@ -86,6 +87,7 @@ extension FitReport {
             (K.method.rawValue, .string(method.rawValue)),
         ]
         if let algorithm { members.append((K.algorithm.rawValue, .string(algorithm.name))) }
+        if let estimated { members.append((K.estimated.rawValue, .string(estimated))) }
         members += [
             (K.nobs.rawValue, .integer(nobs)),
             (K.theta.rawValue, .array(theta.map(JSONValue.number))),

@@ -2,6 +2,17 @@ import Foundation
 
 /// The text summary, in the layout of lme4's `summary(lmer(...))`.
 extension FitResult {
+    /// What the variance components estimate: `REML` or `ML` (exact, EM and evidence fits,
+    /// whose fixed point is that optimum), the quick form's own fixed point, or given values.
+    public var estimated: String {
+        switch method {
+        case .mackay(.quick): "the quick fixed point (neither REML nor ML)"
+        case .given: "given variances"
+        case .adam: "streaming Adam estimates (not a certified REML/ML optimum)"
+        case .exact, .mackay, .iterative: criterion.rawValue
+        }
+    }
+
     /// - Parameter dataName: the data source shown on the `Data:` line.
     public func summary(dataName: String) -> String {
         var out: [String] = []
@@ -11,8 +22,14 @@ extension FitResult {
                                           : "Linear mixed model fit by maximum likelihood  ['lmerMod']")
         case .given:
             out.append("Linear mixed model with given variance components (\(criterion == .reml ? "REML" : "ML") criterion at these variances)")
-        case .mackay, .adam, .iterative:
-            out.append("Linear mixed model fit by \(method.name) (\(criterion == .reml ? "REML" : "ML") criterion reported)")
+        default:
+            // What was estimated, how many iterations and whether it converged (issue 13).
+            let state = "\(iterations) iterations, \(converged ? "converged" : "not converged")"
+            if method == .mackay(.quick) {
+                out.append("Linear mixed model fit by \(method.name): \(estimated), \(criterion.rawValue) criterion reported (\(state))")
+            } else {
+                out.append("Linear mixed model fit by \(method.name): \(estimated) estimates (\(state))")
+            }
         }
         out.append("Formula: \(formula)")
         out.append("   Data: \(dataName)")

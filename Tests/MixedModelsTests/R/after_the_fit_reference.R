@@ -26,6 +26,9 @@ sleep_na$Days[17] <- NA
 sleep_na$Subject[100] <- NA
 write.csv(sleep_na, fx("sleepstudy_na.csv"), row.names = FALSE, na = "")
 
+# Tight optimizer tolerances: the optimum itself, which lmm reaches (lme4's defaults stop short).
+tight <- lmerControl(optimizer = "nloptwrap", optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14, xtol_rel = 1e-12, ftol_rel = 1e-15, maxeval = 1e5))
+
 nd <- function(d) { d$Subject <- factor(d$Subject); d }
 # varcorr: lme4's variance components, so that the test can evaluate the predictions at
 # exactly lme4's estimates (lmm fit --variances) as well as at its own optimum.
@@ -34,17 +37,17 @@ predictions <- function(m, newdata) list(
   conditional = unname(predict(m, newdata, allow.new.levels = TRUE)),
   population = unname(predict(m, newdata, re.form = NA)))
 
-m_sleep <- lmer(Reaction ~ 1 + Days + (1 + Days | Subject), sleep)
-m_pen <- lmer(diameter ~ 1 + (1 | plate) + (1 | sample), pen)
-m_mach <- lmer(score ~ 1 + Machine + (1 | Worker), mach)
-m_na <- lmer(Reaction ~ 1 + Days + (1 + Days | Subject), sleep_na)
+m_sleep <- lmer(Reaction ~ 1 + Days + (1 + Days | Subject), sleep, control = tight)
+m_pen <- lmer(diameter ~ 1 + (1 | plate) + (1 | sample), pen, control = tight)
+m_mach <- lmer(score ~ 1 + Machine + (1 | Worker), mach, control = tight)
+m_na <- lmer(Reaction ~ 1 + Days + (1 + Days | Subject), sleep_na, control = tight)
 
 anova_table <- function(a) {
   list(models = rownames(a), npar = a$npar, AIC = a$AIC, BIC = a$BIC, logLik = a$logLik,
        deviance = a$deviance, Chisq = a$Chisq, Df = a$Df, p = a[["Pr(>Chisq)"]])
 }
-a_sleep <- anova(lmer(Reaction ~ 1 + Days + (1 | Subject), sleep), m_sleep)
-a_pen <- anova(lmer(diameter ~ 1 + (1 | plate), pen), m_pen)
+a_sleep <- anova(lmer(Reaction ~ 1 + Days + (1 | Subject), sleep, control = tight), m_sleep)
+a_pen <- anova(lmer(diameter ~ 1 + (1 | plate), pen, control = tight), m_pen)
 
 out <- list(
   predict = list(
@@ -55,6 +58,7 @@ out <- list(
     machines = c(list(formula = "score ~ 1 + Machine + (1 | Worker)", data = "Machines.csv",
                       newdata = "Machines_newdata.csv"), predictions(m_mach, mach_new))),
   residuals = list(formula = "Reaction ~ 1 + Days + (1 + Days | Subject)", data = "sleepstudy_na.csv",
+                   varcorr = as.data.frame(VarCorr(m_na)),
                    row = as.integer(names(residuals(m_na))),
                    fitted = unname(fitted(m_na)),
                    marginal = unname(predict(m_na, re.form = NA)),

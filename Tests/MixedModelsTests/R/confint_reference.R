@@ -3,7 +3,8 @@
 # Writes Tests/MixedModelsTests/Fixtures/confint_<name>.json: lme4's confint(m) with
 # method = "profile" and "Wald", and a parametric bootstrap (bootMer, nsim = 500, percentile
 # intervals) with the standard deviation of each parameter's replicates, for the Monte Carlo
-# error of a percentile. lme4 1.1-31, REML fits (lme4's defaults).
+# error of a percentile. lme4 1.1-31, REML fits with tight optimizer tolerances (the optimum
+# itself, which lmm reaches; lme4's defaults stop short).
 suppressMessages({ library(lme4); library(jsonlite) })
 fixtures <- "Tests/MixedModelsTests/Fixtures"
 models <- list(
@@ -18,7 +19,7 @@ for (name in names(models)) {
   spec <- models[[name]]
   data <- read.csv(file.path(fixtures, spec$file))
   for (column in names(data)) if (is.character(data[[column]])) data[[column]] <- factor(data[[column]])
-  m <- lmer(spec$formula, data = data)
+  m <- lmer(spec$formula, data = data, control = lmerControl(optimizer = "nloptwrap", optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14, xtol_rel = 1e-12, ftol_rel = 1e-15, maxeval = 1e5)))
   profile <- confint(m, method = "profile", oldNames = TRUE)
   wald <- confint(m, method = "Wald", oldNames = TRUE)
   out <- list(

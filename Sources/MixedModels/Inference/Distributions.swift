@@ -41,49 +41,17 @@ enum Distributions {
         return q < 0 ? -value : value
     }
 
-    /// The regularized lower incomplete gamma function P(a, x) (series below a + 1, Lentz's
-    /// continued fraction above).
-    static func lowerRegularizedGamma(_ a: Double, _ x: Double) -> Double {
-        if x <= 0 { return 0 }
-        let logPrefix = a * log(x) - x - lgamma(a)
-        if x < a + 1 {
-            var term = 1 / a, sum = term, ap = a
-            for _ in 0..<10_000 {
-                ap += 1
-                term *= x / ap
-                sum += term
-                if abs(term) < abs(sum) * 1e-17 { break }
-            }
-            return sum * exp(logPrefix)
-        }
-        let tiny = 1e-300
-        var b = x + 1 - a, c = 1 / tiny, d = 1 / b, h = d
-        for i in 1..<10_000 {
-            let an = -Double(i) * (Double(i) - a)
-            b += 2
-            d = an * d + b
-            if abs(d) < tiny { d = tiny }
-            c = b + an / c
-            if abs(c) < tiny { c = tiny }
-            d = 1 / d
-            let delta = d * c
-            h *= delta
-            if abs(delta - 1) < 1e-17 { break }
-        }
-        return 1 - exp(logPrefix) * h
-    }
-
     /// The χ² quantile with `df` degrees of freedom (R's `qchisq(p, df)`), by bisection on
-    /// P(df/2, x/2) to full double precision.
+    /// P(df/2, x/2) (``RegularizedGamma/lower(a:x:)``) to full double precision.
     static func chiSquaredQuantile(_ p: Double, degreesOfFreedom df: Int) -> Double {
         precondition(p > 0 && p < 1 && df > 0)
         let a = Double(df) / 2
         var low = 0.0, high = max(1.0, Double(df))
-        while lowerRegularizedGamma(a, high / 2) < p { high *= 2 }
+        while RegularizedGamma.lower(a: a, x: high / 2) < p { high *= 2 }
         for _ in 0..<200 {
             let middle = (low + high) / 2
             if middle == low || middle == high { break }
-            if lowerRegularizedGamma(a, middle / 2) < p { low = middle } else { high = middle }
+            if RegularizedGamma.lower(a: a, x: middle / 2) < p { low = middle } else { high = middle }
         }
         return (low + high) / 2
     }

@@ -119,7 +119,7 @@ struct AdamInputTests {
         catch let error as FormulaError { exact = error }
         var streaming: FormulaError?
         do { _ = try StreamingMixedModel(formula: formula, reader: LMMBinaryReader(path: binaryPath)) }
-        catch let error as FormulaError { streaming = error }
+        catch LMMError.formula(let error) { streaming = error }
         #expect(exact?.message.contains(expected) == true, "exact: \(String(describing: exact))")
         #expect(streaming?.message == exact?.message)
         #expect(streaming?.span == exact?.span)

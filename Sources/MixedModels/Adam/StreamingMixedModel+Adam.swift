@@ -8,8 +8,14 @@ extension StreamingMixedModel {
     /// Stops when an epoch changes every estimate by less than ``AdamOptions/tolerance``
     /// (relative) and the penalties have settled, or after ``AdamOptions/maxEpochs``. The same
     /// seed gives the same result, whatever the number of threads.
-    /// - Throws: ``InputError`` for bad variance components or a chunk that cannot be read.
-    public func fit(adam options: AdamOptions) throws -> FitResult {
+    /// - Throws: ``LMMError``: ``LMMError/input(_:)`` for bad variance components or a chunk
+    ///   that cannot be read, ``LMMError/fit(_:)`` when the fit diverges.
+    public func fit(adam options: AdamOptions) throws(LMMError) -> FitResult {
+        try LMMError.wrapping { try fitAdam(options) }
+    }
+
+    /// The work of ``fit(adam:)`` (which wraps its errors).
+    func fitAdam(_ options: AdamOptions) throws -> FitResult {
         let begin = DispatchTime.now()
         func seconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds - begin.uptimeNanoseconds) / 1e9 }
         let labels = design.termLabels

@@ -34,9 +34,19 @@ public final class StreamingMixedModel {
 
     /// Resolves `formula` against the file's columns and makes the statistics pass.
     /// - Parameter progress: rows read so far, after each chunk of the statistics pass.
-    /// - Throws: ``FormulaError`` for a formula that does not fit the data (as lme4's checks),
-    ///   ``InputError`` with the row number for a chunk that cannot be read.
-    public init(formula: Formula, reader: LMMBinaryReader, progress: ((Int) -> Void)? = nil) throws {
+    /// - Throws: ``LMMError``: ``LMMError/formula(_:)`` for a formula that does not fit the data
+    ///   (as lme4's checks), ``LMMError/input(_:)`` with the row number for a chunk that cannot
+    ///   be read; the library's internal failures as ``LMMError/numerical(_:)``.
+    public convenience init(formula: Formula, reader: LMMBinaryReader, progress: ((Int) -> Void)? = nil) throws(LMMError) {
+        do {
+            try self.init(checking: formula, reader: reader, progress: progress)
+        } catch {
+            throw LMMError(error)
+        }
+    }
+
+    /// The work of the initializer above (which wraps its errors).
+    init(checking formula: Formula, reader: LMMBinaryReader, progress: ((Int) -> Void)?) throws {
         self.formula = formula
         self.reader = reader
         var design = try StreamingDesign(formula: formula, reader: reader)

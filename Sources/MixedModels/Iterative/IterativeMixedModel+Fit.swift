@@ -57,10 +57,15 @@ extension IterativeMixedModel {
 
     /// Fits by average-information Newton steps on the REML (or ML) score in the variance
     /// components, after two EM steps from a moment start; traces from fixed Rademacher probes.
-    public func fit(_ options: IterativeOptions) throws -> FitResult { try fitWithErrors(options).result }
+    public func fit(_ options: IterativeOptions) throws(LMMError) -> FitResult { try fitWithErrors(options).result }
 
     /// ``fit(_:)`` with the Monte Carlo standard errors as numbers.
-    public func fitWithErrors(_ options: IterativeOptions) throws -> IterativeFit {
+    public func fitWithErrors(_ options: IterativeOptions) throws(LMMError) -> IterativeFit {
+        try LMMError.wrapping { try fitIterative(options) }
+    }
+
+    /// The work of ``fitWithErrors(_:)`` (which wraps its errors).
+    func fitIterative(_ options: IterativeOptions) throws -> IterativeFit {
         let begin = DispatchTime.now()
         let layout = VarianceParameters(effectCounts: model.terms.map(\.k))
         var phi = startingValues(layout)

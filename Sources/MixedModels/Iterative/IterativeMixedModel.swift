@@ -13,7 +13,18 @@ public final class IterativeMixedModel {
     let model: MixedModelOperator
     let parameters: CovarianceParameters
 
-    public init(formula: Formula, data: DataTable) throws {
+    /// Builds the model frame and the matrix-free operator.
+    /// - Throws: ``LMMError``: ``LMMError/formula(_:)`` for a formula that does not fit the data.
+    public convenience init(formula: Formula, data: DataTable) throws(LMMError) {
+        do {
+            try self.init(checking: formula, data: data)
+        } catch {
+            throw LMMError(error)
+        }
+    }
+
+    /// The work of the initializer above (which wraps its errors).
+    init(checking formula: Formula, data: DataTable) throws {
         frame = try ModelFrame(formula: formula, data: data)
         PhaseLog.mark("model frame")
         model = MixedModelOperator(frame: frame)

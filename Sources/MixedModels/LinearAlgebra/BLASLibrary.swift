@@ -11,7 +11,7 @@ import Foundation
 /// 4.8, 12.0 and 27.3 GFlop/s (machine loaded by other work: ratios, not peaks). So the engine
 /// prefers a current OpenBLAS when one is installed (`.ci/run` puts NumPy/SciPy's build of it,
 /// `libscipy_openblas.so`, in /usr/local/lib), and falls back to the system's BLAS otherwise.
-/// Neither `OPENBLAS_CORETYPE` nor `OPENBLAS_L2_SIZE` is touched: both libraries read them
+/// OpenBLAS's core-type and L2-size environment variables are never set here: both libraries read them
 /// when a machine sets them.
 ///
 /// `LMM_BLAS` overrides the choice: `system` for the linked system BLAS/LAPACK, or a path to

@@ -42,6 +42,8 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         do {
+            try OutputFiles.checkDistinct(inputs: [(model, "the model file"), (newData, "the new data")],
+                                          outputs: [(out, "--out")])
             let saved = try SavedModel.load(path: model)
             let summary = try Predictor.predict(saved, newData: newData, output: out,
                                                 options: PredictionOptions(populationLevel: reForm == .none, newLevels: newLevels))

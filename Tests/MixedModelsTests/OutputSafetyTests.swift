@@ -85,6 +85,41 @@ struct OutputSafetyTests {
         #expect(LMMBinaryFormat.isBinaryFile(path: directory.appendingPathComponent("real.lmmbin").path))
     }
 
+    @Test("predict writes through devices, standard output and symbolic links, and refuses its input as --out")
+    func predictOutputs() throws {
+        let (directory, data) = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let model = directory.appendingPathComponent("m.lmm").path
+        let fit = try CommandRunner.run(["fit", data, "-f", formula, "--save", model, "-q"])
+        try #require(fit.status == 0, "\(fit.stderr)")
+        let newData = Fixtures.path("sleepstudy_newdata.csv")
+
+        let device = try CommandRunner.run(["predict", model, newData, "--out", "/dev/null"])
+        #expect(device.status == 0, "\(device.stderr)")
+        var info = stat()
+        #expect(stat("/dev/null", &info) == 0 && info.st_mode & S_IFMT == S_IFCHR)
+
+        let standard = try CommandRunner.run(["predict", model, newData, "--out", "-"])
+        #expect(standard.status == 0 && standard.stdout.hasPrefix("row,prediction\n"), "\(standard.stderr)")
+
+        let real = directory.appendingPathComponent("real.csv").path, link = directory.appendingPathComponent("link.csv").path
+        try "old".write(toFile: real, atomically: false, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "real.csv")
+        let linked = try CommandRunner.run(["predict", model, newData, "--out", link])
+        #expect(linked.status == 0, "\(linked.stderr)")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == "real.csv")
+        #expect(try String(contentsOfFile: real, encoding: .utf8).hasPrefix("row,prediction\n"))
+
+        let copy = directory.appendingPathComponent("new.csv").path
+        try FileManager.default.copyItem(atPath: newData, toPath: copy)
+        let before = try Data(contentsOf: URL(fileURLWithPath: copy))
+        let same = try CommandRunner.run(["predict", model, copy, "--out", copy])
+        #expect(same.status != 0 && !same.signaled)
+        #expect(same.stderr.contains("--out would overwrite the new data"), "\(same.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: copy)) == before)
+        #expect(try names(directory) == ["in.csv", "m.lmm", "real.csv", "link.csv", "new.csv"])
+    }
+
     @Test("convert refuses a device as its output")
     func convertToDevice() throws {
         let result = try CommandRunner.run(["convert", sleepstudy, "/dev/null", "-q"])

@@ -6,26 +6,48 @@ import Musl
 import Darwin
 #endif
 
-/// An output file written in pieces, all-or-nothing like ``OutputFiles``: the bytes go to a
-/// temporary file beside the destination through a 1 MiB buffer, and only ``commit()`` renames
-/// it into place. Discarded (the temporary file removed) when not committed.
+/// An output file written in pieces, all-or-nothing like ``OutputFiles``: for a regular file
+/// (symbolic links resolved, ``OutputTarget``) the bytes go to a temporary file beside the real
+/// file through a 1 MiB buffer, and only ``commit()`` renames it into place with the mode and
+/// owner of the file it replaces; the temporary file is removed when not committed, and on a
+/// signal (``SignalCleanup``). A device, FIFO or `-` (standard output) is written directly.
 final class StreamingOutputFile {
-    private let destination: String
-    private let temporary: String
+    /// The real file renamed into place at commit; nil when writing directly.
+    private let destination: String?
+    private let temporary: String?
+    /// The name in messages.
+    private let name: String
     private var descriptor: Int32
     private var buffer: [UInt8] = []
     private static let flushSize = 1 << 20
 
-    /// Creates the temporary file next to `path`.
-    /// - Throws: ``InputError`` naming the file when it cannot be created.
+    /// Opens `path` for writing: a temporary file beside a regular file, or the device itself.
+    /// - Throws: ``LMMError/output(file:reason:)`` naming the file when it cannot be created.
     init(path: String) throws {
-        destination = path
-        let directory = Self.directory(of: path)
-        let name = FileIO.fileName(path)
-        temporary = (directory.isEmpty ? "." : directory) + "/.\(name).tmp-\(getpid())"
-        descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        name = FileIO.fileName(path)
+        switch try OutputTarget.resolve(path) {
+        case .standardOutput:
+            (destination, temporary, descriptor) = (nil, nil, dup(STDOUT_FILENO))
+        case .stream(let device):
+            (destination, temporary) = (nil, nil)
+            descriptor = open(device, O_WRONLY | O_CLOEXEC)
+        case .file(let real, let existing):
+            let directory = Self.directory(of: real)
+            let temporary = (directory.isEmpty ? "." : directory) + "/.\(FileIO.fileName(real)).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            (destination, self.temporary) = (real, temporary)
+            descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if descriptor >= 0 {
+                SignalCleanup.register(temporary)
+                if let existing, !OutputTarget.adopt(existing, fd: descriptor) {
+                    close(descriptor)
+                    unlink(temporary)
+                    SignalCleanup.unregister(temporary)
+                    throw LMMError.output(file: name, reason: "cannot give the new file the owner of the one it replaces")
+                }
+            }
+        }
         if descriptor < 0 {
-            throw InputError("cannot write the output file (does the directory exist and is it writable?)", file: path)
+            throw LMMError.output(file: name, reason: "cannot open the output file: \(FileIO.lastError)")
         }
         buffer.reserveCapacity(Self.flushSize + 4096)
     }
@@ -48,12 +70,12 @@ final class StreamingOutputFile {
     private func flush() throws {
         guard !buffer.isEmpty else { return }
         try buffer.withUnsafeBytes { bytes in
-            try FileIO.writeAll(descriptor, bytes.baseAddress!, bytes.count, file: destination)
+            try FileIO.writeAll(descriptor, bytes.baseAddress!, bytes.count, file: name)
         }
         buffer.removeAll(keepingCapacity: true)
     }
 
-    /// Writes what is buffered, closes the file and renames it into place.
+    /// Writes what is buffered, closes the file and renames a temporary file into place.
     func commit() throws {
         do {
             try flush()
@@ -61,12 +83,14 @@ final class StreamingOutputFile {
             discard()
             throw error
         }
-        close(descriptor)
+        let closed = close(descriptor)
         descriptor = -1
-        if rename(temporary, destination) != 0 {
+        guard let temporary, let destination else { return }
+        defer { SignalCleanup.unregister(temporary) }
+        if closed != 0 || rename(temporary, destination) != 0 {
             let reason = FileIO.lastError
             unlink(temporary)
-            throw InputError("cannot move the output into place: \(reason)", file: destination)
+            throw LMMError.output(file: name, reason: "cannot move the output into place: \(reason)")
         }
     }
 
@@ -81,6 +105,9 @@ final class StreamingOutputFile {
         guard descriptor >= 0 else { return }
         close(descriptor)
         descriptor = -1
-        unlink(temporary)
+        if let temporary {
+            unlink(temporary)
+            SignalCleanup.unregister(temporary)
+        }
     }
 }

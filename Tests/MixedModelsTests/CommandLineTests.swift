@@ -48,6 +48,10 @@ struct CommandLineTests {
         BadInput(name: "unknown column", formula: "Reaction ~ 1 + Dayz + (1 | Subject)", expected: [
             "unknown column 'Dayz'; available columns: Reaction, Days, Subject",
             "  Reaction ~ 1 + Dayz + (1 | Subject)\n                 ^~~~"]),
+        // Issue 11, item 8: a removed term's columns are still the formula's (R's model frame).
+        BadInput(name: "unknown column in a removed term", formula: "Reaction ~ Days - Foo + (1 | Subject)", expected: [
+            "unknown column 'Foo'; available columns: Reaction, Days, Subject",
+            "  Reaction ~ Days - Foo + (1 | Subject)\n                    ^~~"]),
         BadInput(name: "unbalanced parenthesis", formula: "Reaction ~ 1 + Days + (1 | Subject", expected: ["unmatched '('", "^"]),
         BadInput(name: "empty term", formula: "Reaction ~ 1 + + Days + (1 | Subject)", expected: ["^"]),
         BadInput(name: "one-level grouping factor", formula: "y ~ 1 + (1 | g)",

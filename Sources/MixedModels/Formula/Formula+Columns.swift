@@ -9,6 +9,7 @@ extension Formula {
             for name in names { references += self.references(of: name, in: span) }
         }
         for term in fixed.terms { add(term.variables, in: term.span) }
+        for term in removedTerms { add(term.variables, in: term.span) }
         for offset in offsets { references += expressions[offset]?.columnReferences ?? [] }
         for random in random {
             for term in random.effects.terms { add(term.variables, in: term.span) }

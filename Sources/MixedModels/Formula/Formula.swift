@@ -25,9 +25,12 @@ public struct Formula: Sendable, Equatable {
     public var expressions: [String: FormulaExpression]
     /// The labels of the `offset(x)` terms, added to the linear predictor with coefficient 1.
     public var offsets: [String]
+    /// Terms removed with `-` (`y ~ x - z`): not in the model, but their columns are the
+    /// formula's, as in R's model frame (they must exist, and rows missing them are dropped).
+    public var removedTerms: [Term]
 
     public init(text: String, response: String, responseSpan: Range<Int>, fixed: ModelTerms, random: [RandomTerm],
-                expressions: [String: FormulaExpression] = [:], offsets: [String] = []) {
+                expressions: [String: FormulaExpression] = [:], offsets: [String] = [], removedTerms: [Term] = []) {
         self.text = text
         self.response = response
         self.responseSpan = responseSpan
@@ -35,6 +38,7 @@ public struct Formula: Sendable, Equatable {
         self.random = random
         self.expressions = expressions
         self.offsets = offsets
+        self.removedTerms = removedTerms
     }
 }
 

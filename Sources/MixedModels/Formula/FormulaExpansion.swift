@@ -25,7 +25,8 @@ struct FormulaExpander {
         }
         return Formula(
             text: text, response: syntax.response, responseSpan: syntax.responseSpan,
-            fixed: fixed, random: random, expressions: expressions, offsets: algebra.offsets.map(\.label))
+            fixed: fixed, random: random, expressions: expressions, offsets: algebra.offsets.map(\.label),
+            removedTerms: algebra.modelTerms(algebra.removed).terms)
     }
 
     // MARK: - R's term algebra
@@ -101,7 +102,7 @@ struct FormulaExpander {
 
         case .negation(let operand, _):
             // `- x` removes x from nothing; it matters only for the intercept (`-1`).
-            _ = try terms(of: operand, in: &algebra, sign: sign?.flipped, random: &random)
+            algebra.removed += try terms(of: operand, in: &algebra, sign: sign?.flipped, random: &random)
             return []
 
         case .binary(let op, let lhs, let rhs, _):
@@ -113,6 +114,7 @@ struct FormulaExpander {
             case .minus:
                 let left = try terms(of: lhs, in: &algebra, sign: sign, random: &random)
                 let right = try terms(of: rhs, in: &algebra, sign: sign?.flipped, random: &random)
+                algebra.removed += right
                 return left.filter { term in !right.contains { $0.variables == term.variables } }
             case .interaction, .crossing, .nesting:
                 let left = try terms(of: lhs, in: &algebra, sign: nil, random: &random)
@@ -276,6 +278,8 @@ struct TermAlgebra {
     var hasIntercept = true
     /// `offset(x)` terms, by label, with where each is written.
     var offsets: [(label: String, span: Range<Int>)] = []
+    /// Terms removed with `-` (their columns are still the formula's, as in R's model frame).
+    var removed: [ExpandedTerm] = []
 
     /// The number of `name`, assigning the next one on first sight.
     mutating func index(of name: String) -> Int {

@@ -30,7 +30,7 @@ struct AnovaCommand: ParsableCommand {
     }
 
     func run() throws {
-        do {
+        try reportingErrors {
             FileHandle.standardError.write(Data("refitting model(s) with ML (instead of REML)\n".utf8))
             let comparison = try ModelComparison.fit(dataPath: data, formulas: formula)
             if let json {
@@ -44,9 +44,6 @@ struct AnovaCommand: ParsableCommand {
                 }
             }
             if !quiet { print(comparison.table, terminator: "") }
-        } catch {
-            FileHandle.standardError.write(Data("lmm: error: \(error)\n".utf8))
-            throw ExitCode.failure
         }
     }
 }

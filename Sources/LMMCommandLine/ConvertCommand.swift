@@ -45,7 +45,7 @@ struct ConvertCommand: ParsableCommand {
 
     func run() throws {
         let start = Date()
-        do {
+        try reportingErrors {
             try OutputFiles.checkDistinct(inputs: [(data, "the CSV file")], outputs: [(output, "the output")])
             let list = { (text: String?) in text.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } }
             let summary = try CSVConversion.convert(csv: data, to: output, select: list(columns),
@@ -57,9 +57,6 @@ struct ConvertCommand: ParsableCommand {
                 FileHandle.standardError.write(Data(String(format: "lmm: wrote %d rows of %@ to %@ in %.2f s\n",
                     summary.rowCount, kinds, output, Date().timeIntervalSince(start)).utf8))
             }
-        } catch {
-            FileHandle.standardError.write(Data("lmm: error: \(error)\n".utf8))
-            throw ExitCode.failure
         }
     }
 }

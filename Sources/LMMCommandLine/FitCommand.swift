@@ -135,14 +135,7 @@ struct FitCommand: ParsableCommand {
     }
 
     func run() throws {
-        do {
-            try fit()
-        } catch let error as ExitCode {
-            throw error
-        } catch {
-            FileHandle.standardError.write(Data("lmm: error: \(error)\n".utf8))
-            throw ExitCode.failure
-        }
+        try reportingErrors(fit)
     }
 
     private func fit() throws {

@@ -23,15 +23,3 @@ struct FittedModelOptions: ParsableArguments {
         return (model, result, table.source)
     }
 }
-
-/// Runs a command body, printing an error as `lmm: error: …` with a non-zero exit.
-func reportingErrors(_ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch let error as ExitCode {
-        throw error
-    } catch {
-        FileHandle.standardError.write(Data("lmm: error: \(error)\n".utf8))
-        throw ExitCode.failure
-    }
-}

@@ -41,7 +41,7 @@ struct PredictCommand: ParsableCommand {
     }
 
     func run() throws {
-        do {
+        try reportingErrors {
             try OutputFiles.checkDistinct(inputs: [(model, "the model file"), (newData, "the new data")],
                                           outputs: [(out, "--out")])
             let saved = try SavedModel.load(path: model)
@@ -57,9 +57,6 @@ struct PredictCommand: ParsableCommand {
                 }
                 FileHandle.standardError.write(Data((message + "\n").utf8))
             }
-        } catch {
-            FileHandle.standardError.write(Data("lmm: error: \(error)\n".utf8))
-            throw ExitCode.failure
         }
     }
 }

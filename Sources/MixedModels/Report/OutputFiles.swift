@@ -24,17 +24,13 @@ package struct OutputFiles {
             direct.append((contents, target, path))
             return
         }
-        let slash = destination.lastIndex(of: "/")
-        let directory = slash.map { String(destination[...$0]) } ?? "./"
-        let name = slash.map { String(destination[destination.index(after: $0)...]) } ?? destination
-        let temporary = directory + ".\(name).tmp-\(getpid())-\(staged.count)-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
-        guard fd >= 0 else {
-            let reason = FileIO.lastError
+        let (fd, temporary): (Int32, String)
+        do {
+            (fd, temporary) = try OutputTarget.temporaryFile(beside: destination, file: FileIO.fileName(path))
+        } catch {
             discard()
-            throw LMMError.output(file: FileIO.fileName(path), reason: "cannot create the output file in its directory: \(reason)")
+            throw error
         }
-        SignalCleanup.register(temporary)
         do {
             var bytes = Array(contents.utf8)
             if !bytes.isEmpty {

@@ -32,18 +32,14 @@ final class StreamingOutputFile {
             (destination, temporary) = (nil, nil)
             descriptor = open(device, O_WRONLY | O_CLOEXEC)
         case .file(let real, let existing):
-            let directory = Self.directory(of: real)
-            let temporary = (directory.isEmpty ? "." : directory) + "/.\(FileIO.fileName(real)).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            let temporary: String
+            (descriptor, temporary) = try OutputTarget.temporaryFile(beside: real, file: name)
             (destination, self.temporary) = (real, temporary)
-            descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            if descriptor >= 0 {
-                SignalCleanup.register(temporary)
-                if let existing, !OutputTarget.adopt(existing, fd: descriptor) {
-                    close(descriptor)
-                    unlink(temporary)
-                    SignalCleanup.unregister(temporary)
-                    throw LMMError.output(file: name, reason: "cannot give the new file the owner of the one it replaces")
-                }
+            if let existing, !OutputTarget.adopt(existing, fd: descriptor) {
+                close(descriptor)
+                unlink(temporary)
+                SignalCleanup.unregister(temporary)
+                throw LMMError.output(file: name, reason: "cannot give the new file the owner of the one it replaces")
             }
         }
         if descriptor < 0 {
@@ -92,12 +88,6 @@ final class StreamingOutputFile {
             unlink(temporary)
             throw LMMError.output(file: name, reason: "cannot move the output into place: \(reason)")
         }
-    }
-
-    /// The directory part of `path` ("" for a bare file name).
-    private static func directory(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "" }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     /// Closes and removes the temporary file (nothing happens after ``commit()``).

@@ -115,6 +115,22 @@ package enum OutputTarget: Equatable {
         return "\(id.dev):\(id.ino)/\(name)"
     }
 
+    /// Creates a new temporary file beside `destination` (a resolved regular file's path),
+    /// registered with ``SignalCleanup`` so an interrupted run removes it.
+    /// - Throws: ``LMMError/output(file:reason:)`` for `file` when it cannot be created.
+    static func temporaryFile(beside destination: String, file: String) throws -> (descriptor: Int32, path: String) {
+        let slash = destination.lastIndex(of: "/")
+        let directory = slash.map { String(destination[...$0]) } ?? "./"
+        let name = slash.map { String(destination[destination.index(after: $0)...]) } ?? destination
+        let path = directory + ".\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+        guard descriptor >= 0 else {
+            throw LMMError.output(file: file, reason: "cannot create the output file in its directory: \(FileIO.lastError)")
+        }
+        SignalCleanup.register(path)
+        return (descriptor, path)
+    }
+
     /// Gives the temporary file `fd` an existing file's mode and owner before it replaces it.
     /// Returns false when the owner cannot be kept (another user's file): the caller then writes
     /// the file in place instead.

@@ -18,15 +18,11 @@ final class RandomEffectsDesign {
 
     init(terms: [RandomEffectsTerm], n: Int, common: CholmodCommon) throws {
         self.terms = terms
-        var offsets = [0]
-        for term in terms { offsets.append(offsets.last! + term.columnCount) }
         let parameters = CovarianceParameters(effectCounts: terms.map(\.effectCount))
         self.parameters = parameters
-        layouts = terms.indices.map { j in
-            TermLayout(effectCount: terms[j].effectCount, levelCount: terms[j].levelCount, offset: offsets[j],
-                       templateOffset: parameters.templateOffsets[j], parameterOffset: parameters.parameterOffsets[j])
-        }
-        q = offsets.last!
+        layouts = TermLayout.consecutive(effectCounts: terms.map(\.effectCount), levelCounts: terms.map(\.levelCount),
+                                         parameters: parameters)
+        q = layouts.last.map { $0.offset + $0.columnCount } ?? 0
         var termOfColumn = [Int32](repeating: 0, count: q)
         for (j, layout) in layouts.enumerated() { for c in layout.columns { termOfColumn[c] = Int32(j) } }
         self.termOfColumn = termOfColumn

@@ -84,6 +84,19 @@ struct TermLayout: Sendable, Equatable {
     }
 }
 
+extension TermLayout {
+    /// The layouts of terms with these effect and level counts, in order: their columns one
+    /// after another, their `Tⱼ` and θ where ``CovarianceParameters`` puts them.
+    static func consecutive(effectCounts: [Int], levelCounts: [Int], parameters: CovarianceParameters) -> [TermLayout] {
+        var offset = 0
+        return effectCounts.indices.map { j in
+            defer { offset += effectCounts[j] * levelCounts[j] }
+            return TermLayout(effectCount: effectCounts[j], levelCount: levelCounts[j], offset: offset,
+                              templateOffset: parameters.templateOffsets[j], parameterOffset: parameters.parameterOffsets[j])
+        }
+    }
+}
+
 extension Array where Element == TermLayout {
     /// Λ' x for a vector of length q (every term).
     func lambdaTranspose(_ templates: UnsafePointer<Double>, _ x: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>) {

@@ -63,7 +63,7 @@ struct VarianceScore {
             let k = term.k
             var S = Matrix(zeros: k, k)
             for l in 0..<term.levelCount {
-                let base = term.offset + l * k
+                let base = term.layout.start(level: l)
                 for s in 0..<k { for r in 0..<k { S[r, s] += b[base + r] * b[base + s] } }
             }
             for index in 0..<(k * k) { S.values[index] += sigmaSquared * estimate.termSums[j][index] }

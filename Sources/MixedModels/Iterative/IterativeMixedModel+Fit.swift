@@ -238,7 +238,7 @@ extension IterativeMixedModel {
             let T = model.templates[j]
             var block = [Double](repeating: 0, count: k * k)
             for l in 0..<term.levelCount {
-                let base = term.offset + l * k
+                let base = term.layout.start(level: l)
                 for s in 0..<k {
                     for r in 0..<k {
                         var value = 0.0
@@ -294,7 +294,7 @@ extension IterativeMixedModel {
             for s in 0..<k {
                 for r in s..<k {
                     for l in 0..<term.levelCount {
-                        let base = term.offset + l * k
+                        let base = term.layout.start(level: l)
                         // E_rs Σ⁻¹ b_l: row r gets (Σ⁻¹b)_s, row s gets (Σ⁻¹b)_r.
                         var gs = 0.0, gr = 0.0
                         for c in 0..<k {

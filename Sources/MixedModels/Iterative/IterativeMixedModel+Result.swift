@@ -107,7 +107,7 @@ extension IterativeMixedModel {
             let T = model.templates[j]
             let estimated = evaluation.estimate.levelBlocks[j], lower = evaluation.estimate.blockInverses[j]
             for l in 0..<term.levelCount {
-                let base = term.offset + l * k
+                let base = term.layout.start(level: l)
                 for r in 0..<k {
                     let value = transformed(estimated, at: l * k * k, T, k, r)
                     let bound = transformed(lower, at: l * k * k, T, k, r)
@@ -128,7 +128,7 @@ extension IterativeMixedModel {
                 let k = other.effectCount
                 for r in 0..<k {
                     for l in 0..<other.levelCount {
-                        let index = model.terms[j].offset + l * k + r
+                        let index = model.terms[j].layout.index(level: l, effect: r)
                         rows.append(RanefRow(factor: other.groupingName, term: other.effectNames[r], level: other.levels[l],
                                              value: evaluation.b[index], condSD: variances[index].squareRoot()))
                     }

@@ -17,10 +17,12 @@ import Foundation
 final class MixedModelOperator {
     /// One random-effects term's rows, grouped by level.
     struct TermRows {
-        let k: Int
-        let levelCount: Int
+        /// Where the term's coordinates of u are (``TermLayout``, shared with the exact engine).
+        let layout: TermLayout
+        var k: Int { layout.effectCount }
+        var levelCount: Int { layout.levelCount }
         /// First coordinate of the term in u.
-        let offset: Int
+        var offset: Int { layout.offset }
         /// Level of each row.
         let codes: [Int32]
         /// The term's model matrix, n × k column-major.
@@ -56,9 +58,11 @@ final class MixedModelOperator {
         p = frame.X.columns
         y = frame.y
         X = frame.X.values
-        var offset = 0
+        let layouts = TermLayout.consecutive(effectCounts: frame.randomTerms.map(\.effectCount),
+                                             levelCounts: frame.randomTerms.map(\.levelCount),
+                                             parameters: CovarianceParameters(effectCounts: frame.randomTerms.map(\.effectCount)))
         var terms: [TermRows] = []
-        for term in frame.randomTerms {
+        for (term, layout) in zip(frame.randomTerms, layouts) {
             let k = term.effectCount, levels = term.levelCount
             var counts = [Int](repeating: 0, count: levels + 1)
             for code in term.codes { counts[Int(code) + 1] += 1 }
@@ -76,12 +80,11 @@ final class MixedModelOperator {
                 for s in 0..<k { for r in 0..<k { gram[base + r + s * k] += effects[i + r * frame.n] * effects[i + s * frame.n] } }
             }
             let interceptOnly = k == 1 && effects.allSatisfy { $0 == 1 }
-            terms.append(TermRows(k: k, levelCount: levels, offset: offset, codes: term.codes, effects: effects,
+            terms.append(TermRows(layout: layout, codes: term.codes, effects: effects,
                                   interceptOnly: interceptOnly, rowStart: counts, rows: rows, gram: gram))
-            offset += k * levels
         }
         self.terms = terms
-        q = offset
+        q = layouts.last.map { $0.offset + $0.columnCount } ?? 0
         var XtX = [Double](repeating: 0, count: p * p)
         for s in 0..<p {
             for r in s..<p {
@@ -143,7 +146,7 @@ final class MixedModelOperator {
                 return
             }
             for l in 0..<term.levelCount {
-                let base = term.offset + l * k
+                let base = term.layout.start(level: l)
                 for r in stride(from: k - 1, through: 0, by: -1) {
                     for c in 0..<m {
                         var sum = 0.0
@@ -166,7 +169,7 @@ final class MixedModelOperator {
                 return
             }
             for l in 0..<term.levelCount {
-                let base = term.offset + l * k
+                let base = term.layout.start(level: l)
                 for a in 0..<k {
                     for c in 0..<m {
                         var sum = 0.0
@@ -219,7 +222,7 @@ final class MixedModelOperator {
                     } else {
                         term.effects.withUnsafeBufferPointer { E in
                             for i in start..<end {
-                                let base = term.offset + Int(codes[i]) * k
+                                let base = term.layout.start(level: Int(codes[i]))
                                 for r in 0..<k {
                                     let e = sign * E[i + r * n]
                                     for c in 0..<w { out[i * w + c] += e * lambdaV[(base + r) * m + c] }
@@ -247,7 +250,7 @@ final class MixedModelOperator {
             term.rows.withUnsafeBufferPointer { rows in
                 term.effects.withUnsafeBufferPointer { E in
                     for l in start..<end {
-                        let base = term.offset + l * k
+                        let base = term.layout.start(level: l)
                         for r in 0..<k { for c in 0..<w { out[(base + r) * m + c] = 0 } }
                         for position in term.rowStart[l]..<term.rowStart[l + 1] {
                             let i = Int(rows[position])

@@ -105,7 +105,7 @@ final class LevelBlocks {
                 let end = min(term.levelCount, start + MixedModelOperator.levelChunk)
                 var x = [Double](repeating: 0, count: k)
                 for l in start..<end {
-                    let base = term.offset + l * k
+                    let base = term.layout.start(level: l)
                     let L = F.baseAddress! + l * k * k
                     for c in 0..<m {
                         if k == 1 {
@@ -164,7 +164,7 @@ final class LevelBlocks {
             factors[j].withUnsafeBufferPointer { F in
                 var x = [Double](repeating: 0, count: k)
                 for l in 0..<term.levelCount {
-                    let base = term.offset + l * k
+                    let base = term.layout.start(level: l)
                     let L = F.baseAddress! + l * k * k
                     for c in 0..<m {
                         for a in 0..<k { x[a] = v[(base + a) * m + c] }

@@ -79,7 +79,7 @@ struct TraceProbes {
             var perLevel = exact.inverses
             var left = [Double](repeating: 0, count: k), right = [Double](repeating: 0, count: k)
             for l in 0..<term.levelCount {
-                let base = term.offset + l * k
+                let base = term.layout.start(level: l)
                 for c in 0..<m {
                     for a in 0..<k {
                         traceSamples[c] += z[(base + a) * m + c] * difference[(base + a) * m + c]

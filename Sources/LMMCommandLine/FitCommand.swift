@@ -118,6 +118,9 @@ struct FitCommand: ParsableCommand {
             throw ValidationError("--start applies to the MacKay forms (mackay-quick, mackay, em) and adam")
         }
         try validateAdam()
+        if save != nil && (contrasts != .treatment || offset != nil) {
+            throw ValidationError("--save is not available with --contrasts sum or helmert, or with --offset: the model file records treatment contrasts and no offset column, so predictions from it would differ (an offset() term in the formula is recorded)")
+        }
         if method == .adam && (save != nil || residuals != nil) {
             throw ValidationError("--save and --residuals are not available with --method adam")
         }

@@ -10,10 +10,18 @@ struct PredictCommand: ParsableCommand {
         discussion: """
         Writes 'row,prediction': the new-data row (1-based) and Xβ + Zb (conditional, lme4's default), or Xβ \
         with --re-form none. A row with a missing value in a column the prediction needs is written as NA.
+
+        --interval confidence|prediction adds 'se,lower,upper' (prediction ± z·se, z = qnorm(1 − (1 − level)/2)), \
+        conditional on θ and σ. With v = (z, x) the row of Z (the levels the fit saw) and of X, and \
+        C = Cov(b̂ − b, β̂ − β) the joint conditional covariance (σ²·inverse of the mixed-model equations), \
+        se² = v'Cv + Σ over terms whose level is unseen of z_j'Σ_j z_j (Σ_j = σ²T_jT_j', the term's covariance); \
+        with --re-form none every level counts as unseen: se² = x'vcov(β)x + Σ_j z_j'Σ_j z_j. \
+        'prediction' adds σ² (a new observation). The model file stores C for q + p ≤ 1000 only.
         Examples:
           lmm fit sleepstudy.csv -f 'Reaction ~ 1 + Days + (1 + Days | Subject)' --save sleep.lmm
           lmm predict sleep.lmm new.csv --out pred.csv
           lmm predict sleep.lmm new.csv --out pred.csv --re-form none
+          lmm predict sleep.lmm new.csv --out pred.csv --interval prediction --level 0.9
         """
     )
 
@@ -32,6 +40,12 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "A grouping level the fit did not see: 'population' (its terms contribute 0, lme4's allow.new.levels = TRUE; default) or 'error'.")
     var newLevels: PredictionOptions.NewLevels = .population
 
+    @Option(help: "Add an interval: 'confidence' (for the mean x'β + z'b) or 'prediction' (for a new observation); conditional on θ and σ (see above).")
+    var interval: PredictionOptions.Interval = .none
+
+    @Option(help: "Coverage of the interval (default 0.95).")
+    var level: Double = 0.95
+
     @Flag(name: .shortAndLong, help: "Do not report the counts on standard error.")
     var quiet = false
 
@@ -40,13 +54,18 @@ struct PredictCommand: ParsableCommand {
         case none
     }
 
+    func validate() throws {
+        if !(level > 0 && level < 1) { throw ValidationError("--level must be strictly between 0 and 1") }
+    }
+
     func run() throws {
         try reportingErrors {
             try OutputFiles.checkDistinct(inputs: [(model, "the model file"), (newData, "the new data")],
                                           outputs: [(out, "--out")])
             let saved = try SavedModel.load(path: model)
             let summary = try Predictor.predict(saved, newData: newData, output: out,
-                                                options: PredictionOptions(populationLevel: reForm == .none, newLevels: newLevels))
+                                                options: PredictionOptions(populationLevel: reForm == .none, newLevels: newLevels,
+                                                                          interval: interval, level: level))
             if !quiet {
                 var message = "lmm: \(summary.rows) row\(summary.rows == 1 ? "" : "s") predicted"
                 if summary.missingRows > 0 {
@@ -62,3 +81,4 @@ struct PredictCommand: ParsableCommand {
 }
 
 extension PredictionOptions.NewLevels: ExpressibleByArgument {}
+extension PredictionOptions.Interval: ExpressibleByArgument {}

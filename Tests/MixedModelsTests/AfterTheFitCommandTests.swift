@@ -20,7 +20,7 @@ struct AfterTheFitCommandTests {
         let lines = try String(contentsOfFile: residuals, encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 181 && lines[0] == "row,fitted,fitted_marginal,residual,pearson")
         let document = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: model))) as! [String: Any]
-        #expect(document["format"] as? String == "lmm-model" && document["version"] as? Int == 1)
+        #expect(document["format"] as? String == "lmm-model" && document["version"] as? Int == SavedModel.formatVersion)
         #expect((document["data"] as! [String: Any])["rows"] as? Int == 180)
 
         let out = directory.appendingPathComponent("pred.csv").path

@@ -279,7 +279,7 @@ struct AfterTheFitTests {
                 return "\(error)"
             }
         }
-        #expect(error(text.replacingOccurrences(of: "\"version\": 1", with: "\"version\": 7")).contains("format version 7 is newer"))
+        #expect(error(text.replacingOccurrences(of: "\"version\": \(SavedModel.formatVersion)", with: "\"version\": 7")).contains("format version 7 is newer"))
         #expect(error(String(text.prefix(text.count / 2))).contains("malformed or truncated"))
         #expect(error("{\"hello\": 1}").contains("not an lmm model file"))
         #expect(error(text.replacingOccurrences(of: "\"sigma\": ", with: "\"sigma\": -")).contains("inconsistent model file"))
@@ -287,5 +287,8 @@ struct AfterTheFitTests {
         var fewer = saved
         fewer.terms[0].modes.removeLast()
         #expect(error(try fewer.json.serialized()).contains("modes for"))
+        var shorter = saved
+        shorter.jointCovariance?.removeLast()
+        #expect(error(try shorter.json.serialized()).contains("joint_covariance is not the finite packed lower triangle"))
     }
 }

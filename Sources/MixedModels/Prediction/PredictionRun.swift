@@ -62,6 +62,8 @@ final class PredictionRun {
 
     private var inputs: [Input] = []
     private var terms: [TermLookup] = []
+    /// What the intervals need (nil without intervals).
+    private var intervals: IntervalParts?
     /// Index of each kept fixed-effect column in the full `X`.
     private let fixedColumns: [Int]
 
@@ -88,6 +90,9 @@ final class PredictionRun {
         var needed = fixedVariables
         if !options.populationLevel {
             needed += formula.random.flatMap { $0.effects.terms.flatMap(\.variables) + $0.grouping }
+        } else if options.interval != .none {
+            // The random effects' prior variance z'Σz needs their model rows, not the groups.
+            needed += formula.random.flatMap { $0.effects.terms.flatMap(\.variables) }
         }
         var seen = Set<String>()
         needed = needed.filter { seen.insert($0).inserted }
@@ -113,16 +118,20 @@ final class PredictionRun {
             }
         }
         self.inputs = inputs
-        if !options.populationLevel {
+        if !options.populationLevel || options.interval != .none {
             terms = model.terms.map { term in
                 let random = formula.random[term.formulaIndex]
                 var index: [String: Int32] = [:]
-                index.reserveCapacity(term.levels.count)
-                for (l, label) in term.levels.enumerated() { index[label] = Int32(l) }
-                return TermLookup(term: term, effects: random.effects, inputs: random.grouping.map { inputIndex[$0]! },
+                if !options.populationLevel {
+                    index.reserveCapacity(term.levels.count)
+                    for (l, label) in term.levels.enumerated() { index[label] = Int32(l) }
+                }
+                return TermLookup(term: term, effects: random.effects,
+                                  inputs: options.populationLevel ? [] : random.grouping.map { inputIndex[$0]! },
                                   levelIndex: index)
             }
         }
+        intervals = try options.interval == .none ? nil : IntervalParts(model: model, options: options)
         let fullNames = design.fixedNames
         let position = Dictionary(fullNames.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         fixedColumns = try model.fixedEffectNames.map { name in
@@ -207,7 +216,7 @@ final class PredictionRun {
         newLevel.append(contentsOf: repeatElement(false, count: count))
         for lookup in terms {
             for r in 0..<count {
-                if missing[base + r] {
+                if missing[base + r] || options.populationLevel {
                     lookup.levels.append(-1)
                     continue
                 }
@@ -282,14 +291,27 @@ final class PredictionRun {
                 for e in 0..<k { eta[i] += effects.values[e * n + i] * modes[level * k + e] }
             }
         }
+        let standardErrors = intervals.map { parts in
+            parts.standardErrors(X: X, fixedColumns: fixedColumns, terms: terms.map { lookup in
+                (effects: builder.build(lookup.effects).matrix, levels: lookup.levels)
+            }, rowCount: n)
+        }
         output.removeAll(keepingCapacity: true)
         for i in 0..<n {
             Self.appendDecimal(rowNumbers[i], to: &output)
             output.append(UInt8(ascii: ","))
             if missing[i] {
                 output.append(contentsOf: [UInt8(ascii: "N"), UInt8(ascii: "A")])
+                if intervals != nil { output.append(contentsOf: ",NA,NA,NA".utf8) }
             } else {
                 output.append(contentsOf: eta[i].description.utf8)
+                if let standardErrors, let parts = intervals {
+                    let se = standardErrors[i]
+                    for value in [se, eta[i] - parts.quantile * se, eta[i] + parts.quantile * se] {
+                        output.append(UInt8(ascii: ","))
+                        output.append(contentsOf: value.description.utf8)
+                    }
+                }
             }
             output.append(UInt8(ascii: "\n"))
         }

@@ -16,6 +16,9 @@ extension SavedModel {
         droppedFixedEffects = frame.droppedFixedEffects
         theta = result.theta
         sigma = result.sigma
+        fixedEffectCovariance = result.fixedEffectCovariance.values
+        jointCovariance = JointCovariance.packed(frame: frame, parameters: model.parameters, theta: result.theta,
+                                                 sigmaSquared: result.sigma * result.sigma)
 
         let modelVariables = formula.modelVariables
         let fixedVariables = Set(formula.fixed.terms.flatMap(\.variables))

@@ -5,7 +5,16 @@ import Foundation
 extension SavedModel {
     /// The document written by `lmm fit … --save` (keys documented in README).
     package var json: JSONValue {
-        .object([
+        var fixef: [(String, JSONValue)] = [
+            ("names", .array(fixedEffectNames.map(JSONValue.string))),
+            ("values", .array(beta.map(JSONValue.number))),
+            ("dropped", .array(droppedFixedEffects.map(JSONValue.string))),
+        ]
+        if let V = fixedEffectCovariance {
+            let p = beta.count
+            fixef.append(("vcov", .array((0..<p).map { r in .array((0..<p).map { s in .number(V[r + s * p]) }) })))
+        }
+        var members: [(String, JSONValue)] = [
             ("format", .string(Self.formatName)),
             ("version", .integer(Self.formatVersion)),
             ("formula", .string(formula)),
@@ -26,11 +35,7 @@ extension SavedModel {
                 if let contrasts = column.contrasts { members.append(("contrasts", .string(contrasts))) }
                 return .object(members)
             })),
-            ("fixef", .object([
-                ("names", .array(fixedEffectNames.map(JSONValue.string))),
-                ("values", .array(beta.map(JSONValue.number))),
-                ("dropped", .array(droppedFixedEffects.map(JSONValue.string))),
-            ])),
+            ("fixef", .object(fixef)),
             ("theta", .array(theta.map(JSONValue.number))),
             ("sigma", .number(sigma)),
             ("ranef", .array(terms.map { term in
@@ -43,7 +48,9 @@ extension SavedModel {
                     ("condSD", .array(term.conditionalSD.map(JSONValue.number))),
                 ])
             })),
-        ])
+        ]
+        if let jointCovariance { members.append(("joint_covariance", .array(jointCovariance.map(JSONValue.number)))) }
+        return .object(members)
     }
 
     /// Reads the model file at `path`.
@@ -90,6 +97,9 @@ extension SavedModel {
             throw InputError("invalid model file at \(Self.path(context.codingPath)): \(context.debugDescription)", file: name)
         }
         let model = try document.model(file: name)
+        if version >= 2 && model.fixedEffectCovariance == nil {
+            throw InputError("invalid model file: .fixef.vcov is missing", file: name)
+        }
         try model.check(file: name)
         return model
     }
@@ -129,6 +139,15 @@ extension SavedModel {
             }
             if !term.modes.allSatisfy(\.isFinite) { throw fail("a non-finite conditional mode in '\(term.groupingName)'") }
         }
+        if let V = fixedEffectCovariance, V.count != beta.count * beta.count || !V.allSatisfy(\.isFinite) {
+            throw fail("fixef.vcov is not a finite \(beta.count) × \(beta.count) matrix")
+        }
+        if let C = jointCovariance {
+            let m = randomEffectCount + beta.count
+            if C.count != m * (m + 1) / 2 || !C.allSatisfy(\.isFinite) {
+                throw fail("joint_covariance is not the finite packed lower triangle of order q + p = \(m)")
+            }
+        }
     }
 }
 
@@ -142,7 +161,7 @@ private struct Header: Decodable {
 private struct Document: Decodable {
     struct DataKeys: Decodable { var file: String; var rows: Int; var bytes: Int; var hash: String }
     struct ColumnKeys: Decodable { var name: String; var roles: [String]; var type: String; var levels: [String]?; var contrasts: String? }
-    struct FixefKeys: Decodable { var names: [String]; var values: [Double]; var dropped: [String] }
+    struct FixefKeys: Decodable { var names: [String]; var values: [Double]; var dropped: [String]; var vcov: [[Double]]? }
     struct TermKeys: Decodable {
         var formula_term: Int
         var group: String
@@ -161,6 +180,7 @@ private struct Document: Decodable {
     var theta: [Double]
     var sigma: Double
     var ranef: [TermKeys]
+    var joint_covariance: [Double]?
 
     func model(file: String) throws -> SavedModel {
         func invalid(_ message: String) -> InputError { InputError("invalid model file: \(message)", file: file) }
@@ -176,6 +196,16 @@ private struct Document: Decodable {
             return SavedModel.Column(name: column.name, roles: roles, isCategorical: column.type == "categorical",
                                      levels: column.levels, contrasts: column.contrasts)
         }
+        let p = fixef.values.count
+        var vcov: [Double]?
+        if let rows = fixef.vcov {
+            guard rows.count == p, rows.allSatisfy({ $0.count == p }) else {
+                throw invalid("fixef.vcov must be a \(p) × \(p) matrix (one list per row)")
+            }
+            var V = [Double](repeating: 0, count: p * p)
+            for r in 0..<p { for s in 0..<p { V[r + s * p] = rows[r][s] } }
+            vcov = V
+        }
         return SavedModel(
             formula: formula, criterion: criterion, algorithm: algorithm, nobs: nobs,
             data: DataFingerprint(file: data.file, rows: data.rows, bytes: data.bytes, hash: data.hash),
@@ -184,6 +214,7 @@ private struct Document: Decodable {
             terms: ranef.map { term in
                 SavedModel.Term(formulaIndex: term.formula_term, groupingName: term.group, effectNames: term.effects,
                                 levels: term.levels, modes: term.modes, conditionalSD: term.condSD)
-            })
+            },
+            fixedEffectCovariance: vcov, jointCovariance: joint_covariance)
     }
 }

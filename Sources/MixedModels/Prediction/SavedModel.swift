@@ -9,8 +9,9 @@
 public struct SavedModel: Sendable, Equatable {
     /// The `format` key of every model file.
     public static let formatName = "lmm-model"
-    /// The version this build writes; it reads this version and earlier ones.
-    public static let formatVersion = 1
+    /// The version this build writes; it reads this version and earlier ones. Version 2 added
+    /// the covariances behind prediction intervals (``fixedEffectCovariance``, ``jointCovariance``).
+    public static let formatVersion = 2
 
     /// The formula as written (parsed again on loading).
     public var formula: String
@@ -33,6 +34,15 @@ public struct SavedModel: Sendable, Equatable {
     public var sigma: Double
     /// The random-effects terms, in lme4's order.
     public var terms: [Term]
+    /// lme4's `vcov(m)`, σ²(RX'RX)⁻¹, p × p column by column (nil in a version-1 file).
+    public var fixedEffectCovariance: [Double]?
+    /// `Cov(b̂ − b, β̂ − β)` given θ and σ, the lower triangle packed column by column, b in
+    /// the order of ``terms`` (term, level, effect) then β (see `JointCovariance`); nil in a
+    /// version-1 file or when q + p exceeds the stored size limit (1000).
+    public var jointCovariance: [Double]?
+
+    /// q, the number of random effects.
+    public var randomEffectCount: Int { terms.reduce(0) { $0 + $1.modes.count } }
 
     /// A column of the data: what the formula uses it for, its type, and for a categorical
     /// variable that enters a model matrix, its levels (those the fitted rows use, in R's

@@ -179,12 +179,14 @@ struct FitCommand: ParsableCommand {
         }
         PhaseLog.mark("fit")
         var extra: [(text: String, path: String)] = []
-        if save != nil || residuals != nil {
-            let saved = try SavedModel(model: model, result: result, data: table, dataPath: data)
+        if save != nil || residuals != nil || plot != nil {
+            let saved = try SavedModel(model: model, result: result, data: table, dataPath: data, weights: weights)
+            let fitted = FittedValues(model: model, result: result, saved: saved)
             if let save { extra.append((try saved.json.serialized(), save)) }
-            if let residuals { extra.append((FittedValues(model: model, result: result, saved: saved).csv(), residuals)) }
+            if let residuals { extra.append((fitted.csv(), residuals)) }
+            // The plots of the saved model, so that lmm plot MODEL DATA draws the same files.
+            if let plot { extra += try PlotDirectory.files(saved.diagnosticPlots(fitted: fitted), in: plot, option: "--plot") }
         }
-        if let plot { extra += try plotFiles(model, result, directory: plot).map { ($0.svg, $0.path) } }
         try deliver(result, dataName: table.source, also: extra)
     }
 

@@ -12,6 +12,7 @@ package struct LMMCommand: ParsableCommand {
             AnovaCommand.self,
             ConfintCommand.self,
             SimulateCommand.self,
+            PlotCommand.self,
         ],
         defaultSubcommand: FitCommand.self
     )

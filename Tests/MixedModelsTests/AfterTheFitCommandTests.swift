@@ -62,6 +62,15 @@ struct AfterTheFitCommandTests {
         BadInput(name: "anova with different fixed effects not nested", arguments: { _, out in
             ["anova", Fixtures.path("Machines.csv"), "-f", "score ~ 1 + Machine + (1 | Worker)", "-f", "score ~ 0 + Machine + (1 | Worker) + (1 | Worker:Machine)", "--json", out] },
                  expected: ["has the fixed effect '(Intercept)'"]),
+        BadInput(name: "plot with a data file the model was not fitted to", arguments: { model, out in
+            ["plot", model, Fixtures.path("sleepstudy_na.csv"), "--out", out] },
+                 expected: ["sleepstudy_na.csv: the model was fitted to a different data file (fingerprint of sleepstudy.csv: 3061 bytes"]),
+        BadInput(name: "predict --level outside (0, 1)", arguments: { model, out in
+            ["predict", model, Fixtures.path("sleepstudy_newdata.csv"), "--out", out, "--interval", "confidence", "--level", "95"] },
+                 expected: ["--level must be strictly between 0 and 1"]),
+        BadInput(name: "fit --save with --contrasts sum", arguments: { _, out in
+            ["fit", Fixtures.path("Machines.csv"), "-f", "score ~ Machine + (1 | Worker)", "--contrasts", "sum", "--save", out] },
+                 expected: ["--save is not available with --contrasts sum or helmert, or with --offset"]),
         BadInput(name: "fit --save with a bad formula", arguments: { _, out in
             ["fit", Fixtures.path("sleepstudy.csv"), "-f", "Reaction ~ Dayz + (1 | Subject)", "--save", out] },
                  expected: ["unknown column 'Dayz'"]),

@@ -119,3 +119,39 @@ struct PredictionIntervalTests {
         #expect(throws: InputError.self) { try SavedModel.decode(Data(broken.utf8), name: "broken.lmm") }
     }
 }
+
+extension PredictionIntervalTests {
+    @Test("conditional intervals without the joint covariance (q + p > 1000) say so; population-level ones still work")
+    func withoutJointCovariance() throws {
+        let expected = Self.reference["sleepstudy"]!
+        var (_, _, saved) = try AfterTheFitTests.saved(expected.formula, data: expected.data)
+        saved.jointCovariance = nil
+        let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let out = directory.appendingPathComponent("pred.csv").path
+        #expect {
+            try Predictor.predict(saved, newData: Fixtures.path(expected.newdata), output: out,
+                                  options: PredictionOptions(interval: .prediction))
+        } throws: { "\($0)".contains("stored for q + p ≤ 1000 (this model: 38)") }
+        #expect(!FileManager.default.fileExists(atPath: out))
+        _ = try Predictor.predict(saved, newData: Fixtures.path(expected.newdata), output: out,
+                                  options: PredictionOptions(populationLevel: true, interval: .prediction))
+        #expect(try Self.read(out).count == expected.pop_pred.count)
+    }
+
+    @Test("the model file stores the joint covariance only up to q + p = 1000")
+    func sizeLimit() throws {
+        // 1,200 groups of 2 rows: q + p = 1,201.
+        let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let data = directory.appendingPathComponent("many.csv").path
+        var text = "y,g\n"
+        for row in 0..<2_400 { text += "\(sin(Double(row)) + Double(row % 1_200 % 7)),g\(row % 1_200)\n" }
+        try text.write(toFile: data, atomically: true, encoding: .utf8)
+        let formula = try Formula.parse("y ~ 1 + (1 | g)")
+        let table = try CSVReader.read(path: data, for: formula)
+        let model = try LinearMixedModel(formula: formula, data: table)
+        let saved = try SavedModel(model: model, result: try model.fit(), data: table, dataPath: data)
+        #expect(saved.jointCovariance == nil && saved.fixedEffectCovariance != nil)
+    }
+}

@@ -15,11 +15,16 @@ public struct FittedValues: Sendable {
 
     /// The fitted values of `result`, a fit of `model`, from its model frame and saved modes.
     public init(model: LinearMixedModel, result: FitResult, saved: SavedModel) {
-        let frame = model.frame
+        self.init(frame: model.frame, saved: saved)
+    }
+
+    /// The fitted values of `saved` (its β̂, b̂ and σ̂) on `frame`, the model frame of its
+    /// formula on the data it was fitted to.
+    public init(frame: ModelFrame, saved: SavedModel) {
         let n = frame.n
         rows = frame.dataRows.map { $0 + 1 }
         var marginal = [Double](repeating: 0, count: n)
-        for (c, beta) in result.fixedEffects.enumerated() {
+        for (c, beta) in saved.beta.enumerated() {
             for i in 0..<n { marginal[i] += frame.X.values[c * n + i] * beta }
         }
         var fitted = marginal
@@ -33,7 +38,7 @@ public struct FittedValues: Sendable {
         self.marginal = marginal
         self.fitted = fitted
         residuals = zip(frame.y, fitted).map { $0 - $1 }
-        sigma = result.sigma
+        sigma = saved.sigma
     }
 
     /// `row,fitted,fitted_marginal,residual,pearson`, one line per observation.

@@ -1,8 +1,10 @@
 /// Building a ``SavedModel`` from a fit.
 extension SavedModel {
-    /// The model of `result`, fitted by `model` to `data` (read from the file at `dataPath`).
+    /// The model of `result`, fitted by `model` to `data` (read from the file at `dataPath`),
+    /// with the prior-weights column `weights` if any.
     /// - Throws: ``InputError`` when the data file cannot be read again for its fingerprint.
-    public init(model: LinearMixedModel, result: FitResult, data: DataTable, dataPath: String) throws {
+    public init(model: LinearMixedModel, result: FitResult, data: DataTable, dataPath: String, weights: String? = nil) throws {
+        self.weights = weights
         let frame = model.frame
         let formula = frame.formula
         let print = try FileHash.fingerprint(path: dataPath)

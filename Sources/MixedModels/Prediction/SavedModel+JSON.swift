@@ -49,6 +49,7 @@ extension SavedModel {
                 ])
             })),
         ]
+        if let weights { members.append(("weights", .string(weights))) }
         if let jointCovariance { members.append(("joint_covariance", .array(jointCovariance.map(JSONValue.number)))) }
         return .object(members)
     }
@@ -181,6 +182,7 @@ private struct Document: Decodable {
     var sigma: Double
     var ranef: [TermKeys]
     var joint_covariance: [Double]?
+    var weights: String?
 
     func model(file: String) throws -> SavedModel {
         func invalid(_ message: String) -> InputError { InputError("invalid model file: \(message)", file: file) }
@@ -215,6 +217,6 @@ private struct Document: Decodable {
                 SavedModel.Term(formulaIndex: term.formula_term, groupingName: term.group, effectNames: term.effects,
                                 levels: term.levels, modes: term.modes, conditionalSD: term.condSD)
             },
-            fixedEffectCovariance: vcov, jointCovariance: joint_covariance)
+            weights: weights, fixedEffectCovariance: vcov, jointCovariance: joint_covariance)
     }
 }

@@ -34,6 +34,9 @@ public struct SavedModel: Sendable, Equatable {
     public var sigma: Double
     /// The random-effects terms, in lme4's order.
     public var terms: [Term]
+    /// The column of prior weights of the fit (`lmm fit --weights`), nil without weights; `lmm plot`
+    /// needs it to rebuild the fit's residuals from the data.
+    public var weights: String?
     /// lme4's `vcov(m)`, σ²(RX'RX)⁻¹, p × p column by column (nil in a version-1 file).
     public var fixedEffectCovariance: [Double]?
     /// `Cov(b̂ − b, β̂ − β)` given θ and σ, the lower triangle packed column by column, b in

@@ -31,6 +31,14 @@ struct AfterTheFitCommandTests {
         #expect(rows.count == 8 && rows[5] == "5,NA")
         let population = try CommandRunner.run(["predict", model, Fixtures.path("sleepstudy_newdata.csv"), "--out", out, "--re-form", "none"])
         #expect(population.status == 0, "\(population.stderr)")
+        let interval = try CommandRunner.run(["predict", model, Fixtures.path("sleepstudy_newdata.csv"), "--out", out,
+                                              "--interval", "prediction", "--level", "0.9"])
+        #expect(interval.status == 0, "\(interval.stderr)")
+        let withInterval = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
+        #expect(withInterval.count == 8 && withInterval[0] == "row,prediction,se,lower,upper" && withInterval[5] == "5,NA,NA,NA,NA")
+        let fields = withInterval[1].split(separator: ",").compactMap { Double($0) }
+        #expect(fields.count == 5 && fields[3] < fields[1] && fields[1] < fields[4])
+        #expect(abs((fields[4] - fields[3]) / 2 - 1.6448536269514722 * fields[2]) <= 1e-9 * fields[2])
     }
 
     struct BadInput: CustomTestStringConvertible, Sendable {

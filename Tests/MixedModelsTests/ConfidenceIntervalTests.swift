@@ -103,17 +103,18 @@ struct ConfidenceIntervalTests {
         }
     }
 
-    @Test("bootstrap replicates are the same with 1 and 2 threads, and differ with the seed")
+    @Test("bootstrap replicates are the same with 1, 2 and 5 threads, and differ with the seed")
     func determinism() throws {
         let reference = try Self.reference("sleepstudy")
         let (model, fit) = try Self.fitted(reference)
         let bootstrap = try ParametricBootstrap(model: model, fit: fit)
         let one = try bootstrap.run(replicates: 24, seed: 3, threads: 1)
         let two = try bootstrap.run(replicates: 24, seed: 3, threads: 2)
+        let five = try bootstrap.run(replicates: 24, seed: 3, threads: 5)
         let other = try bootstrap.run(replicates: 24, seed: 4, threads: 2)
         #expect(one.estimates.count == 24)
         #expect(one.estimates.allSatisfy { $0 != nil })
-        #expect(one.estimates == two.estimates)
+        #expect(one.estimates == two.estimates && one.estimates == five.estimates)
         #expect(one.csv == two.csv)
         #expect(one.estimates != other.estimates)
     }

@@ -119,7 +119,7 @@ struct FitCommand: ParsableCommand {
         }
         try validateAdam()
         if save != nil && (contrasts != .treatment || offset != nil) {
-            throw ValidationError("--save is not available with --contrasts sum or helmert, or with --offset: the model file records treatment contrasts and no offset column, so predictions from it would differ (an offset() term in the formula is recorded)")
+            throw ValidationError("--save is not available with --contrasts sum or helmert, or with --offset: the model file records only treatment contrasts and no offset, so predictions from it would differ")
         }
         if method == .adam && (save != nil || residuals != nil) {
             throw ValidationError("--save and --residuals are not available with --method adam")
@@ -179,14 +179,13 @@ struct FitCommand: ParsableCommand {
         }
         PhaseLog.mark("fit")
         var extra: [(text: String, path: String)] = []
-        if save != nil || residuals != nil || plot != nil {
+        if let save {
             let saved = try SavedModel(model: model, result: result, data: table, dataPath: data, weights: weights)
-            let fitted = FittedValues(model: model, result: result, saved: saved)
-            if let save { extra.append((try saved.json.serialized(), save)) }
-            if let residuals { extra.append((fitted.csv(), residuals)) }
-            // The plots of the saved model, so that lmm plot MODEL DATA draws the same files.
-            if let plot { extra += try PlotDirectory.files(saved.diagnosticPlots(fitted: fitted), in: plot, option: "--plot") }
+            extra.append((try saved.json.serialized(), save))
         }
+        if let residuals { extra.append((try FittedValues(model: model, result: result).csv(), residuals)) }
+        // The same files as lmm plot MODEL DATA draws from the saved model.
+        if let plot { extra += try PlotDirectory.files(model.diagnosticPlots(result), in: plot, option: "--plot") }
         try deliver(result, dataName: table.source, also: extra)
     }
 

@@ -79,6 +79,12 @@ struct AfterTheFitCommandTests {
         BadInput(name: "fit --save with --contrasts sum", arguments: { _, out in
             ["fit", Fixtures.path("Machines.csv"), "-f", "score ~ Machine + (1 | Worker)", "--contrasts", "sum", "--save", out] },
                  expected: ["--save is not available with --contrasts sum or helmert, or with --offset"]),
+        BadInput(name: "fit --save with an offset() term", arguments: { _, out in
+            ["fit", Fixtures.path("sleepstudy.csv"), "-f", "Reaction ~ Days + offset(Days) + (1 | Subject)", "--save", out] },
+                 expected: ["the model file cannot record the formula's function calls and offset() terms yet ('offset(Days)')"]),
+        BadInput(name: "fit --save with a function call", arguments: { _, out in
+            ["fit", Fixtures.path("sleepstudy.csv"), "-f", "Reaction ~ log(Days + 1) + (1 | Subject)", "--save", out] },
+                 expected: ["the model file cannot record the formula's function calls and offset() terms yet ('log(Days + 1)')"]),
         BadInput(name: "fit --save with a bad formula", arguments: { _, out in
             ["fit", Fixtures.path("sleepstudy.csv"), "-f", "Reaction ~ Dayz + (1 | Subject)", "--save", out] },
                  expected: ["unknown column 'Dayz'"]),

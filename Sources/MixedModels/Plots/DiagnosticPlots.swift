@@ -62,27 +62,15 @@ extension SavedModel {
 }
 
 extension LinearMixedModel {
-    /// The diagnostic plots of `fit`, a fit of this model (fitted values y − r from the
-    /// penalized least-squares solution at the fit's θ).
+    /// The diagnostic plots of `fit`, a fit of this model: its conditional modes, and its
+    /// fitted values and residuals (``FittedValues``). ``SavedModel/diagnosticPlots(fitted:)``
+    /// draws the same files from the saved model.
     public func diagnosticPlots(_ fit: FitResult) throws -> DiagnosticPlots {
-        try pls.update(theta: fit.theta)
-        let beta = pls.fixedEffects()
-        let b = try pls.randomEffects()
-        let n = frame.n
-        var fitted = [Double](repeating: 0, count: n)
-        for (c, value) in beta.enumerated() {
-            for i in 0..<n { fitted[i] += frame.X.values[i + c * n] * value }
-        }
-        let Z = pls.design.Z
-        let colptr = Z.columnPointers, rows = Z.rowIndices, values = Z.values
-        for c in 0..<pls.q where b[c] != 0 {
-            for index in Int(colptr[c])..<Int(colptr[c + 1]) { fitted[Int(rows[index])] += values[index] * b[c] }
-        }
-        let residuals = (0..<n).map { frame.y[$0] - fitted[$0] }
-
-        let factors = fit.randomEffects.map { (factor: $0.factor, effect: $0.term, level: $0.level, value: $0.value, condSD: $0.condSD) }
-        return DiagnosticPlots(modes: factors, fitted: fitted, residuals: residuals)
+        let values = try FittedValues(model: self, result: fit)
+        let modes = fit.randomEffects.map { (factor: $0.factor, effect: $0.term, level: $0.level, value: $0.value, condSD: $0.condSD) }
+        return DiagnosticPlots(modes: modes, fitted: values.fitted, residuals: values.residuals)
     }
+
     /// A factor name as a file-name stem: letters, digits, `-` and `_` kept, the rest `_`.
     static func fileStem(_ name: String) -> String {
         String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })

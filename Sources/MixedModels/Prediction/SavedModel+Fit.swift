@@ -7,6 +7,12 @@ extension SavedModel {
         self.weights = weights
         let frame = model.frame
         let formula = frame.formula
+        // Prediction reads plain columns: a computed variable or an offset would be lost.
+        let computed = formula.expressions.keys.filter { formula.columnsUsed.contains($0) == false }.sorted()
+        if !computed.isEmpty || !formula.offsets.isEmpty {
+            let names = (computed + formula.offsets.filter { !computed.contains($0) }).map { "'\($0)'" }.joined(separator: ", ")
+            throw InputError("the model file cannot record the formula's function calls and offset() terms yet (\(names)); compute them as columns of the data file to save the model")
+        }
         let print = try FileHash.fingerprint(path: dataPath)
         self.formula = formula.text
         criterion = result.criterion
@@ -45,29 +51,8 @@ extension SavedModel {
             return Column(name: name, roles: roles, isCategorical: true, levels: levels, contrasts: "treatment")
         }
 
-        // Conditional modes, from the result's rows (ordered by grouping factor, then term,
-        // effect and level, as LinearMixedModel lists them).
+        let (modes, sds) = try Self.conditionalModes(of: result, frame: frame)
         let randomTerms = frame.randomTerms
-        var modes = randomTerms.map { [Double](repeating: 0, count: $0.columnCount) }
-        var sds = modes
-        var next = 0
-        var done = Set<String>()
-        for term in randomTerms where done.insert(term.groupingName).inserted {
-            for (j, other) in randomTerms.enumerated() where other.groupingName == term.groupingName {
-                let k = other.effectCount
-                for r in 0..<k {
-                    for l in 0..<other.levelCount {
-                        guard next < result.randomEffects.count, case let row = result.randomEffects[next],
-                              row.factor == other.groupingName, row.term == other.effectNames[r], row.level == other.levels[l] else {
-                            throw InputError("internal error: the fit's random effects are not in lme4's order; no model saved")
-                        }
-                        modes[j][l * k + r] = row.value
-                        sds[j][l * k + r] = row.condSD
-                        next += 1
-                    }
-                }
-            }
-        }
 
         // Each lme4-ordered term's position among the formula's random terms.
         let design = try PredictionDesign(formula: formula, columns: columns)
@@ -84,5 +69,33 @@ extension SavedModel {
             return Term(formulaIndex: index, groupingName: term.groupingName, effectNames: term.effectNames,
                         levels: term.levels, modes: modes[j], conditionalSD: sds[j])
         }
+    }
+
+    /// b̂ and the conditional SDs of each of the frame's random terms (level-major, as
+    /// ``Term/modes``), from the result's rows (ordered by grouping factor, then term, effect
+    /// and level, as LinearMixedModel lists them).
+    static func conditionalModes(of result: FitResult, frame: ModelFrame) throws -> (modes: [[Double]], sds: [[Double]]) {
+        let randomTerms = frame.randomTerms
+        var modes = randomTerms.map { [Double](repeating: 0, count: $0.columnCount) }
+        var sds = modes
+        var next = 0
+        var done = Set<String>()
+        for term in randomTerms where done.insert(term.groupingName).inserted {
+            for (j, other) in randomTerms.enumerated() where other.groupingName == term.groupingName {
+                let k = other.effectCount
+                for r in 0..<k {
+                    for l in 0..<other.levelCount {
+                        guard next < result.randomEffects.count, case let row = result.randomEffects[next],
+                              row.factor == other.groupingName, row.term == other.effectNames[r], row.level == other.levels[l] else {
+                            throw InputError("internal error: the fit's random effects are not in lme4's order")
+                        }
+                        modes[j][l * k + r] = row.value
+                        sds[j][l * k + r] = row.condSD
+                        next += 1
+                    }
+                }
+            }
+        }
+        return (modes, sds)
     }
 }

@@ -67,6 +67,7 @@ extension IterativeMixedModel {
     /// The work of ``fitWithErrors(_:)`` (which wraps its errors).
     func fitIterative(_ options: IterativeOptions) throws -> IterativeFit {
         let begin = DispatchTime.now()
+        model.threads = options.threads ?? Threading.coreCount
         let layout = VarianceParameters(effectCounts: model.terms.map(\.k))
         var phi = startingValues(layout)
         let state = FitState(model: model, options: options)

@@ -14,6 +14,10 @@ public struct IterativeOptions: Sendable {
     public var preconditioner: PreconditionerKind = .blockJacobi
     /// Lanczos steps per probe for the log determinant (at most).
     public var lanczosSteps = 60
+    /// Threads of the passes over rows, levels and probes (nil: all cores, or `LMM_THREADS`).
+    /// The result is the same, bit for bit, whatever the number: every reduction runs over
+    /// chunks fixed by the data's size and is summed in chunk order.
+    public var threads: Int?
     /// Called after every iteration.
     public var progress: (@Sendable (IterativeProgress) -> Void)?
 

@@ -175,7 +175,11 @@ struct FitCommand: ParsableCommand {
             }
             result = try model.fit(mackay: options)
         } else {
-            result = try model.fit(criterion: criterion)
+            let reporter = FitProgressReporter(quiet: quiet, criterion: criterion)
+            var options = OptimizerOptions()
+            options.progress = { reporter.report($0) }
+            result = try model.fit(criterion: criterion, options: options)
+            reporter.finish()
         }
         PhaseLog.mark("fit")
         var extra: [(text: String, path: String)] = []

@@ -44,6 +44,26 @@ enum Presets {
                 β = (1, 0.5), σ_school = 0.5, σ_class = 0.3, σ = 1
                 """,
             defaultRows: 100_000, make: nested),
+        Preset(
+            name: "ml-32m",
+            summary: """
+                y ~ 1 + (1 | user) + (1 | item), the shape of MovieLens-32M: 32,000,204
+                rows, users ≈ rows·200948/32000204, items ≈ rows·84432/32000204; Zipf
+                0.5 (users) and 0.55 (items), so that the most active user has about
+                0.1 % of the rows and the most rated item about 0.3 % (about as in the real
+                data); β = 3.5, σ_user = 0.45, σ_item = 0.5, σ = 0.85 (magnitudes of
+                0.5–5 star ratings, not fitted to them)
+                """,
+            defaultRows: 32_000_204, make: movieLens32M),
+        Preset(
+            name: "ml-1m",
+            summary: """
+                y ~ 1 + (1 | user) + (1 | item), the shape of MovieLens-1M: 1,000,209 rows,
+                users ≈ rows·6040/1000209, items ≈ rows·3706/1000209; Zipf 0.35 for both
+                (the most active user and the most rated item about 0.2–0.3 % of the
+                rows); β = 3.5, σ_user = 0.45, σ_item = 0.5, σ = 0.85
+                """,
+            defaultRows: 1_000_209, make: movieLens1M),
     ]
 
     static func named(_ name: String) throws -> Preset {
@@ -119,5 +139,31 @@ enum Presets {
                 .init(group: "class:school", effects: ["(Intercept)"], scale: .sd([0.3], correlation: nil)),
             ],
             sigma: 1.0)
+    }
+
+    /// Ratings of users × items with Zipf frequencies (MovieLens-like).
+    private static func movieLens(rows: Int, users: Double, items: Double, userExponent: Double, itemExponent: Double) -> DataSpec {
+        DataSpec(
+            rows: rows, seed: 1, intercept: 3.5,
+            covariates: [],
+            factors: [
+                .init(name: "user", levels: levels(users), distribution: .zipf(exponent: userExponent)),
+                .init(name: "item", levels: levels(items), distribution: .zipf(exponent: itemExponent)),
+            ],
+            random: [
+                .init(group: "user", effects: ["(Intercept)"], scale: .sd([0.45], correlation: nil)),
+                .init(group: "item", effects: ["(Intercept)"], scale: .sd([0.5], correlation: nil)),
+            ],
+            sigma: 0.85)
+    }
+
+    private static func movieLens32M(rows: Int) -> DataSpec {
+        movieLens(rows: rows, users: Double(rows) * 200_948 / 32_000_204, items: Double(rows) * 84_432 / 32_000_204,
+                  userExponent: 0.5, itemExponent: 0.55)
+    }
+
+    private static func movieLens1M(rows: Int) -> DataSpec {
+        movieLens(rows: rows, users: Double(rows) * 6_040 / 1_000_209, items: Double(rows) * 3_706 / 1_000_209,
+                  userExponent: 0.35, itemExponent: 0.35)
     }
 }

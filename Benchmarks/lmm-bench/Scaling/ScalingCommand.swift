@@ -10,7 +10,11 @@ struct ScalingCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scaling",
         abstract: "Scaling benchmark: methods × data sizes, side by side with lme4.",
-        discussion: "--quick runs the 10k and 100k rows cells only (under two minutes)."
+        discussion: """
+        --quick runs the 10k and 100k rows cells only (under two minutes); --rows replaces the grid's sizes (a tiny
+        --rows 2000 checks the wiring); --ml32m adds datagen's ml-32m shape (32M rows, 200k users × 84k items: the
+        matrix-free and Adam methods only, long).
+        """
     )
 
     @Option(help: "Directory for the data, results.csv, results.md and scaling.svg.")
@@ -22,8 +26,14 @@ struct ScalingCommand: ParsableCommand {
     @Option(help: "Seconds after which a run (ours or lme4's) is stopped and shown as \"> cap\".")
     var cap: Double = 600
 
-    @Option(help: "Methods of lmm fit to run (exact, mackay, em, adam).")
-    var method: [String] = ["exact", "mackay", "em", "adam"]
+    @Option(help: "Methods of lmm fit to run (exact, mackay, em, adam, iterative).")
+    var method: [String] = ["exact", "mackay", "em", "adam", "iterative"]
+
+    @Option(help: "Sizes of the grid in rows (default 10k, 100k, 1M, 10M; --quick 10k, 100k).")
+    var rows: [Int] = []
+
+    @Flag(help: "Add the ml-32m shape (datagen --preset ml-32m, 32M rows; with --rows, at those sizes).")
+    var ml32m = false
 
     @Flag(help: "Do not run lme4 even when Rscript is installed.")
     var noLme4 = false
@@ -45,7 +55,7 @@ struct ScalingCommand: ParsableCommand {
         let haveR = !noLme4 && Self.rscriptHasLme4() && fm.fileExists(atPath: rScript)
         var results: [ScalingResult] = []
         let started = Harness.now()
-        for item in ScalingCase.grid(quick: quick) {
+        for item in ScalingCase.grid(quick: quick, rows: rows.isEmpty ? nil : rows, movieLens: ml32m) {
             let stem = "\(item.shape)-\(item.rows)"
             let data = "\(out)/\(stem).csv", truthPath = "\(out)/\(stem).truth.json"
             var arguments = item.datagenArguments

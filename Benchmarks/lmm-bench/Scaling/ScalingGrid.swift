@@ -14,8 +14,11 @@ struct ScalingCase {
     /// ~15k it does not fit in memory and the exact method is skipped.
     var denseBlock: Int
 
-    static func grid(quick: Bool) -> [ScalingCase] {
-        let rows = quick ? [10_000, 100_000] : [10_000, 100_000, 1_000_000, 10_000_000]
+    /// - Parameters:
+    ///   - sizes: the row counts (nil: the default grid, or the quick one).
+    ///   - movieLens: add the ml-32m shape, at 32M rows (or at `sizes`).
+    static func grid(quick: Bool, rows sizes: [Int]? = nil, movieLens: Bool = false) -> [ScalingCase] {
+        let rows = sizes ?? (quick ? [10_000, 100_000] : [10_000, 100_000, 1_000_000, 10_000_000])
         var cases: [ScalingCase] = []
         for n in rows {
             // users-items with a random slope: users ≈ n/10, items ≈ n/100 (datagen's preset).
@@ -32,6 +35,15 @@ struct ScalingCase {
                                      levels: "school \(max(n / 1000, 2)), class \(n / 50)", denseBlock: 0))
             cases.append(ScalingCase(shape: "single", rows: n, datagenArguments: ["--spec", "single.json"],
                                      formula: "y ~ 1 + x + (1 + x | g)", levels: "g \(n / 20)", denseBlock: 0))
+        }
+        if movieLens {
+            for n in sizes ?? [32_000_204] {
+                let users = max(2, Int((Double(n) * 200_948 / 32_000_204).rounded()))
+                let items = max(2, Int((Double(n) * 84_432 / 32_000_204).rounded()))
+                cases.append(ScalingCase(shape: "ml-32m", rows: n, datagenArguments: ["--preset", "ml-32m"],
+                                         formula: "y ~ 1 + (1 | user) + (1 | item)",
+                                         levels: "user \(users), item \(items)", denseBlock: min(users, items)))
+            }
         }
         return cases
     }

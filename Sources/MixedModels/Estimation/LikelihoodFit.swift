@@ -21,7 +21,7 @@ extension LinearMixedModel {
         if algorithm == .newton {
             let theta0 = start ?? ApproximateStart(frame: frame, parameters: parameters).theta(criterion: criterion)
             PhaseLog.mark("approximate start")
-            let outcome = try fitNewton(criterion: criterion, start: theta0)
+            let outcome = try fitNewton(criterion: criterion, start: theta0, progress: options.progress, begin: begin)
             PhaseLog.mark("newton (\(outcome.iterations) iterations)")
             (theta, evaluations, converged) = (outcome.theta, outcome.evaluations, outcome.converged)
             if !converged {
@@ -39,12 +39,17 @@ extension LinearMixedModel {
                 settings.initialStep = [Double](repeating: step, count: parameters.count)
             }
             let optimizer = NLoptMinimizer(algorithm: algorithm, dimension: parameters.count, settings: settings)
+            let steps = options.progress.map { EvaluationProgress(method: algorithm.rawValue, tolerance: settings.absoluteFTolerance,
+                                                                  begin: begin, report: $0) }
             let outcome = try optimizer.minimize(from: start ?? parameters.initialTheta) { theta, wantsGradient in
                 if wantsGradient {
                     let (value, gradient) = try self.objectiveAndGradient(at: theta, criterion: criterion)
+                    steps?.record(value)
                     return (value, gradient)
                 }
-                return (try self.objective(at: theta, criterion: criterion), nil)
+                let value = try self.objective(at: theta, criterion: criterion)
+                steps?.record(value)
+                return (value, nil)
             }
             (theta, evaluations, converged) = (outcome.x, outcome.evaluations, outcome.converged)
             if outcome.reachedLimit {
@@ -58,7 +63,7 @@ extension LinearMixedModel {
             // which says it slowed down, not that it arrived: certify the optimum with the
             // gradient and the curvature, and finish with Newton steps where it stopped short.
             if options.certify && !outcome.reachedLimit {
-                let polished = try fitNewton(criterion: criterion, start: theta, maxIterations: 20)
+                let polished = try fitNewton(criterion: criterion, start: theta, maxIterations: 20, progress: options.progress, begin: begin)
                 PhaseLog.mark("newton polish (\(polished.iterations) iterations)")
                 evaluations += polished.evaluations
                 if polished.converged || polished.objective < outcome.value {
@@ -97,8 +102,45 @@ public struct OptimizerOptions: Sendable {
     /// finish with Newton steps where the optimizer stopped short (``ConvergenceCertificate``).
     /// Off: the optimizer's own stopping rule alone, as lme4.
     public var certify = true
+    /// Called after each Newton iteration or optimizer evaluation (``FitStep``).
+    public var progress: (@Sendable (FitStep) -> Void)?
 
     public init() {}
+}
+
+/// Reports each evaluation of a derivative-free optimizer as a ``FitStep``: the criterion,
+/// the decrease of the best value so far (the change BOBYQA's tolerance tests), and a forecast
+/// from the decreases of the improving evaluations.
+final class EvaluationProgress {
+    let method: String
+    let begin: DispatchTime
+    let report: @Sendable (FitStep) -> Void
+    private var forecast: StepForecast
+    private var count = 0
+    private var best = Double.infinity
+    private var lastDecrease = Double.infinity
+    private var remaining: Double?
+
+    init(method: String, tolerance: Double, begin: DispatchTime, report: @escaping @Sendable (FitStep) -> Void) {
+        self.method = method
+        self.begin = begin
+        self.report = report
+        forecast = StepForecast(tolerance: tolerance)
+    }
+
+    func record(_ value: Double) {
+        count += 1
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - begin.uptimeNanoseconds) / 1e9
+        if value < best {
+            if best.isFinite {
+                lastDecrease = best - value
+                remaining = forecast.record(change: lastDecrease, elapsed: elapsed)
+            }
+            best = value
+        }
+        report(FitStep(method: method, step: count, criterion: value, change: lastDecrease.isFinite ? lastDecrease : 0,
+                       elapsed: elapsed, secondsRemaining: remaining))
+    }
 }
 
 extension LinearMixedModel {

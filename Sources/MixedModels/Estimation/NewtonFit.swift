@@ -21,8 +21,10 @@ extension LinearMixedModel {
         static let iterationLimit = 50
     }
 
+    /// - Parameter progress: called after each iteration's gradient (criterion, Newton decrement,
+    ///   wall time since `begin`, estimated time left).
     func fitNewton(criterion: Criterion, start: [Double], maxIterations: Int = NewtonOutcome.iterationLimit,
-                   progress: ((Int, Double, [Double]) -> Void)? = nil) throws -> NewtonOutcome {
+                   progress: (@Sendable (FitStep) -> Void)? = nil, begin: DispatchTime = .now()) throws -> NewtonOutcome {
         let bounds = parameters.lowerBounds
         var theta = zip(start, bounds).map { max($0, $1) }
         var value = try objective(at: theta, criterion: criterion)
@@ -34,6 +36,7 @@ extension LinearMixedModel {
         // Near the optimum H changes little: after a full step that promised little, the next
         // certificate reuses it and costs one gradient (a selected inversion), no solves.
         var reuseInformation = false
+        var forecast = StepForecast(tolerance: ConvergenceCertificate.tolerance)
         func outcome(_ iteration: Int, converged: Bool) -> NewtonOutcome {
             NewtonOutcome(theta: theta, objective: value, iterations: iteration, evaluations: evaluations, converged: converged)
         }
@@ -61,10 +64,14 @@ extension LinearMixedModel {
             }
             let gradient = try ProfiledGradient.compute(pls, criterion: criterion)
             PhaseLog.mark("  gradient")
-            progress?(iteration, value, theta)
             let certificate = ConvergenceCertificate(theta: theta, gradient: gradient, information: information!,
                                                      lowerBounds: bounds, held: held)
             let decrease = certificate.decrement
+            if let progress {
+                let elapsed = Double(DispatchTime.now().uptimeNanoseconds - begin.uptimeNanoseconds) / 1e9
+                progress(FitStep(method: "newton", step: iteration, criterion: value, change: decrease, elapsed: elapsed,
+                                 secondsRemaining: forecast.record(change: decrease, elapsed: elapsed)))
+            }
             PhaseLog.mark("  newton \(iteration): criterion \(value), decrement \(decrease)")
             if certificate.isOptimal {
                 // The last Newton step: one evaluation, kept unless d rises beyond rounding.

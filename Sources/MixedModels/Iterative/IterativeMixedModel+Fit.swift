@@ -67,6 +67,7 @@ extension IterativeMixedModel {
     /// The work of ``fitWithErrors(_:)`` (which wraps its errors).
     func fitIterative(_ options: IterativeOptions) throws -> IterativeFit {
         let begin = DispatchTime.now()
+        model.threads = options.threads ?? Threading.coreCount
         let layout = VarianceParameters(effectCounts: model.terms.map(\.k))
         var phi = startingValues(layout)
         let state = FitState(model: model, options: options)
@@ -74,6 +75,7 @@ extension IterativeMixedModel {
         var iteration = 0
         var evaluation = try evaluate(phi: phi, layout: layout, state: state, options: options)
         var started = begin
+        var forecast = StepForecast(tolerance: options.tolerance)
         while iteration < options.maxIterations {
             iteration += 1
             let useEM = iteration <= 2
@@ -107,11 +109,15 @@ extension IterativeMixedModel {
             let scales = layout.scales(phi)
             let change = zip(step, scales).map { abs(scale * $0) / $1 }.max() ?? 0
             let (covariances, sigmaSquared) = layout.split(phi)
+            let now = DispatchTime.now().uptimeNanoseconds
+            let elapsed = Double(now - begin.uptimeNanoseconds) / 1e9
+            let remaining = forecast.record(change: change, elapsed: elapsed)
             options.progress?(IterativeProgress(
                 iteration: iteration, step: useEM ? "em" : "newton",
                 solverIterations: [evaluation.solverIterations, variateIterations],
                 varcorr: varCorr(covariances, sigmaSquared), change: change,
-                seconds: Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9))
+                seconds: Double(now - started.uptimeNanoseconds) / 1e9, elapsed: elapsed,
+                secondsRemaining: useEM ? nil : remaining))
             started = DispatchTime.now()
             phi = candidate
             evaluation = try evaluate(phi: phi, layout: layout, state: state, options: options)

@@ -43,17 +43,18 @@ extension IterativeMixedModel {
         for s in 0..<p { for r in 0..<p { covarianceOfBeta[r, s] = sigmaSquared * schurInverse[r + s * p] } }
 
         // Monte Carlo standard errors of the variance components: AI⁻¹ Cov(ĝ) AI⁻¹.
-        var componentErrors = [Double](repeating: .nan, count: layout.count)
-        if let inverse = DenseSolve.inverse(information) {
-            let C = evaluation.score.covariance, k = layout.count
-            for a in 0..<k {
-                var sum = 0.0
-                for b in 0..<k { for c in 0..<k { sum += inverse[a + b * k] * C[b + c * k] * inverse[c + a * k] } }
-                componentErrors[a] = max(sum, 0).squareRoot()
-            }
+        let componentCovariance = Self.componentCovariance(information: information, scoreCovariance: evaluation.score.covariance,
+                                                           count: layout.count)
+        let componentErrors = (0..<layout.count).map { a in
+            componentCovariance.map { max($0[a + a * layout.count], 0).squareRoot() } ?? .nan
         }
+        var conditionalSDErrors: [MonteCarloErrors.ConditionalSDErrors] = []
         let ranef = conditionalModes(evaluation, sigmaSquared: sigmaSquared,
-                                     criterion: criterion, messages: &messages)
+                                     criterion: criterion, messages: &messages, errors: &conditionalSDErrors)
+        let monteCarlo = componentCovariance.flatMap {
+            monteCarloErrors(phi: evaluation.phi, covariance: $0, theta: theta, layout: layout,
+                             objectiveError: logDet.standardError, conditionalSD: conditionalSDErrors, probes: options.probes)
+        }
 
         let labels = frame.termLabels
         var errorText: [String] = []
@@ -75,7 +76,11 @@ extension IterativeMixedModel {
                                + "quadrature (%d probes, at most %d Lanczos steps), Monte Carlo standard error %.3g (on −2 log-likelihood)",
                                criterion == .reml ? "REML criterion" : "deviance", options.probes, logDet.steps, logDet.standardError))
         if !converged { messages.append("the iterative method did not converge in \(options.maxIterations) iterations") }
-        let result = FitAssembly(
+        if monteCarlo == nil {
+            messages.append("Monte Carlo standard errors are not available: the average information is not positive definite "
+                            + "or a covariance is at the boundary")
+        }
+        var result = FitAssembly(
             formula: frame.formula.text, criterion: criterion, method: .iterative, nobs: n,
             theta: theta, isDiagonal: parameters.isDiagonal, sigmaSquared: sigmaSquared,
             fixedEffectNames: frame.fixedEffectNames, fixedEffects: evaluation.beta, fixedEffectCovariance: covarianceOfBeta,
@@ -85,6 +90,7 @@ extension IterativeMixedModel {
             messages: messages,
             elapsedSeconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
         ).result
+        result.monteCarloErrors = monteCarlo
         return IterativeFit(result: result, componentStandardErrors: componentErrors,
                             objectiveStandardError: logDet.standardError, lanczosSteps: logDet.steps)
     }
@@ -92,8 +98,10 @@ extension IterativeMixedModel {
     /// b̂ with conditional standard deviations from `σ²Tⱼ (A⁻¹)ₗₗ Tⱼ'` (conditional on β̂, as
     /// lme4's condVar): the per-level blocks of A⁻¹ estimated from the probes with the same
     /// control variate. Ordered as lme4's `as.data.frame(ranef(m, condVar = TRUE))`.
-    func conditionalModes(_ evaluation: Evaluation, sigmaSquared: Double,
-                          criterion: Criterion, messages: inout [String]) -> [RanefRow] {
+    /// `errors` gets, per term and effect, the median and largest relative Monte Carlo
+    /// standard error of the conditional SDs (half that of the variance: d√v = dv/(2√v)).
+    func conditionalModes(_ evaluation: Evaluation, sigmaSquared: Double, criterion: Criterion, messages: inout [String],
+                          errors: inout [MonteCarloErrors.ConditionalSDErrors]) -> [RanefRow] {
         var variances = [Double](repeating: 0, count: model.q)
         var raised = 0
         // σ² (T B T')ᵣᵣ of a k × k block B (column-major) at level offset `at`.
@@ -106,6 +114,8 @@ extension IterativeMixedModel {
             let k = term.k
             let T = model.templates[j]
             let estimated = evaluation.estimate.levelBlocks[j], lower = evaluation.estimate.blockInverses[j]
+            let diagonalErrors = evaluation.estimate.levelDiagonalErrors[j]
+            var relative = [[Double]](repeating: [], count: k)
             for l in 0..<term.levelCount {
                 let base = term.layout.start(level: l)
                 for r in 0..<k {
@@ -113,7 +123,17 @@ extension IterativeMixedModel {
                     let bound = transformed(lower, at: l * k * k, T, k, r)
                     if value < bound { raised += 1 }
                     variances[base + r] = sigmaSquared * max(value, bound)
+                    relative[r].append(diagonalErrors[l * k + r] / (2 * max(value, bound)))
                 }
+            }
+            let randomTerm = frame.randomTerms[j]
+            for r in 0..<k where !relative[r].isEmpty {
+                let sorted = relative[r].sorted()
+                errors.append(MonteCarloErrors.ConditionalSDErrors(
+                    factor: randomTerm.groupingName, term: randomTerm.effectNames[r],
+                    relativeMedian: sorted.count % 2 == 1 ? sorted[sorted.count / 2]
+                        : 0.5 * (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]),
+                    relativeMax: sorted.last!))
             }
         }
         messages.append("condSD: Hutchinson estimates of the diagonal of Var(b | y, β̂) with the per-level blocks as control "

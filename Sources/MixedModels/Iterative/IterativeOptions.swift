@@ -14,6 +14,10 @@ public struct IterativeOptions: Sendable {
     public var preconditioner: PreconditionerKind = .blockJacobi
     /// Lanczos steps per probe for the log determinant (at most).
     public var lanczosSteps = 60
+    /// Threads of the passes over rows, levels and probes (nil: all cores, or `LMM_THREADS`).
+    /// The result is the same, bit for bit, whatever the number: every reduction runs over
+    /// chunks fixed by the data's size and is summed in chunk order.
+    public var threads: Int?
     /// Called after every iteration.
     public var progress: (@Sendable (IterativeProgress) -> Void)?
 
@@ -34,4 +38,19 @@ public struct IterativeProgress: Sendable {
     public var change: Double
     /// Wall time since the previous report: the solves at these variances and the step.
     public var seconds: Double
+    /// Wall time since the fit started.
+    public var elapsed: Double = 0
+    /// Estimated wall time to convergence (``StepForecast`` on ``change``); nil when unknown.
+    public var secondsRemaining: Double?
+
+    /// The iteration as a ``FitStep`` (`iterative`, no criterion; CG iterations and the
+    /// variance components as detail).
+    public var fitStep: FitStep {
+        let components = varcorr.map { entry in
+            "\(entry.grp)\(entry.var1.map { " " + $0 } ?? "")\(entry.var2.map { "," + $0 } ?? "") \(String(format: "%.6g", entry.vcov))"
+        }.joined(separator: "; ")
+        return FitStep(method: "iterative", step: iteration, criterion: nil, change: change, elapsed: elapsed,
+                       secondsRemaining: secondsRemaining,
+                       detail: "\(step), CG iterations \(solverIterations.map(String.init).joined(separator: " + ")); \(components)")
+    }
 }

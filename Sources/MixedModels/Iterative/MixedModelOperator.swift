@@ -48,6 +48,9 @@ final class MixedModelOperator {
     /// The current Tⱼ (k × k column-major, lower triangular) of every term.
     private(set) var templates: [[Double]]
 
+    /// Threads of the passes over rows and levels (the results do not depend on it).
+    var threads = Threading.coreCount
+
     /// Rows per chunk of a parallel pass over the rows.
     static let rowChunk = 16_384
     /// Levels per chunk of a parallel gather.
@@ -195,7 +198,7 @@ final class MixedModelOperator {
         nonisolated(unsafe) let out = rowsOut
         let n = self.n, p = self.p, X = self.X, terms = self.terms, fixedIndex = terms.count
         let chunks = (n + Self.rowChunk - 1) / Self.rowChunk
-        Parallel.forEach(chunks, concurrent: chunks > 1) { chunk in
+        Parallel.forEach(chunks, concurrent: chunks > 1, threads: threads) { chunk in
             let start = chunk * Self.rowChunk, end = min(n, start + Self.rowChunk)
             if !accumulate { for index in (start * w)..<(end * w) { out[index] = 0 } }
             for block in blocks {
@@ -245,7 +248,7 @@ final class MixedModelOperator {
         let term = terms[j], n = self.n
         let k = term.k
         let chunks = (term.levelCount + Self.levelChunk - 1) / Self.levelChunk
-        Parallel.forEach(chunks, concurrent: chunks > 1) { chunk in
+        Parallel.forEach(chunks, concurrent: chunks > 1, threads: threads) { chunk in
             let start = chunk * Self.levelChunk, end = min(term.levelCount, start + Self.levelChunk)
             term.rows.withUnsafeBufferPointer { rows in
                 term.effects.withUnsafeBufferPointer { E in
@@ -283,7 +286,7 @@ final class MixedModelOperator {
             nonisolated(unsafe) let partial = partial
             X.withUnsafeBufferPointer { X in
                 nonisolated(unsafe) let X = X
-                Parallel.forEach(chunks, concurrent: chunks > 1) { chunk in
+                Parallel.forEach(chunks, concurrent: chunks > 1, threads: threads) { chunk in
                     let start = chunk * Self.rowChunk, end = min(n, start + Self.rowChunk)
                     let target = partial.baseAddress! + chunk * p * w
                     for t in 0..<p {

@@ -100,7 +100,7 @@ final class LevelBlocks {
         factors[block].withUnsafeBufferPointer { F in
             nonisolated(unsafe) let F = F
             let chunks = (term.levelCount + MixedModelOperator.levelChunk - 1) / MixedModelOperator.levelChunk
-            Parallel.forEach(chunks, concurrent: chunks > 1 && m > 1) { chunk in
+            Parallel.forEach(chunks, concurrent: chunks > 1 && m > 1, threads: model.threads) { chunk in
                 let start = chunk * MixedModelOperator.levelChunk
                 let end = min(term.levelCount, start + MixedModelOperator.levelChunk)
                 var x = [Double](repeating: 0, count: k)

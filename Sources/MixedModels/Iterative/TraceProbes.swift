@@ -49,6 +49,9 @@ struct TraceProbes {
         /// Per term: the control variate's part of them, Dₗ⁻¹ (exact), a lower bound of Mₗₗ
         /// in the Loewner order (the inverse of a diagonal block of A is below A⁻¹'s block).
         var blockInverses: [[Double]]
+        /// Per term, level l and effect r (at l·k + r): the Monte Carlo standard error of
+        /// (Tⱼ Mₗₗ Tⱼ')ᵣᵣ, the diagonal the conditional SDs come from.
+        var levelDiagonalErrors: [[Double]]
 
         /// Standard error of the trace estimate.
         var traceStandardError: Double { Statistics.standardErrorOfMean(traceSamples) }
@@ -68,7 +71,7 @@ struct TraceProbes {
         for index in 0..<(dimension * m) { difference[index] = x[index] - 2 * w[index] + difference[index] }
 
         var termSums: [[Double]] = [], termSamples: [[[Double]]] = [], levelBlocks: [[Double]] = []
-        var blockInverses: [[Double]] = []
+        var blockInverses: [[Double]] = [], levelDiagonalErrors: [[Double]] = []
         var trace = 0.0
         var traceSamples = [Double](repeating: 0, count: m)
         for (j, term) in model.terms.enumerated() {
@@ -78,8 +81,11 @@ struct TraceProbes {
             var samples = [[Double]](repeating: [Double](repeating: 0, count: k * k), count: m)
             var perLevel = exact.inverses
             var left = [Double](repeating: 0, count: k), right = [Double](repeating: 0, count: k)
+            var diagonalErrors = [Double](repeating: 0, count: term.levelCount * k)
+            var diagonalSum = [Double](repeating: 0, count: k), diagonalSquares = [Double](repeating: 0, count: k)
             for l in 0..<term.levelCount {
                 let base = term.layout.start(level: l)
+                for r in 0..<k { diagonalSum[r] = 0; diagonalSquares[r] = 0 }
                 for c in 0..<m {
                     for a in 0..<k {
                         traceSamples[c] += z[(base + a) * m + c] * difference[(base + a) * m + c]
@@ -96,8 +102,15 @@ struct TraceProbes {
                         }
                         left[r] = sumLeft
                         right[r] = sumRight
+                        diagonalSum[r] += sumLeft * sumRight
+                        diagonalSquares[r] += sumLeft * sumRight * sumLeft * sumRight
                     }
                     for s in 0..<k { for r in 0..<k { samples[c][r + s * k] += 0.5 * (left[r] * right[s] + left[s] * right[r]) } }
+                }
+                // The standard error of the mean of the m samples (Tz)ᵣ(T(x − Cz))ᵣ.
+                for r in 0..<k {
+                    let variance = (diagonalSquares[r] - diagonalSum[r] * diagonalSum[r] / Double(m)) / Double(max(m - 1, 1))
+                    diagonalErrors[l * k + r] = (max(variance, 0) / Double(m)).squareRoot()
                 }
             }
             var mean = exact.sum
@@ -107,10 +120,11 @@ struct TraceProbes {
             termSamples.append(samples)
             levelBlocks.append(perLevel)
             blockInverses.append(exact.inverses)
+            levelDiagonalErrors.append(diagonalErrors)
         }
         trace += traceSamples.reduce(0, +) / Double(m)
         return Estimate(termSums: termSums, termSamples: termSamples, trace: trace, traceSamples: traceSamples,
-                        levelBlocks: levelBlocks, blockInverses: blockInverses)
+                        levelBlocks: levelBlocks, blockInverses: blockInverses, levelDiagonalErrors: levelDiagonalErrors)
     }
 }
 

@@ -49,6 +49,9 @@ public struct FitResult: Sendable {
     public var elapsedSeconds: Double
     /// Progress of iterative methods: objective and variance components per iteration.
     public var trajectory: [TrajectoryPoint]
+    /// Stochastic fits (`--method iterative`): the Monte Carlo standard errors of what rests on
+    /// probes; nil for the deterministic methods.
+    public var monteCarloErrors: MonteCarloErrors? = nil
     /// How each variable of the formula was computed from the data (``ModelFrame/transformations``).
     package var transformations: [JSONValue] = []
 

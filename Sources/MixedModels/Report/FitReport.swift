@@ -3,8 +3,8 @@ import Foundation
 /// The JSON report of a fit (`lmm fit --json`), as a `Codable` document: the key names of the
 /// lme4 reference JSONs (`formula`, `method`, `nobs`, `theta`, `sigma`, `fixef`, `fixef_se`,
 /// `varcorr`, `logLik`, `objective`, `AIC`, `BIC`, `ngroups`, `ranef`) plus this project's
-/// `algorithm`, `iterations`, `converged`, `singular`, `messages`, `elapsed_seconds` and, for
-/// iterative methods, `trajectory`. The keys only this project writes are optional, so that an
+/// `algorithm`, `iterations`, `converged`, `singular`, `messages`, `elapsed_seconds`, for
+/// stochastic fits `mc_se` (``MonteCarloErrors``) and, for iterative methods, `trajectory`. The keys only this project writes are optional, so that an
 /// lme4 reference file decodes too.
 ///
 /// ``FitResult/report`` builds it and ``FitResult/jsonText()`` writes it; read a report back
@@ -53,6 +53,9 @@ public struct FitReport: Codable, Sendable, Equatable {
     public var messages: [String]?
     /// Wall time of the fit (`elapsed_seconds`).
     public var elapsedSeconds: Double?
+    /// Stochastic fits: the Monte Carlo standard errors of the estimates that rest on probes
+    /// (`mc_se`, ``MonteCarloErrors``).
+    public var mcSE: MonteCarloErrors?
     /// Iterative methods: the state after each iteration.
     public var trajectory: [Iteration]?
     /// Absent when lme4 was run without conditional modes.
@@ -77,6 +80,7 @@ public struct FitReport: Codable, Sendable, Equatable {
         case fixefSE = "fixef_se"
         case varcorr, logLik, objective, AIC, BIC, ngroups, iterations, converged, singular, messages
         case elapsedSeconds = "elapsed_seconds"
+        case mcSE = "mc_se"
         case trajectory, ranef
     }
 
@@ -103,6 +107,7 @@ public struct FitReport: Codable, Sendable, Equatable {
         singular = try c.decodeIfPresent(Bool.self, forKey: .singular)
         messages = try c.decodeIfPresent([String].self, forKey: .messages)
         elapsedSeconds = try c.decodeIfPresent(Double.self, forKey: .elapsedSeconds)
+        mcSE = try c.decodeIfPresent(MonteCarloErrors.self, forKey: .mcSE)
         trajectory = try c.decodeIfPresent([Iteration].self, forKey: .trajectory)
         ranef = try c.decodeIfPresent([RanefRow].self, forKey: .ranef)
     }

@@ -17,7 +17,7 @@ extension FitResult {
             varcorr: varianceComponents, logLik: logLikelihood, objective: objective, AIC: AIC, BIC: BIC,
             ngroups: NamedValues(names: groups.map(\.name), values: groups.map(\.levels)),
             iterations: iterations, converged: converged, singular: isSingular, messages: messages,
-            elapsedSeconds: elapsedSeconds,
+            elapsedSeconds: elapsedSeconds, mcSE: monteCarloErrors,
             trajectory: trajectory.isEmpty ? nil : trajectory.map { point in
                 FitReport.Iteration(iteration: point.iteration, objective: point.objective, sigma: point.sigma,
                                     varcorr: point.varcorr, fixef: NamedValues(names: fixedEffectNames, values: point.fixef))
@@ -52,7 +52,7 @@ extension FitReport {
     package init(formula: String, method: Criterion, algorithm: FitMethod?, estimated: String? = nil, nobs: Int, theta: [Double], sigma: Double,
                 fixef: NamedValues<Double>, fixefSE: NamedValues<Double>, varcorr: [VarCorrEntry], logLik: Double,
                 objective: Double, AIC: Double, BIC: Double, ngroups: NamedValues<Int>, iterations: Int?,
-                converged: Bool?, singular: Bool?, messages: [String]?, elapsedSeconds: Double?,
+                converged: Bool?, singular: Bool?, messages: [String]?, elapsedSeconds: Double?, mcSE: MonteCarloErrors? = nil,
                 trajectory: [Iteration]?, ranef: [RanefRow]?) {
         self.formula = formula
         self.method = method
@@ -74,6 +74,7 @@ extension FitReport {
         self.singular = singular
         self.messages = messages
         self.elapsedSeconds = elapsedSeconds
+        self.mcSE = mcSE
         self.trajectory = trajectory
         self.ranef = ranef
     }
@@ -106,6 +107,7 @@ extension FitReport {
         if let singular { members.append((K.singular.rawValue, .bool(singular))) }
         if let messages { members.append((K.messages.rawValue, .array(messages.map(JSONValue.string)))) }
         if let elapsedSeconds { members.append((K.elapsedSeconds.rawValue, .number(elapsedSeconds))) }
+        if let mcSE { members.append((K.mcSE.rawValue, mcSE.json)) }
         if let trajectory, !trajectory.isEmpty {
             members.append((K.trajectory.rawValue, .array(trajectory.map { point in
                 .object([
@@ -168,5 +170,25 @@ extension VarCorrEntry {
         members.append(("vcov", .number(vcov)))
         if let sdcor { members.append(("sdcor", .number(sdcor))) }
         return .object(members)
+    }
+}
+
+extension MonteCarloErrors {
+    /// The `mc_se` object, keys named as the estimates they belong to.
+    var json: JSONValue {
+        .object([
+            ("probes", .integer(probes)),
+            ("theta", .array(theta.map(JSONValue.number))),
+            ("sigma", .number(sigma)),
+            ("varcorr", .array(varcorr.map(\.json))),
+            ("logLik", .number(logLik)),
+            ("objective", .number(objective)),
+            ("AIC", .number(AIC)),
+            ("BIC", .number(BIC)),
+            ("condSD", .array(condSD.map { entry in
+                .object([("factor", .string(entry.factor)), ("term", .string(entry.term)),
+                         ("relative_median", .number(entry.relativeMedian)), ("relative_max", .number(entry.relativeMax))])
+            })),
+        ])
     }
 }

@@ -35,10 +35,15 @@ extension FitResult {
         out.append("   Data: \(dataName)")
         out.append("")
         if criterion == .reml {
-            out.append("REML criterion at convergence: \(Self.fixed(objective, 1))")
+            let approximate = monteCarloErrors.map { String(format: " (approximate: Monte Carlo s.e. %.2g)", $0.objective) } ?? ""
+            out.append("REML criterion at convergence: \(Self.fixed(objective, 1))" + approximate)
         } else {
             let cells = [Self.fixed(AIC, 1), Self.fixed(BIC, 1), Self.fixed(logLikelihood, 1), Self.fixed(objective, 1), String(nobs - fixedEffects.count)]
             out.append(Self.table(header: ["AIC", "BIC", "logLik", "deviance", "df.resid"], rows: [cells]))
+            if let errors = monteCarloErrors {
+                out.append(String(format: "(approximate: Monte Carlo s.e. of AIC, BIC and deviance %.2g, of logLik %.2g)",
+                                  errors.objective, errors.logLik))
+            }
         }
         out.append("")
         if scaledResidualQuantiles.count == 5 {
@@ -51,6 +56,7 @@ extension FitResult {
         out.append(randomEffectsTable())
         let groupText = groups.map { "\($0.name), \($0.levels)" }.joined(separator: "; ")
         out.append("Number of obs: \(nobs), groups:  \(groupText)")
+        if let errors = monteCarloErrors { out.append(contentsOf: Self.monteCarloLines(errors)) }
         out.append("")
         out.append("Fixed effects:")
         out.append(fixedEffectsTable())
@@ -102,6 +108,24 @@ extension FitResult {
         for r in rows.indices { while rows[r].count < header.count + max(0, maxCorrelations - 1) { rows[r].append("") } }
         if maxCorrelations > 1 { header += [String](repeating: "", count: maxCorrelations - 1) }
         return Self.table(header: header, rows: rows, leftAligned: 2)
+    }
+
+    /// The Monte Carlo standard errors of the variance components (approximate quantities) and
+    /// a summary of those of the conditional SDs.
+    static func monteCarloLines(_ errors: MonteCarloErrors) -> [String] {
+        let rows = errors.varcorr.map { entry -> [String] in
+            let name = entry.var2.map { "\(entry.var1 ?? ""),\($0)" } ?? entry.var1 ?? ""
+            let group = entry.grp.replacingOccurrences(of: #"\.[0-9]+$"#, with: "", options: .regularExpression)
+            return [group, name, String(format: "%.2g", entry.vcov), String(format: "%.2g", entry.sdcor ?? 0)]
+        }
+        var lines = ["Approximate (stochastic traces, \(errors.probes) probes); Monte Carlo standard errors:",
+                     table(header: ["Groups", "Name", "Variance", "Std.Dev./Corr"], rows: rows, leftAligned: 2)]
+        if !errors.condSD.isEmpty {
+            lines.append("condSD approximate, relative Monte Carlo s.e.: " + errors.condSD.map { entry in
+                String(format: "%@ %@ median %.2g, largest %.2g", entry.factor, entry.term, entry.relativeMedian, entry.relativeMax)
+            }.joined(separator: "; "))
+        }
+        return lines
     }
 
     private func fixedEffectsTable() -> String {

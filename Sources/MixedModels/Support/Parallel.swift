@@ -11,12 +11,21 @@ enum Parallel {
     /// Runs `body(i)` for i in 0..<count on all cores (`DispatchQueue.concurrentPerform`), or
     /// in order on this thread when `concurrent` is false or there is one iteration.
     /// Iterations must not share mutable state.
-    static func forEach(_ count: Int, concurrent: Bool = true, _ body: @escaping (Int) -> Void) {
-        if !concurrent || count <= 1 {
+    /// - Parameter threads: at most this many threads (nil: ``Threading/coreCount``, the cores
+    ///   or `LMM_THREADS`); with fewer than the cores, worker w runs i = w, w + threads, ….
+    static func forEach(_ count: Int, concurrent: Bool = true, threads: Int? = nil, _ body: @escaping (Int) -> Void) {
+        let workers = min(threads ?? Threading.coreCount, count)
+        if !concurrent || count <= 1 || workers <= 1 {
             for i in 0..<count { body(i) }
             return
         }
         let carried = UncheckedBody(body: body)
-        DispatchQueue.concurrentPerform(iterations: count) { carried.body($0) }
+        if workers >= ProcessInfo.processInfo.activeProcessorCount {
+            DispatchQueue.concurrentPerform(iterations: count) { carried.body($0) }
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for i in stride(from: worker, to: count, by: workers) { carried.body(i) }
+        }
     }
 }

@@ -7,7 +7,8 @@ import Foundation
 /// mixed-model equations through the dense p × p Schur complement
 /// `RX'RX = X'X − RZX'RZX` with `RZX = L⁻¹PΛ'Z'X`; `cu = L⁻¹PΛ'Z'y` and
 /// `cβ = RX'⁻¹(X'y − RZX'cu)` give the penalized residual sum of squares
-/// `r² = y'y − ‖cu‖² − ‖cβ‖²` without touching the n rows. This one core serves every method:
+/// `r² = y'y − ‖cu‖² − ‖cβ‖²` without touching the n rows (X and y in the working coordinates of
+/// ``FixedEffectBasis``, so that no shift of the data cancels its digits). This one core serves every method:
 /// REML/ML optimization, the MacKay and EM loops, and the given-variances fit.
 ///
 /// The work is split as the optimizer needs it: construction analyses the pattern once;
@@ -218,8 +219,14 @@ final class PenalizedLeastSquares {
 
     // MARK: Solutions
 
-    /// β̂ at the last update.
+    /// β̂ at the last update, for the user's X (``FixedEffectBasis/userFixedEffects(_:)``).
     func fixedEffects() -> [Double] {
+        products.basis.userFixedEffects(workingFixedEffects())
+    }
+
+    /// β̃ at the last update: the coefficients of the working X̃ and ỹ of ``CrossProducts``,
+    /// which every cross-product in this class uses.
+    func workingFixedEffects() -> [Double] {
         precondition(hasSolution, "β̂ needs a successful update(theta:)")
         let m = p + 1
         var beta = [Double](repeating: 0, count: p)
@@ -231,8 +238,15 @@ final class PenalizedLeastSquares {
         return beta
     }
 
-    /// RX (upper triangular, p × p) at the last update: `RX'RX` is the Schur complement.
+    /// RX (upper triangular, p × p) at the last update, for the user's X: `RX'RX` is the
+    /// Schur complement X'V₀⁻¹X.
     func RX() -> Matrix {
+        products.basis.userRX(workingRX())
+    }
+
+    /// RX of the working X̃ (consistent with ``solveFixedEffectColumns()`` and
+    /// ``workingFixedEffects()``); same determinant as ``RX()``.
+    func workingRX() -> Matrix {
         precondition(hasSolution, "RX needs a successful update(theta:)")
         var R = Matrix(zeros: p, p)
         let m = p + 1
@@ -240,11 +254,28 @@ final class PenalizedLeastSquares {
         return R
     }
 
+    /// σ²(RX'RX)⁻¹ for the user's X, computed in the working coordinates (well conditioned
+    /// when a covariate is shifted far from zero) and transformed back.
+    func fixedEffectCovariance(sigmaSquared: Double) -> Matrix {
+        let R = workingRX()
+        var inverse = Matrix(zeros: p, p)
+        // RX'RX = LLᵀ with L = RX'; potri gives its inverse.
+        for j in 0..<p { for i in j..<p { inverse[i, j] = R[j, i] } }
+        _ = inverse.values.withUnsafeMutableBufferPointer { BLAS.potriLower(n: p, A: $0.baseAddress!, lda: max(p, 1)) }
+        for j in 0..<p {
+            for i in j..<p {
+                inverse[i, j] *= sigmaSquared
+                inverse[j, i] = inverse[i, j]
+            }
+        }
+        return products.basis.userCovariance(inverse)
+    }
+
     /// û (spherical random effects) at the last update: `L'Pu = cu − RZX β`.
     func sphericalEffects() throws -> [Double] {
         if case .inverted(_, let u, _) = state { return u }
         requireFactor()
-        let beta = fixedEffects()
+        let beta = workingFixedEffects()
         let q = self.q
         var u = [Double](repeating: 0, count: q)
         for k in 0..<q {
@@ -257,9 +288,11 @@ final class PenalizedLeastSquares {
     }
 
     /// The PLS fit of another response `v` with the current θ (same factor, same X): returns
-    /// β̂ᵥ and b̂ᵥ. `Ztv = Z'v` and `Xtv = X'v` are the response's cross-products.
-    func solve(Ztv: [Double], Xtv: [Double]) throws -> (beta: [Double], b: [Double]) {
+    /// β̂ᵥ (for the user's X) and b̂ᵥ. `Ztv = Z'v` and `Xtv = X'v` are the response's
+    /// cross-products with the user's X.
+    func solve(Ztv: [Double], Xtv userXtv: [Double]) throws -> (beta: [Double], b: [Double]) {
         requireFactor()
+        let Xtv = products.basis.workingCrossProduct(userXtv)
         let q = self.q, m = p + 1
         var c = lambdaTranspose(Ztv)
         try c.withUnsafeMutableBufferPointer { try factorization.solveLower($0.baseAddress!, columns: 1) }
@@ -279,7 +312,7 @@ final class PenalizedLeastSquares {
         }
         for k in 0..<q { for j in 0..<p { c[k] -= solved[k + j * q] * beta[j] } }
         try c.withUnsafeMutableBufferPointer { try factorization.solveUpper($0.baseAddress!) }
-        return (beta, applyLambda(c))
+        return (products.basis.userCoefficients(beta), applyLambda(c))
     }
 
     /// `(A⁻¹ + M(RX'RX)⁻¹M')z` with `M = A⁻¹Λ'Z'X`: the u-block of H⁻¹ applied to (z, 0), H the
@@ -314,7 +347,8 @@ final class PenalizedLeastSquares {
         return w
     }
 
-    /// `A⁻¹Λ'Z'X` (q × p, column-major, A's order): the solves behind the REML gradient.
+    /// `A⁻¹Λ'Z'X̃` (q × p, column-major, A's order), with the working X̃: the solves behind the
+    /// REML gradient (to be combined with ``workingRX()``).
     func solveFixedEffectColumns() throws -> [Double] {
         requireFactor()
         let q = self.q

@@ -84,7 +84,7 @@ public final class LinearMixedModel {
         let theta = pls.theta
         let beta = pls.fixedEffects()
         let b = try pls.randomEffects()
-        let covarianceOfBeta = fixedEffectCovariance(sigmaSquared: sigmaSquared)
+        let covarianceOfBeta = pls.fixedEffectCovariance(sigmaSquared: sigmaSquared)
         let residuals = residualVector(beta: beta, b: b)
 
         PhaseLog.mark("estimates, residuals")
@@ -103,23 +103,6 @@ public final class LinearMixedModel {
             elapsedSeconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9,
             trajectory: trajectory, transformations: frame.transformations
         ).result
-    }
-
-    /// σ²(RX'RX)⁻¹.
-    private func fixedEffectCovariance(sigmaSquared: Double) -> Matrix {
-        let R = pls.RX()
-        let p = R.rows
-        var inverse = Matrix(zeros: p, p)
-        // RX'RX = LLᵀ with L = RX'; potri gives its inverse.
-        for j in 0..<p { for i in j..<p { inverse[i, j] = R[j, i] } }
-        _ = inverse.values.withUnsafeMutableBufferPointer { BLAS.potriLower(n: p, A: $0.baseAddress!, lda: max(p, 1)) }
-        for j in 0..<p {
-            for i in j..<p {
-                inverse[i, j] *= sigmaSquared
-                inverse[j, i] = inverse[i, j]
-            }
-        }
-        return inverse
     }
 
     /// y − Xβ − Zb.

@@ -115,10 +115,16 @@ final class PenalizedLeastSquares {
         case blockedDense
     }
 
+    /// - Throws: ``InsufficientMemory`` before an allocation that cannot be had; CHOLMOD's errors.
     init(frame: ModelFrame, common: CholmodCommon, engine: Engine = .automatic) throws {
         n = frame.n
         p = frame.X.columns
         design = try RandomEffectsDesign(terms: frame.randomTerms, n: frame.n, common: common)
+        // Memory is checked before each large allocation (issue 11, item 12): the cross-products
+        // (and OpenBLAS's buffers, mapped at its first call), then the factorization.
+        let q = design.q, kmax = design.terms.map(\.effectCount).max() ?? 1
+        try MemoryBudget.require(8 * n * (p + 1) + 8 * 2 * q * (p + 1) + 12 * kmax * design.Z.nonzeroCount
+                                 + MemoryBudget.blasBuffer, for: "the cross-products")
         products = try CrossProducts(design: design, X: frame.X, y: frame.y)
         parameters = design.parameters
         let blocked: Bool
@@ -128,11 +134,22 @@ final class PenalizedLeastSquares {
         case .blockedDense: blocked = design.terms.count >= 2
         }
         if blocked {
+            let nS = q - design.terms[0].columnCount
+            let what = "the dense \(nS) × \(nS) block of the factorization"
+            try MemoryBudget.require(8 * nS * nS + 8 * 2 * q * (p + 1), for: what)
+            try MemoryBudget.probe(8 * nS * nS, for: what)
             factorization = BlockedDenseFactorization(design: design, G: products.G, parameters: parameters)
         } else {
-            factorization = try SparseCholeskyFactorization(design: design, G: products.G, parameters: parameters, rightHandSides: p + 1)
+            let sparse = try SparseCholeskyFactorization(design: design, G: products.G, parameters: parameters, rightHandSides: p + 1)
+            // The symbolic analysis knows the numeric factor's size; CHOLMOD allocates it at the
+            // first factorization, and a supernodal factorization calls the system's OpenBLAS
+            // (whose buffer is not mapped yet).
+            let factorBytes = 8 * sparse.factor.storedCount + 8 * 2 * q * (p + 1)
+            let blas = sparse.factor.isSupernodal ? MemoryBudget.blasBuffer : 0
+            try MemoryBudget.require(factorBytes + blas, for: "the sparse Cholesky factor")
+            try MemoryBudget.probe(8 * sparse.factor.storedCount, for: "the sparse Cholesky factor")
+            factorization = sparse
         }
-        let q = design.q
         templates = [Double](repeating: 0, count: parameters.templateStorageCount)
         solved = [Double](repeating: 0, count: q * (p + 1))
         uWork = [Double](repeating: 0, count: q)

@@ -22,7 +22,7 @@ enum ProfiledGradient {
         let owner = design.termOfColumn
         let T = pls.templates
 
-        let beta = pls.fixedEffects()
+        let beta = pls.workingFixedEffects()
         let u = try pls.sphericalEffects()
         let b = pls.applyLambda(u)
         // z = Z'e = Z'y − Z'Xβ − G b.
@@ -47,7 +47,7 @@ enum ProfiledGradient {
                 for i in 0..<q { H[i + c * q] = column[i] }
             }
             // F = H R⁻¹R⁻ᵀ with RX upper: solve row by row.
-            let R = pls.RX()
+            let R = pls.workingRX()
             F = H
             var row = [Double](repeating: 0, count: p)
             for i in 0..<q {

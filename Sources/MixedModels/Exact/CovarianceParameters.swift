@@ -101,7 +101,7 @@ public struct CovarianceParameters: Sendable, Equatable {
         var theta: [Double] = []
         for (j, V) in covariances.enumerated() {
             let k = effectCounts[j]
-            guard let L = SemidefiniteCholesky.factor(V, scale: 1 / sigmaSquared) else {
+            guard let L = SemidefiniteCholesky.factor(V, scale: 1 / sigmaSquared, perEntry: true) else {
                 return .failure(NotPositiveSemidefinite(term: j))
             }
             for column in 0..<k { for row in column..<k { theta.append(L[row, column]) } }

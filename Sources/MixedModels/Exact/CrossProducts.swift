@@ -2,6 +2,10 @@
 /// evaluation costs a refactorization, not a pass over the n rows (as MixedModels.jl's `A`):
 /// `G = Z'Z` (sparse, symmetric), `Z'[X y]`, `X'X`, `X'y`, `y'y`.
 ///
+/// X and y enter in the working coordinates of ``FixedEffectBasis`` (X̃ orthogonal, ỹ the
+/// least-squares residual), so a shifted response or covariate keeps its digits; `basis`
+/// maps the fixed-effect results back.
+///
 /// `G` is stored in the upper triangle with a block pattern: each column block (term b,
 /// level m) holds, for every term a < b, the dense kᵃ × kᵇ blocks of the levels of a that
 /// share a row with level m, then its own full kᵇ × kᵇ diagonal block (CHOLMOD ignores the
@@ -15,6 +19,8 @@ final class CrossProducts {
     /// `[X y]'[X y]`, (p + 1) × (p + 1), lower triangle, column-major.
     var XyTXy: [Double]
     let p: Int
+    /// The working coordinates of X and y (``FixedEffectBasis``).
+    var basis: FixedEffectBasis
 
     init(design: RandomEffectsDesign, X: Matrix, y: [Double]) throws {
         let n = design.n, q = design.q, p = X.columns
@@ -142,28 +148,28 @@ final class CrossProducts {
             }
         }
 
-        // Z'[X y] and [X y]'[X y].
+        // Z'[X̃ ỹ] and [X̃ ỹ]'[X̃ ỹ].
+        var Xy = X.values
+        basis = FixedEffectBasis.orthogonalize(&Xy, n: n, p: p)
+        var yWorking = y
+        basis.removeFit(from: &yWorking, workingX: Xy, n: n)
+        Xy.append(contentsOf: yWorking)
         var ZtXy = [Double](repeating: 0, count: q * (p + 1))
-        X.values.withUnsafeBufferPointer { Xv in
-            y.withUnsafeBufferPointer { yv in
-                ZtXy.withUnsafeMutableBufferPointer { out in
-                    for j in 0..<termCount {
-                        let kj = k[j], codesJ = codes[j], Xj = effects[j], layout = layouts[j]
-                        for i in 0..<n {
-                            let base = layout.start(level: Int(codesJ[i]))
-                            for r in 0..<kj {
-                                let z = Xj[i + r * n]
-                                for c in 0..<p { out[base + r + c * q] += z * Xv[i + c * n] }
-                                out[base + r + p * q] += z * yv[i]
-                            }
+        Xy.withUnsafeBufferPointer { Xv in
+            ZtXy.withUnsafeMutableBufferPointer { out in
+                for j in 0..<termCount {
+                    let kj = k[j], codesJ = codes[j], Xj = effects[j], layout = layouts[j]
+                    for i in 0..<n {
+                        let base = layout.start(level: Int(codesJ[i]))
+                        for r in 0..<kj {
+                            let z = Xj[i + r * n]
+                            for c in 0...p { out[base + r + c * q] += z * Xv[i + c * n] }
                         }
                     }
                 }
             }
         }
         self.ZtXy = ZtXy
-        var Xy = X.values
-        Xy.append(contentsOf: y)
         var XyTXy = [Double](repeating: 0, count: (p + 1) * (p + 1))
         Xy.withUnsafeBufferPointer { A in
             XyTXy.withUnsafeMutableBufferPointer { C in

@@ -7,7 +7,8 @@ import Foundation
 /// mixed-model equations through the dense p × p Schur complement
 /// `RX'RX = X'X − RZX'RZX` with `RZX = L⁻¹PΛ'Z'X`; `cu = L⁻¹PΛ'Z'y` and
 /// `cβ = RX'⁻¹(X'y − RZX'cu)` give the penalized residual sum of squares
-/// `r² = y'y − ‖cu‖² − ‖cβ‖²` without touching the n rows. This one core serves every method:
+/// `r² = y'y − ‖cu‖² − ‖cβ‖²` without touching the n rows (X and y in the working coordinates of
+/// ``FixedEffectBasis``, so that no shift of the data cancels its digits). This one core serves every method:
 /// REML/ML optimization, the MacKay and EM loops, and the given-variances fit.
 ///
 /// The work is split as the optimizer needs it: construction analyses the pattern once;
@@ -114,10 +115,16 @@ final class PenalizedLeastSquares {
         case blockedDense
     }
 
+    /// - Throws: ``InsufficientMemory`` before an allocation that cannot be had; CHOLMOD's errors.
     init(frame: ModelFrame, common: CholmodCommon, engine: Engine = .automatic) throws {
         n = frame.n
         p = frame.X.columns
         design = try RandomEffectsDesign(terms: frame.randomTerms, n: frame.n, common: common)
+        // Memory is checked before each large allocation (issue 11, item 12): the cross-products
+        // (and OpenBLAS's buffers, mapped at its first call), then the factorization.
+        let q = design.q, kmax = design.terms.map(\.effectCount).max() ?? 1
+        try MemoryBudget.require(8 * n * (p + 1) + 8 * 2 * q * (p + 1) + 12 * kmax * design.Z.nonzeroCount
+                                 + MemoryBudget.blasBuffer, for: "the cross-products")
         products = try CrossProducts(design: design, X: frame.X, y: frame.y)
         parameters = design.parameters
         let blocked: Bool
@@ -127,11 +134,22 @@ final class PenalizedLeastSquares {
         case .blockedDense: blocked = design.terms.count >= 2
         }
         if blocked {
+            let nS = q - design.terms[0].columnCount
+            let what = "the dense \(nS) × \(nS) block of the factorization"
+            try MemoryBudget.require(8 * nS * nS + 8 * 2 * q * (p + 1), for: what)
+            try MemoryBudget.probe(8 * nS * nS, for: what)
             factorization = BlockedDenseFactorization(design: design, G: products.G, parameters: parameters)
         } else {
-            factorization = try SparseCholeskyFactorization(design: design, G: products.G, parameters: parameters, rightHandSides: p + 1)
+            let sparse = try SparseCholeskyFactorization(design: design, G: products.G, parameters: parameters, rightHandSides: p + 1)
+            // The symbolic analysis knows the numeric factor's size; CHOLMOD allocates it at the
+            // first factorization, and a supernodal factorization calls the system's OpenBLAS
+            // (whose buffer is not mapped yet).
+            let factorBytes = 8 * sparse.factor.storedCount + 8 * 2 * q * (p + 1)
+            let blas = sparse.factor.isSupernodal ? MemoryBudget.blasBuffer : 0
+            try MemoryBudget.require(factorBytes + blas, for: "the sparse Cholesky factor")
+            try MemoryBudget.probe(8 * sparse.factor.storedCount, for: "the sparse Cholesky factor")
+            factorization = sparse
         }
-        let q = design.q
         templates = [Double](repeating: 0, count: parameters.templateStorageCount)
         solved = [Double](repeating: 0, count: q * (p + 1))
         uWork = [Double](repeating: 0, count: q)
@@ -218,8 +236,14 @@ final class PenalizedLeastSquares {
 
     // MARK: Solutions
 
-    /// β̂ at the last update.
+    /// β̂ at the last update, for the user's X (``FixedEffectBasis/userFixedEffects(_:)``).
     func fixedEffects() -> [Double] {
+        products.basis.userFixedEffects(workingFixedEffects())
+    }
+
+    /// β̃ at the last update: the coefficients of the working X̃ and ỹ of ``CrossProducts``,
+    /// which every cross-product in this class uses.
+    func workingFixedEffects() -> [Double] {
         precondition(hasSolution, "β̂ needs a successful update(theta:)")
         let m = p + 1
         var beta = [Double](repeating: 0, count: p)
@@ -231,8 +255,15 @@ final class PenalizedLeastSquares {
         return beta
     }
 
-    /// RX (upper triangular, p × p) at the last update: `RX'RX` is the Schur complement.
+    /// RX (upper triangular, p × p) at the last update, for the user's X: `RX'RX` is the
+    /// Schur complement X'V₀⁻¹X.
     func RX() -> Matrix {
+        products.basis.userRX(workingRX())
+    }
+
+    /// RX of the working X̃ (consistent with ``solveFixedEffectColumns()`` and
+    /// ``workingFixedEffects()``); same determinant as ``RX()``.
+    func workingRX() -> Matrix {
         precondition(hasSolution, "RX needs a successful update(theta:)")
         var R = Matrix(zeros: p, p)
         let m = p + 1
@@ -240,11 +271,28 @@ final class PenalizedLeastSquares {
         return R
     }
 
+    /// σ²(RX'RX)⁻¹ for the user's X, computed in the working coordinates (well conditioned
+    /// when a covariate is shifted far from zero) and transformed back.
+    func fixedEffectCovariance(sigmaSquared: Double) -> Matrix {
+        let R = workingRX()
+        var inverse = Matrix(zeros: p, p)
+        // RX'RX = LLᵀ with L = RX'; potri gives its inverse.
+        for j in 0..<p { for i in j..<p { inverse[i, j] = R[j, i] } }
+        _ = inverse.values.withUnsafeMutableBufferPointer { BLAS.potriLower(n: p, A: $0.baseAddress!, lda: max(p, 1)) }
+        for j in 0..<p {
+            for i in j..<p {
+                inverse[i, j] *= sigmaSquared
+                inverse[j, i] = inverse[i, j]
+            }
+        }
+        return products.basis.userCovariance(inverse)
+    }
+
     /// û (spherical random effects) at the last update: `L'Pu = cu − RZX β`.
     func sphericalEffects() throws -> [Double] {
         if case .inverted(_, let u, _) = state { return u }
         requireFactor()
-        let beta = fixedEffects()
+        let beta = workingFixedEffects()
         let q = self.q
         var u = [Double](repeating: 0, count: q)
         for k in 0..<q {
@@ -257,9 +305,11 @@ final class PenalizedLeastSquares {
     }
 
     /// The PLS fit of another response `v` with the current θ (same factor, same X): returns
-    /// β̂ᵥ and b̂ᵥ. `Ztv = Z'v` and `Xtv = X'v` are the response's cross-products.
-    func solve(Ztv: [Double], Xtv: [Double]) throws -> (beta: [Double], b: [Double]) {
+    /// β̂ᵥ (for the user's X) and b̂ᵥ. `Ztv = Z'v` and `Xtv = X'v` are the response's
+    /// cross-products with the user's X.
+    func solve(Ztv: [Double], Xtv userXtv: [Double]) throws -> (beta: [Double], b: [Double]) {
         requireFactor()
+        let Xtv = products.basis.workingCrossProduct(userXtv)
         let q = self.q, m = p + 1
         var c = lambdaTranspose(Ztv)
         try c.withUnsafeMutableBufferPointer { try factorization.solveLower($0.baseAddress!, columns: 1) }
@@ -279,7 +329,7 @@ final class PenalizedLeastSquares {
         }
         for k in 0..<q { for j in 0..<p { c[k] -= solved[k + j * q] * beta[j] } }
         try c.withUnsafeMutableBufferPointer { try factorization.solveUpper($0.baseAddress!) }
-        return (beta, applyLambda(c))
+        return (products.basis.userCoefficients(beta), applyLambda(c))
     }
 
     /// `(A⁻¹ + M(RX'RX)⁻¹M')z` with `M = A⁻¹Λ'Z'X`: the u-block of H⁻¹ applied to (z, 0), H the
@@ -314,7 +364,8 @@ final class PenalizedLeastSquares {
         return w
     }
 
-    /// `A⁻¹Λ'Z'X` (q × p, column-major, A's order): the solves behind the REML gradient.
+    /// `A⁻¹Λ'Z'X̃` (q × p, column-major, A's order), with the working X̃: the solves behind the
+    /// REML gradient (to be combined with ``workingRX()``).
     func solveFixedEffectColumns() throws -> [Double] {
         requireFactor()
         let q = self.q

@@ -53,7 +53,7 @@ struct VarianceScore {
     var emStep: [Double]
 
     init(layout: VarianceParameters, phi: [Double], model: MixedModelOperator, b: [Double], sse: Double,
-         estimate: TraceProbes.Estimate, criterion: Criterion) {
+         estimate: TraceProbes.Estimate, criterion: Criterion) throws {
         let (covariances, sigmaSquared) = layout.split(phi)
         let probes = estimate.traceSamples.count
         var gradient: [Double] = []
@@ -67,7 +67,7 @@ struct VarianceScore {
                 for s in 0..<k { for r in 0..<k { S[r, s] += b[base + r] * b[base + s] } }
             }
             for index in 0..<(k * k) { S.values[index] += sigmaSquared * estimate.termSums[j][index] }
-            let inverse = Self.inverse(covariances[j])
+            let inverse = try Self.inverse(covariances[j])
             var deviation = S
             for index in 0..<(k * k) { deviation.values[index] -= Double(term.levelCount) * covariances[j].values[index] }
             let D = Self.sandwich(inverse, deviation)
@@ -102,7 +102,9 @@ struct VarianceScore {
         return C
     }
 
-    static func inverse(_ V: Matrix) -> Matrix {
+    /// Σⱼ⁻¹. Throws when Σⱼ is not numerically positive definite (its variances differ by more
+    /// than the precision can hold, as with a covariate of a very different scale).
+    static func inverse(_ V: Matrix) throws -> Matrix {
         let k = V.rows
         var out = Matrix(zeros: k, k)
         var work = [Double](repeating: 0, count: k * k)
@@ -111,7 +113,10 @@ struct VarianceScore {
                 out.values.withUnsafeMutableBufferPointer { SmallCholesky.inverse(of: A.baseAddress!, k, work: w.baseAddress!, into: $0.baseAddress!) }
             }
         }
-        precondition(ok, "a covariance block on the path is positive definite")
+        guard ok else {
+            throw IterativeFitError(message: "a covariance matrix of the random effects is not numerically positive definite "
+                                    + "(its variances differ by too many orders of magnitude: rescale the covariates of the random effects)")
+        }
         return out
     }
 

@@ -84,7 +84,7 @@ extension IterativeMixedModel {
             if useEM {
                 step = zip(evaluation.score.emStep, phi).map { $0 - $1 }
             } else {
-                let (information, iterations) = averageInformation(evaluation, layout: layout, state: state, options: options)
+                let (information, iterations) = try averageInformation(evaluation, layout: layout, state: state, options: options)
                 variateIterations = iterations
                 guard let newton = DenseSolve.solve(information, evaluation.score.gradient) else {
                     throw IterativeFitError(message: "iteration \(iteration): the average-information matrix is not positive definite")
@@ -126,7 +126,7 @@ extension IterativeMixedModel {
                 break
             }
         }
-        let (information, _) = averageInformation(evaluation, layout: layout, state: state, options: options)
+        let (information, _) = try averageInformation(evaluation, layout: layout, state: state, options: options)
         return try result(evaluation, information: information, layout: layout, state: state, options: options,
                           iterations: iteration, converged: converged, start: begin)
     }
@@ -135,8 +135,7 @@ extension IterativeMixedModel {
     /// scaled by the mean square of its column.
     func startingValues(_ layout: VarianceParameters) -> [Double] {
         let n = Double(model.n)
-        let mean = model.y.reduce(0, +) / n
-        let variance = model.y.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / max(n - 1, 1)
+        let variance = model.responseVariance
         let share = 0.5 * variance / Double(model.terms.count)
         let covariances = model.terms.map { term -> Matrix in
             var V = Matrix(zeros: term.k, term.k)
@@ -227,7 +226,7 @@ extension IterativeMixedModel {
         let sse = residuals.reduce(0) { $0 + $1 * $1 }
         var estimate = state.probes.estimate(model: model, blocks: solvers.blocksA, probes: state.z, solutions: probeSolutions)
         if options.criterion == .reml { addFixedEffectsPart(to: &estimate, M: M, schurInverse: schurInverse) }
-        let score = VarianceScore(layout: layout, phi: phi, model: model, b: b, sse: sse, estimate: estimate,
+        let score = try VarianceScore(layout: layout, phi: phi, model: model, b: b, sse: sse, estimate: estimate,
                                   criterion: options.criterion)
         return Evaluation(phi: phi, u: u, beta: beta, b: b, residuals: residuals, sse: sse, estimate: estimate, score: score,
                           solverIterations: report.maxIterations, ZtX: ZtX, M: M, schur: schur, schurInverse: schurInverse)
@@ -287,7 +286,7 @@ extension IterativeMixedModel {
     /// P w is the residual of the mixed-model fit of w, over σ² (ML: V⁻¹w, without X).
     /// - Returns: the matrix (column-major) and the CG iterations of its solves.
     func averageInformation(_ evaluation: Evaluation, layout: VarianceParameters, state: FitState,
-                            options: IterativeOptions) -> ([Double], Int) {
+                            options: IterativeOptions) throws -> ([Double], Int) {
         let (covariances, sigmaSquared) = layout.split(evaluation.phi)
         let q = model.q, p = model.p, n = model.n, count = layout.count
         let includeFixed = options.criterion == .reml
@@ -296,7 +295,7 @@ extension IterativeMixedModel {
         var a = 0
         for (j, term) in model.terms.enumerated() {
             let k = term.k
-            let inverse = VarianceScore.inverse(covariances[j])
+            let inverse = try VarianceScore.inverse(covariances[j])
             for s in 0..<k {
                 for r in s..<k {
                     for l in 0..<term.levelCount {

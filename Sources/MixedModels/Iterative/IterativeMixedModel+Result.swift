@@ -41,6 +41,8 @@ extension IterativeMixedModel {
                                                               logDetRX: logDetRX, penalizedRSS: penalizedRSS)
         var covarianceOfBeta = Matrix(zeros: p, p)
         for s in 0..<p { for r in 0..<p { covarianceOfBeta[r, s] = sigmaSquared * schurInverse[r + s * p] } }
+        // The operator works with X̃ and ỹ (``FixedEffectBasis``): β and its covariance go back to X.
+        covarianceOfBeta = model.basis.userCovariance(covarianceOfBeta)
 
         // Monte Carlo standard errors of the variance components: AI⁻¹ Cov(ĝ) AI⁻¹.
         let componentCovariance = Self.componentCovariance(information: information, scoreCovariance: evaluation.score.covariance,
@@ -83,7 +85,7 @@ extension IterativeMixedModel {
         var result = FitAssembly(
             formula: frame.formula.text, criterion: criterion, method: .iterative, nobs: n,
             theta: theta, isDiagonal: parameters.isDiagonal, sigmaSquared: sigmaSquared,
-            fixedEffectNames: frame.fixedEffectNames, fixedEffects: evaluation.beta, fixedEffectCovariance: covarianceOfBeta,
+            fixedEffectNames: frame.fixedEffectNames, fixedEffects: model.basis.userFixedEffects(evaluation.beta), fixedEffectCovariance: covarianceOfBeta,
             varianceComponents: varCorr(covariances, sigmaSquared), objective: objective,
             groupingNames: frame.randomTerms.map(\.groupingName), levelCounts: frame.randomTerms.map(\.levelCount),
             randomEffects: ranef, residuals: evaluation.residuals, iterations: iterations, converged: converged,

@@ -61,7 +61,8 @@ public final class IterativeMixedModel {
     }
 
     /// Solves the penalized least-squares problem at θ: (û, β̂) with H [u; β] = W'y.
-    /// - Returns: u (q), β (p) and the CG report.
+    /// - Returns: u (q), β (p, for the user's X: the operator works with X̃ and ỹ of
+    ///   ``FixedEffectBasis``) and the CG report.
     func solvePLS(theta: [Double], preconditioner: PreconditionerKind = .blockJacobi, tolerance: Double = 1e-10)
         -> (u: [Double], beta: [Double], report: ConjugateGradient.Report) {
         model.setTheta(theta)
@@ -76,7 +77,7 @@ public final class IterativeMixedModel {
         let report = rhs.withUnsafeBufferPointer { b in
             x.withUnsafeMutableBufferPointer { solvers.H.solve(b.baseAddress!, count: 1, x: $0.baseAddress!) }
         }
-        return (Array(x[0..<model.q]), Array(x[model.q...]), report)
+        return (Array(x[0..<model.q]), model.basis.userFixedEffects(Array(x[model.q...])), report)
     }
 }
 

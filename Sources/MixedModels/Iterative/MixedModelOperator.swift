@@ -39,9 +39,15 @@ final class MixedModelOperator {
     let n: Int
     let p: Int
     let q: Int
+    /// The working response ỹ (``FixedEffectBasis``: y less its least-squares fit on X̃), so that
+    /// a constant added to y or to a covariate cancels no digits in the products below.
     let y: [Double]
-    /// X, n × p column-major.
+    /// The working X̃, n × p column-major (X's columns orthogonalized, `X = X̃R`).
     let X: [Double]
+    /// Maps β̃ and its covariance back to the user's X.
+    let basis: FixedEffectBasis
+    /// The sample variance of the user's y (the moment start).
+    let responseVariance: Double
     let terms: [TermRows]
     /// X'X, p × p column-major.
     let XtX: [Double]
@@ -59,8 +65,14 @@ final class MixedModelOperator {
     init(frame: ModelFrame) {
         n = frame.n
         p = frame.X.columns
-        y = frame.y
-        X = frame.X.values
+        var X = frame.X.values, y = frame.y
+        var basis = FixedEffectBasis.orthogonalize(&X, n: n, p: p)
+        basis.removeFit(from: &y, workingX: X, n: n)
+        self.X = X
+        self.y = y
+        self.basis = basis
+        let mean = frame.y.reduce(0, +) / Double(n)
+        responseVariance = frame.y.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(n - 1, 1))
         let layouts = TermLayout.consecutive(effectCounts: frame.randomTerms.map(\.effectCount),
                                              levelCounts: frame.randomTerms.map(\.levelCount),
                                              parameters: CovarianceParameters(effectCounts: frame.randomTerms.map(\.effectCount)))

@@ -177,11 +177,11 @@ struct PosteriorCovariance {
         return (PosteriorCovariance(summedBlocks: sums, levelBlocks: [], residualTrace: residualTrace), errors)
     }
 
-    /// (RX'RX)⁻¹, p × p column-major.
+    /// (RX'RX)⁻¹ of the working X̃ (as M = A⁻¹Λ'Z'X̃), p × p column-major.
     static func fixedEffectPrecisionInverse(_ pls: PenalizedLeastSquares) -> [Double] {
         let p = pls.p
         guard p > 0 else { return [] }
-        let R = pls.RX()
+        let R = pls.workingRX()
         var L = [Double](repeating: 0, count: p * p)
         for j in 0..<p { for i in j..<p { L[i + j * p] = R[j, i] } }
         _ = L.withUnsafeMutableBufferPointer { BLAS.potriLower(n: p, A: $0.baseAddress!, lda: p) }

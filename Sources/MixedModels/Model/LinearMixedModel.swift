@@ -52,7 +52,9 @@ public final class LinearMixedModel {
     ///   - variances: every variance and covariance of the random effects, and the residual
     ///     variance (lme4's `varcorr` form, as ``VarianceComponents/load(path:)`` reads it).
     ///   - criterion: which log-likelihood to report at these variances.
-    /// - Throws: ``InputError`` naming the source of `variances` when they do not fit the model.
+    /// - Throws: ``InputError`` naming the source of `variances` when they do not fit the model,
+    ///   cannot be represented exactly, or leave `Λ'Z'ZΛ + I` too ill-conditioned to solve
+    ///   (``GivenVariancesCheck``): they are never quietly changed.
     public func fit(given variances: VarianceComponents, criterion: Criterion = .reml) throws(LMMError) -> FitResult {
         try LMMError.wrapping { try fitGiven(variances, criterion: criterion) }
     }
@@ -67,7 +69,11 @@ public final class LinearMixedModel {
         case .failure(let failure):
             throw InputError("the covariance matrix of group '\(frame.termLabels[failure.term])' is not positive semi-definite", file: variances.source)
         }
+        try GivenVariancesCheck.roundTrip(given: covariances, sigmaSquared: sigmaSquared, theta: theta, parameters: parameters,
+                                          labels: frame.termLabels, effectNames: frame.randomTerms.map(\.effectNames),
+                                          source: variances.source)
         try pls.update(theta: theta)
+        try GivenVariancesCheck.conditioning(pls: pls, source: variances.source)
         return try summarize(criterion: criterion, method: .given, sigmaSquared: sigmaSquared,
                              iterations: 0, converged: true, start: start)
     }
@@ -84,7 +90,7 @@ public final class LinearMixedModel {
         let theta = pls.theta
         let beta = pls.fixedEffects()
         let b = try pls.randomEffects()
-        let covarianceOfBeta = fixedEffectCovariance(sigmaSquared: sigmaSquared)
+        let covarianceOfBeta = pls.fixedEffectCovariance(sigmaSquared: sigmaSquared)
         let residuals = residualVector(beta: beta, b: b)
 
         PhaseLog.mark("estimates, residuals")
@@ -103,23 +109,6 @@ public final class LinearMixedModel {
             elapsedSeconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9,
             trajectory: trajectory, transformations: frame.transformations
         ).result
-    }
-
-    /// σ²(RX'RX)⁻¹.
-    private func fixedEffectCovariance(sigmaSquared: Double) -> Matrix {
-        let R = pls.RX()
-        let p = R.rows
-        var inverse = Matrix(zeros: p, p)
-        // RX'RX = LLᵀ with L = RX'; potri gives its inverse.
-        for j in 0..<p { for i in j..<p { inverse[i, j] = R[j, i] } }
-        _ = inverse.values.withUnsafeMutableBufferPointer { BLAS.potriLower(n: p, A: $0.baseAddress!, lda: max(p, 1)) }
-        for j in 0..<p {
-            for i in j..<p {
-                inverse[i, j] *= sigmaSquared
-                inverse[j, i] = inverse[i, j]
-            }
-        }
-        return inverse
     }
 
     /// y − Xβ − Zb.

@@ -120,7 +120,7 @@ public struct VarianceComponents: Sendable {
             }
         }
         guard let sigmaSquared else { throw InputError("no 'Residual' entry: the residual variance is needed", file: source) }
-        for (j, V) in covariances.enumerated() where SemidefiniteCholesky.factor(V) == nil {
+        for (j, V) in covariances.enumerated() where SemidefiniteCholesky.factor(V, perEntry: true) == nil {
             throw InputError("the covariance matrix of group '\(labels[j])' is not positive semi-definite", file: source)
         }
         return (covariances, sigmaSquared)

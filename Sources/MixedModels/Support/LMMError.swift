@@ -19,6 +19,8 @@ public enum LMMError: Error, CustomStringConvertible, Sendable, Equatable {
     case fit(String)
     /// Options that the chosen method does not support.
     case unsupported(String)
+    /// The fit needs more memory than the process may use (found before allocating it).
+    case memory(String)
     /// A numerical failure (a factorization, a matrix that should be positive definite): the
     /// model cannot be fitted at these parameters, or the library has a bug.
     case numerical(String)
@@ -37,7 +39,7 @@ public enum LMMError: Error, CustomStringConvertible, Sendable, Equatable {
         case .input(let error): error.file.map { .file($0, line: error.line, column: error.column) }
         case .formula(let error): .formula(error.formula, span: error.span)
         case .output(let file, _): .file(file, line: nil, column: nil)
-        case .fit, .unsupported, .numerical: nil
+        case .fit, .unsupported, .numerical, .memory: nil
         }
     }
 
@@ -48,7 +50,7 @@ public enum LMMError: Error, CustomStringConvertible, Sendable, Equatable {
         case .input(let error): error.description
         case .formula(let error): error.description
         case .output(let file, let reason): file + ": " + reason
-        case .fit(let message), .unsupported(let message), .numerical(let message): message
+        case .fit(let message), .unsupported(let message), .numerical(let message), .memory(let message): message
         }
     }
 
@@ -58,7 +60,7 @@ public enum LMMError: Error, CustomStringConvertible, Sendable, Equatable {
         case .input(let error): error.message
         case .formula(let error): error.message
         case .output(_, let reason): reason
-        case .fit(let message), .unsupported(let message), .numerical(let message): message
+        case .fit(let message), .unsupported(let message), .numerical(let message), .memory(let message): message
         }
     }
 
@@ -71,6 +73,7 @@ public enum LMMError: Error, CustomStringConvertible, Sendable, Equatable {
         case let error as PLSError: self = .numerical(error.description)
         case let error as CholmodError: self = .numerical(error.description)
         case let error as JSONValue.NonFiniteNumber: self = .numerical(error.description)
+        case let error as InsufficientMemory: self = .memory(error.description)
         default: self = .numerical(String(describing: error))
         }
     }

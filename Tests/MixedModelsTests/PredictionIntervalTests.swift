@@ -153,5 +153,12 @@ extension PredictionIntervalTests {
         let model = try LinearMixedModel(formula: formula, data: table)
         let saved = try SavedModel(model: model, result: try model.fit(), data: table, dataPath: data)
         #expect(saved.jointCovariance == nil && saved.fixedEffectCovariance != nil)
+        // One random term: the per-level blocks replace it, and conditional intervals work.
+        #expect(saved.levelCovariance?.bb.count == 1_200 && saved.levelCovariance?.bBeta.count == 1_200)
+        let newData = directory.appendingPathComponent("new.csv").path
+        try "g\ng3\nnew\n".write(toFile: newData, atomically: true, encoding: .utf8)
+        let out = directory.appendingPathComponent("pred.csv").path
+        _ = try Predictor.predict(saved, newData: newData, output: out, options: PredictionOptions(interval: .confidence))
+        #expect(try Self.read(out).count == 2)
     }
 }

@@ -32,6 +32,8 @@ extension SavedModel {
         fixedEffectCovariance = result.fixedEffectCovariance.values
         jointCovariance = JointCovariance.packed(frame: frame, parameters: model.parameters, theta: result.theta,
                                                  sigmaSquared: result.sigma * result.sigma)
+        levelCovariance = jointCovariance != nil ? nil
+            : LevelCovariance(frame: frame, parameters: model.parameters, theta: result.theta, sigmaSquared: result.sigma * result.sigma)
 
         let modelVariables = formula.modelVariables
         let fixedVariables = Set(formula.fixed.terms.flatMap(\.variables))

@@ -66,6 +66,12 @@ extension SavedModel {
             return .object(members)
         })))
         if let jointCovariance { members.append(("joint_covariance", .array(jointCovariance.map(JSONValue.number)))) }
+        if let levelCovariance {
+            members.append(("level_covariance", .object([
+                ("bb", .array(levelCovariance.bb.map(JSONValue.number))),
+                ("b_beta", .array(levelCovariance.bBeta.map(JSONValue.number))),
+            ])))
+        }
         return .object(members)
     }
 
@@ -160,6 +166,14 @@ extension SavedModel {
         if let V = fixedEffectCovariance, V.count != beta.count * beta.count || !V.allSatisfy(\.isFinite) {
             throw fail("fixef.vcov is not a finite \(beta.count) × \(beta.count) matrix")
         }
+        if let blocks = levelCovariance {
+            guard terms.count == 1, blocks.k == terms[0].effectCount, blocks.p == beta.count,
+                  blocks.bb.count == terms[0].levels.count * blocks.k * blocks.k,
+                  blocks.bBeta.count == terms[0].levels.count * blocks.k * blocks.p,
+                  (blocks.bb + blocks.bBeta).allSatisfy(\.isFinite) else {
+                throw fail("level_covariance does not hold finite k × k and k × p blocks for each level of a model with one random term")
+            }
+        }
         if let C = jointCovariance {
             let m = randomEffectCount + beta.count
             if C.count != m * (m + 1) / 2 || !C.allSatisfy(\.isFinite) {
@@ -236,6 +250,8 @@ private struct Document: Decodable {
         var alpha: [Double]?
         var norm2: [Double]?
     }
+    struct LevelCovarianceKeys: Decodable { var bb: [Double]; var b_beta: [Double] }
+    var level_covariance: LevelCovarianceKeys?
     var contrasts: String?
     var offset: String?
     var transformations: [TransformationKeys]?
@@ -285,6 +301,9 @@ private struct Document: Decodable {
                                 levels: term.levels, modes: term.modes, conditionalSD: term.condSD)
             },
             weights: weights, offset: offset, contrasts: coding, transformations: transformations,
-            fixedEffectCovariance: vcov, jointCovariance: joint_covariance)
+            fixedEffectCovariance: vcov, jointCovariance: joint_covariance,
+            levelCovariance: level_covariance.map { blocks in
+                LevelCovariance(k: ranef.first?.effects.count ?? 0, p: p, bb: blocks.bb, bBeta: blocks.b_beta)
+            })
     }
 }

@@ -55,6 +55,9 @@ public struct SavedModel: Sendable, Equatable {
     /// the order of ``terms`` (term, level, effect) then β (see `JointCovariance`); nil in a
     /// version-1 file or when q + p exceeds the stored size limit (1000).
     public var jointCovariance: [Double]?
+    /// For a model with one random term whose joint covariance is too large to store: the
+    /// blocks of it that conditional intervals need, per level (``LevelCovariance``); version 3.
+    var levelCovariance: LevelCovariance?
 
     /// q, the number of random effects.
     public var randomEffectCount: Int { terms.reduce(0) { $0 + $1.modes.count } }

@@ -118,9 +118,6 @@ struct FitCommand: ParsableCommand {
             throw ValidationError("--start applies to the MacKay forms (mackay-quick, mackay, em) and adam")
         }
         try validateAdam()
-        if save != nil && (contrasts != .treatment || offset != nil) {
-            throw ValidationError("--save is not available with --contrasts sum or helmert, or with --offset: the model file records only treatment contrasts and no offset, so predictions from it would differ")
-        }
         if method == .adam && (save != nil || residuals != nil) {
             throw ValidationError("--save and --residuals are not available with --method adam")
         }
@@ -184,7 +181,7 @@ struct FitCommand: ParsableCommand {
         PhaseLog.mark("fit")
         var extra: [(text: String, path: String)] = []
         if let save {
-            let saved = try SavedModel(model: model, result: result, data: table, dataPath: data, weights: weights)
+            let saved = try SavedModel(model: model, result: result, data: table, dataPath: data, options: modelOptions)
             extra.append((try saved.json.serialized(), save))
         }
         if let residuals { extra.append((try FittedValues(model: model, result: result).csv(), residuals)) }

@@ -28,7 +28,7 @@ struct PredictCommand: ParsableCommand {
     @Argument(help: "Model file written by lmm fit --save.")
     var model: String
 
-    @Argument(help: "CSV file with the model's columns (the response is not needed).")
+    @Argument(help: "CSV file with the model's columns, including those inside its function calls and the offset column (the response is not needed).")
     var newData: String
 
     @Option(help: ArgumentHelp("Where to write the predictions (CSV).", valueName: "PRED.csv"))

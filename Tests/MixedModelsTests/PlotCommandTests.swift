@@ -25,6 +25,13 @@ struct PlotCommandTests {
         // Dropped rows (na.omit keeps 177 of 180).
         Case(data: "sleepstudy_na.csv", formula: "Reaction ~ 1 + Days + (1 | Subject)",
              circles: ["caterpillar_Subject.svg": 18, "qq_ranef_Subject.svg": 18, "residuals_vs_fitted.svg": 177, "qq_residuals.svg": 177]),
+        // Function calls, an offset() term and an offset column (the model file records them).
+        Case(data: "sleepstudy_weighted.csv", formula: "log(Reaction) ~ 1 + poly(Days, 2) + scale(Days):I(Days^2) + offset(o) + (1 | Subject)",
+             extra: ["--offset", "w"],
+             circles: ["caterpillar_Subject.svg": 18, "qq_ranef_Subject.svg": 18, "residuals_vs_fitted.svg": 180, "qq_residuals.svg": 180]),
+        // Sum contrasts.
+        Case(data: "Machines.csv", formula: "score ~ 1 + Machine + (1 | Worker)", extra: ["--contrasts", "sum"],
+             circles: ["caterpillar_Worker.svg": 6, "qq_ranef_Worker.svg": 6, "residuals_vs_fitted.svg": 54, "qq_residuals.svg": 54]),
     ]
 
     static func files(_ directory: String) throws -> [String: String] {

@@ -100,8 +100,8 @@ struct PredictionIntervalTests {
         var old = saved
         old.fixedEffectCovariance = nil
         old.jointCovariance = nil
-        let text = try old.json.serialized().replacingOccurrences(of: "\"version\": 2", with: "\"version\": 1")
-            .replacingOccurrences(of: "\"version\":2", with: "\"version\":1")
+        let text = try old.json.serialized().replacingOccurrences(of: "\"version\": \(SavedModel.formatVersion)", with: "\"version\": 1")
+            .replacingOccurrences(of: "\"version\":\(SavedModel.formatVersion)", with: "\"version\":1")
         let loaded = try SavedModel.decode(Data(text.utf8), name: "old.lmm")
         #expect(loaded.fixedEffectCovariance == nil && loaded.beta == saved.beta)
         let directory = try CommandRunner.temporaryDirectory()
@@ -114,7 +114,7 @@ struct PredictionIntervalTests {
                                   options: PredictionOptions(interval: .confidence))
         } throws: { "\($0)".contains("format version 1") && "\($0)".contains("lmm fit … --save") }
         #expect(!FileManager.default.fileExists(atPath: out))
-        // A version-2 file without fixef.vcov is corrupt.
+        // A file of version 2 or later without fixef.vcov is corrupt.
         let broken = try old.json.serialized()
         #expect(throws: InputError.self) { try SavedModel.decode(Data(broken.utf8), name: "broken.lmm") }
     }
@@ -153,5 +153,12 @@ extension PredictionIntervalTests {
         let model = try LinearMixedModel(formula: formula, data: table)
         let saved = try SavedModel(model: model, result: try model.fit(), data: table, dataPath: data)
         #expect(saved.jointCovariance == nil && saved.fixedEffectCovariance != nil)
+        // One random term: the per-level blocks replace it, and conditional intervals work.
+        #expect(saved.levelCovariance?.bb.count == 1_200 && saved.levelCovariance?.bBeta.count == 1_200)
+        let newData = directory.appendingPathComponent("new.csv").path
+        try "g\ng3\nnew\n".write(toFile: newData, atomically: true, encoding: .utf8)
+        let out = directory.appendingPathComponent("pred.csv").path
+        _ = try Predictor.predict(saved, newData: newData, output: out, options: PredictionOptions(interval: .confidence))
+        #expect(try Self.read(out).count == 2)
     }
 }

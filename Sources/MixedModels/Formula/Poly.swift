@@ -55,4 +55,31 @@ struct OrthogonalPolynomial {
         for _ in 0..<k { result *= x }
         return result
     }
+
+    /// The basis of degree `alpha.count` at new values `x` from the training data's
+    /// coefficients, by R's three-term recurrence (`predict(poly(x, k), newx)`):
+    /// `z₀ = 1`, `z₁ = x − α₁`, `zⱼ₊₁ = (x − αⱼ₊₁)zⱼ − (norm2ⱼ₊₂ / norm2ⱼ₊₁)zⱼ₋₁`, each `zⱼ`
+    /// divided by `√norm2ⱼ₊₁`. A missing x gives missing values.
+    static func evaluate(_ x: [Double], alpha: [Double], norm2: [Double]) -> [[Double]] {
+        let degree = alpha.count
+        var columns: [[Double]] = []
+        var previous = [Double](repeating: 1, count: x.count)
+        var current = x.map { $0 - alpha[0] }
+        columns.append(current)
+        if degree > 1 {
+            for i in 1..<degree {
+                let ratio = norm2[i + 1] / norm2[i]
+                var next = [Double](repeating: 0, count: x.count)
+                for r in x.indices { next[r] = (x[r] - alpha[i]) * current[r] - ratio * previous[r] }
+                previous = current
+                current = next
+                columns.append(next)
+            }
+        }
+        for k in 0..<degree {
+            let length = norm2[k + 2].squareRoot()
+            for r in x.indices { columns[k][r] /= length }
+        }
+        return columns
+    }
 }

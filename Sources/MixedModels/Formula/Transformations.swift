@@ -22,6 +22,13 @@ struct FormulaEvaluator {
     /// `scale()` centres and scales computed beforehand (over a whole file, or at fitting time
     /// when predicting), by the call's label; when absent they are computed from `data`.
     var scaleStatistics: [String: ScaleStatistics] = [:]
+    /// `poly()` coefficients of the training data (R's `alpha` and `norm2`) by the call's
+    /// label, when predicting: the basis is rebuilt on new x by the recurrence, as R's
+    /// `predict` does, rather than orthogonalised again on the new values.
+    var polyCoefficients: [String: (alpha: [Double], norm2: [Double])] = [:]
+    /// Prediction on new data: a missing value in poly()'s argument gives a missing row
+    /// (R's model.frame refuses it when fitting).
+    var allowsMissing = false
 
     init(data: DataTable, formula: String) {
         self.data = data
@@ -67,7 +74,7 @@ struct FormulaEvaluator {
                 let x = try numeric(arguments[0].value, in: expression)
                 let degree = Int(number(arguments, named: "degree", position: 1) ?? 1)
                 let raw = logical(arguments, named: "raw", position: 2) ?? false
-                if let row = x.firstIndex(where: { $0.isNaN }) {
+                if !allowsMissing, let row = x.firstIndex(where: { $0.isNaN }) {
                     throw error("poly() cannot have missing values in its argument (data row \(rowNumber(row) + 1))", expression.span)
                 }
                 let columns: [[Double]]
@@ -76,6 +83,9 @@ struct FormulaEvaluator {
                     details.append(("type", .string("poly")))
                     details.append(("degree", .integer(degree)))
                     details.append(("raw", .bool(true)))
+                } else if let coefficients = polyCoefficients[expression.label] {
+                    columns = OrthogonalPolynomial.evaluate(x, alpha: coefficients.alpha, norm2: coefficients.norm2)
+                    details.append(("type", .string("poly")))
                 } else {
                     let distinct = OrthogonalPolynomial.distinctCount(x)
                     guard degree < distinct else {

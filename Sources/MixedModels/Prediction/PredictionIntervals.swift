@@ -16,6 +16,8 @@ struct IntervalParts {
     let fixedCovariance: [Double]
     /// Packed `Cov(b̂ − b, β̂ − β)` of order `m` (conditional predictions only).
     let joint: [Double]
+    /// Without `joint`, for a model with one random term: its per-level blocks.
+    let levelBlocks: LevelCovariance?
     let m: Int
     let q: Int
     /// Start of each term's modes in b.
@@ -40,11 +42,12 @@ struct IntervalParts {
         fixedCovariance = V
         q = model.randomEffectCount
         m = q + model.beta.count
-        if options.populationLevel {
+        levelBlocks = options.populationLevel || model.jointCovariance != nil ? nil : model.levelCovariance
+        if options.populationLevel || levelBlocks != nil {
             joint = []
         } else {
             guard let C = model.jointCovariance else {
-                throw InputError("the model file has no joint covariance of the random and fixed effects, which conditional intervals need: it is stored for q + p ≤ \(JointCovariance.limit) (this model: \(m)); population-level intervals (--re-form none) need only the fixed effects' covariance")
+                throw InputError("the model file has no joint covariance of the random and fixed effects, which conditional intervals need: it is stored for q + p ≤ \(JointCovariance.limit) (this model: \(m)) or, per level, for a model with one random term; population-level intervals (--re-form none) need only the fixed effects' covariance")
             }
             joint = C
         }
@@ -82,7 +85,19 @@ struct IntervalParts {
                     }
                 }
             }
-            if populationLevel {
+            if let blocks = levelBlocks {
+                // One term: v'Cv = z'C_bb(l)z + 2z'C_bβ(l)x + x'Cov(β̂)x over the seen level l.
+                let level = terms[0].levels.isEmpty ? -1 : Int(terms[0].levels[i])
+                if level >= 0 {
+                    let k = effectCounts[0], effects = terms[0].effects.values
+                    for r in 0..<k {
+                        let zr = effects[r * n + i]
+                        for s in 0..<k { variance += zr * blocks.bb(level, r, s) * effects[s * n + i] }
+                        for c in 0..<p { variance += 2 * zr * blocks.bBeta(level, r, c) * X.values[fixedColumns[c] * n + i] }
+                    }
+                }
+            }
+            if populationLevel || levelBlocks != nil {
                 for a in 0..<p {
                     let xa = X.values[fixedColumns[a] * n + i]
                     for b in 0..<p { variance += xa * fixedCovariance[a + b * p] * X.values[fixedColumns[b] * n + i] }

@@ -23,6 +23,8 @@ final class PredictionRun {
         var codes: [Int32] = []
         /// Dictionary code of each chunk row (categorical columns; -1 when missing).
         var rawCodes: [Int32] = []
+        /// The dictionary's labels by code, filled as the dictionary grows (for function calls).
+        var labels: [String] = []
 
         init(name: String, field: Int, isNumeric: Bool, levels: [String]?) {
             self.name = name
@@ -66,13 +68,16 @@ final class PredictionRun {
     private var intervals: IntervalParts?
     /// Index of each kept fixed-effect column in the full `X`.
     private let fixedColumns: [Int]
+    /// The formula's function calls and offsets (nil when it has none).
+    private var transformations: PredictionTransformations?
 
     init(model: SavedModel, newData: String, options: PredictionOptions) throws {
         self.model = model
         self.options = options
         let formula = try Formula.parse(model.formula)
         self.formula = formula
-        let design = try PredictionDesign(formula: formula, columns: model.columns)
+        let design = try PredictionDesign(formula: formula, columns: model.columns, transformations: model.transformations,
+                                          contrasts: model.contrasts)
         self.design = design
         let fileName = CSVReader.fileName(newData)
         self.fileName = fileName
@@ -86,16 +91,20 @@ final class PredictionRun {
 
         // The columns needed: the fixed terms' variables; for conditional predictions also the
         // random terms' effects and grouping columns. The response is not needed.
+        // A function call reads the columns it refers to; offsets are always added.
         let fixedVariables = formula.fixed.terms.flatMap(\.variables)
-        var needed = fixedVariables
+        var neededVariables = fixedVariables
         if !options.populationLevel {
-            needed += formula.random.flatMap { $0.effects.terms.flatMap(\.variables) + $0.grouping }
+            neededVariables += formula.random.flatMap { $0.effects.terms.flatMap(\.variables) + $0.grouping }
         } else if options.interval != .none {
             // The random effects' prior variance z'Σz needs their model rows, not the groups.
-            needed += formula.random.flatMap { $0.effects.terms.flatMap(\.variables) }
+            neededVariables += formula.random.flatMap { $0.effects.terms.flatMap(\.variables) }
         }
+        let transformations = PredictionTransformations(model: model, formula: formula, design: design, variables: neededVariables)
         var seen = Set<String>()
-        needed = needed.filter { seen.insert($0).inserted }
+        let needed = (neededVariables.flatMap { formula.expressions[$0] == nil ? [$0] : [] } + transformations.columns)
+            .filter { seen.insert($0).inserted }
+        self.transformations = transformations.isEmpty ? nil : transformations
         let missing = needed.filter { !header.contains($0) }
         if !missing.isEmpty {
             throw InputError("the model needs column\(missing.count == 1 ? "" : "s") \(missing.map { "'\($0)'" }.joined(separator: ", ")), missing from the header; the columns are: \(header.joined(separator: ", "))",
@@ -105,7 +114,10 @@ final class PredictionRun {
         var inputIndex: [String: Int] = [:]
         var inputs: [Input] = []
         for name in needed {
-            guard let column = columnByName[name] else {
+            // The offset column is numeric (the fit checked it); the model's columns have their types.
+            let column = columnByName[name]
+                ?? (name == model.offset ? SavedModel.Column(name: name, roles: [], isCategorical: false) : nil)
+            guard let column else {
                 throw InputError("column '\(name)' of the formula has no entry in the model file", file: fileName)
             }
             let isModelVariable = design.variables.contains(name)
@@ -146,6 +158,8 @@ final class PredictionRun {
     private var missing: [Bool] = []
     private var newLevel: [Bool] = []
     private var rowNumbers: [Int] = []
+    /// The file line of each chunk row.
+    private var lines: [Int] = []
     private var summary = PredictionSummary(rows: 0, missingRows: 0, newLevelRows: 0)
 
     func stream(into file: StreamingOutputFile) throws -> PredictionSummary {
@@ -179,7 +193,8 @@ final class PredictionRun {
                     if let value = NumberParser.parse(bytes, count: field.count), !value.isNaN {
                         input.numbers.append(value)
                     } else if Self.isMissingField(bytes, count: field.count, numeric: true) {
-                        input.numbers.append(0)
+                        // NaN, so that function calls on the row give missing values, not errors.
+                        input.numbers.append(.nan)
                         missing[base + r] = true
                     } else {
                         throw InputError("column '\(input.name)' is numeric in the model; expected a number, found \"\(Self.text(bytes, field.count))\"",
@@ -211,6 +226,7 @@ final class PredictionRun {
         for r in 0..<count {
             summary.rows += 1
             rowNumbers.append(summary.rows)
+            lines.append(scanner.lines[r])
             if missing[base + r] { summary.missingRows += 1 }
         }
         newLevel.append(contentsOf: repeatElement(false, count: count))
@@ -271,8 +287,16 @@ final class PredictionRun {
         for input in inputs {
             if input.isNumeric { numbers[input.name] = input.numbers } else if input.levelCount > 0 { codes[input.name] = input.codes }
         }
-        let builder = design.builder(numbers: numbers, codes: codes, rowCount: n)
+        var matrices: [String: [[Double]]] = [:]
         var eta = [Double](repeating: 0, count: n)
+        if let transformations {
+            let values = try evaluate(transformations, rowCount: n)
+            numbers.merge(values.numbers) { _, new in new }
+            codes.merge(values.codes) { _, new in new }
+            matrices = values.matrices
+            if let offset = values.offset { eta = offset }
+        }
+        let builder = design.builder(numbers: numbers, codes: codes, matrices: matrices, rowCount: n)
         let X = builder.build(formula.fixed).matrix
         for (c, column) in fixedColumns.enumerated() {
             let beta = model.beta[c]
@@ -320,12 +344,31 @@ final class PredictionRun {
         missing.removeAll(keepingCapacity: true)
         newLevel.removeAll(keepingCapacity: true)
         rowNumbers.removeAll(keepingCapacity: true)
+        lines.removeAll(keepingCapacity: true)
         for input in inputs {
             input.numbers.removeAll(keepingCapacity: true)
             input.codes.removeAll(keepingCapacity: true)
             input.rawCodes.removeAll(keepingCapacity: true)
         }
         for lookup in terms { lookup.levels.removeAll(keepingCapacity: true) }
+    }
+
+    /// The chunk's columns that `transformations` reads, as a data table, and its calls' values.
+    private func evaluate(_ transformations: PredictionTransformations, rowCount n: Int) throws -> PredictionTransformations.Values {
+        var columns: [String: Column] = [:]
+        let names = transformations.columns
+        for name in names {
+            guard let input = inputs.first(where: { $0.name == name }) else { continue }
+            if input.isNumeric {
+                columns[name] = .numeric(input.numbers)
+            } else {
+                while input.labels.count < input.dictionary.count { input.labels.append(input.dictionary.label(input.labels.count)) }
+                columns[name] = .categorical(Factor(codes: input.rawCodes, levels: input.labels))
+            }
+        }
+        let table = DataTable(source: fileName, columnNames: names, columns: columns, rowCount: n)
+        let rows = rowNumbers, lines = self.lines
+        return try transformations.evaluate(table, missing: missing, rowNumber: { rows[$0] }, line: { lines[$0] })
     }
 
     /// The output bytes of a chunk.

@@ -14,13 +14,14 @@ extension SavedModel {
 
     /// The fitted values and residuals of the model on the data file at `path`, which must be
     /// the file it was fitted to (``checkFingerprint(dataPath:)``); the rows are those of the
-    /// fit (na.omit, the prior weights of ``weights``).
+    /// fit (na.omit, the prior weights of ``weights``, the ``offset`` column and the
+    /// ``contrasts``).
     /// - Throws: ``InputError`` for another data file or one that no longer gives the fit's
     ///   rows and columns; the reader's and the model frame's errors.
     public func fittedValues(dataPath path: String) throws -> FittedValues {
         try checkFingerprint(dataPath: path)
         let parsed = try Formula.parse(formula)
-        let options = ModelOptions(weights: weights)
+        let options = ModelOptions(weights: weights, offset: offset, contrasts: contrasts)
         let table = try CSVReader.read(path: path, for: parsed, options: options)
         let frame = try ModelFrame(formula: parsed, data: table, options: options)
         guard frame.n == nobs, frame.fixedEffectNames == fixedEffectNames,

@@ -1,18 +1,23 @@
 /// Building a ``SavedModel`` from a fit.
 extension SavedModel {
-    /// The model of `result`, fitted by `model` to `data` (read from the file at `dataPath`),
-    /// with the prior-weights column `weights` if any.
-    /// - Throws: ``InputError`` when the data file cannot be read again for its fingerprint.
-    public init(model: LinearMixedModel, result: FitResult, data: DataTable, dataPath: String, weights: String? = nil) throws {
-        self.weights = weights
+    /// The model of `result`, fitted by `model` to `data` (read from the file at `dataPath`)
+    /// with `options` (prior weights, offset column, contrasts).
+    /// - Throws: ``InputError`` when the data file cannot be read again for its fingerprint, or
+    ///   the formula calls `as.numeric()` on a factor (its codes depend on the training data's
+    ///   level order, which the file does not record).
+    public init(model: LinearMixedModel, result: FitResult, data: DataTable, dataPath: String,
+                options: ModelOptions = ModelOptions()) throws {
+        weights = options.weights
+        offset = options.offset
+        contrasts = options.contrasts
         let frame = model.frame
         let formula = frame.formula
-        // Prediction reads plain columns: a computed variable or an offset would be lost.
-        let computed = formula.expressions.keys.filter { formula.columnsUsed.contains($0) == false }.sorted()
-        if !computed.isEmpty || !formula.offsets.isEmpty {
-            let names = (computed + formula.offsets.filter { !computed.contains($0) }).map { "'\($0)'" }.joined(separator: ", ")
-            throw InputError("the model file cannot record the formula's function calls and offset() terms yet (\(names)); compute them as columns of the data file to save the model")
+        for (label, expression) in formula.expressions.sorted(by: { $0.key < $1.key }) where label != formula.response {
+            if let call = Self.numericOfFactor(expression, data: data) {
+                throw InputError("the model file cannot record '\(call)' (the codes of a factor depend on the training data's levels); compute it as a column of the data file to save the model")
+            }
         }
+        transformations = Self.transformations(of: frame)
         let print = try FileHash.fingerprint(path: dataPath)
         self.formula = formula.text
         criterion = result.criterion
@@ -27,6 +32,8 @@ extension SavedModel {
         fixedEffectCovariance = result.fixedEffectCovariance.values
         jointCovariance = JointCovariance.packed(frame: frame, parameters: model.parameters, theta: result.theta,
                                                  sigmaSquared: result.sigma * result.sigma)
+        levelCovariance = jointCovariance != nil ? nil
+            : LevelCovariance(frame: frame, parameters: model.parameters, theta: result.theta, sigmaSquared: result.sigma * result.sigma)
 
         let modelVariables = formula.modelVariables
         let fixedVariables = Set(formula.fixed.terms.flatMap(\.variables))
@@ -48,14 +55,15 @@ extension SavedModel {
             var used = [Bool](repeating: false, count: factor.levels.count)
             for row in frame.dataRows { used[Int(factor.codes[row])] = true }
             let levels = factor.levels.indices.filter { used[$0] }.map { factor.levels[$0] }
-            return Column(name: name, roles: roles, isCategorical: true, levels: levels, contrasts: "treatment")
+            return Column(name: name, roles: roles, isCategorical: true, levels: levels, contrasts: options.contrasts.rawValue)
         }
 
         let (modes, sds) = try Self.conditionalModes(of: result, frame: frame)
         let randomTerms = frame.randomTerms
 
         // Each lme4-ordered term's position among the formula's random terms.
-        let design = try PredictionDesign(formula: formula, columns: columns)
+        let design = try PredictionDesign(formula: formula, columns: columns, transformations: transformations,
+                                          contrasts: contrasts)
         var taken = Set<Int>()
         terms = try randomTerms.enumerated().map { j, term in
             guard let index = formula.random.indices.first(where: { i in
@@ -97,5 +105,69 @@ extension SavedModel {
             }
         }
         return (modes, sds)
+    }
+
+    /// The frame's record of each function call of the formula but the response (which
+    /// prediction does not evaluate), as ``Transformation``s.
+    static func transformations(of frame: ModelFrame) -> [Transformation] {
+        let formula = frame.formula
+        return frame.transformations.compactMap { record -> Transformation? in
+            guard case .object(let members) = record else { return nil }
+            func member(_ key: String) -> JSONValue? { members.first { $0.0 == key }?.1 }
+            func number(_ key: String) -> Double? {
+                switch member(key) {
+                case .number(let x)?: return x
+                case .integer(let k)?: return Double(k)
+                default: return nil
+                }
+            }
+            func numbers(_ key: String) -> [Double]? {
+                guard case .array(let values)? = member(key) else { return nil }
+                return values.compactMap { value -> Double? in
+                    switch value {
+                    case .number(let x): return x
+                    case .integer(let k): return Double(k)
+                    default: return nil
+                    }
+                }
+            }
+            guard case .string(let label)? = member("variable"), label != formula.response,
+                  formula.expressions[label] != nil,
+                  case .string(let type)? = member("type"), let kind = Transformation.Kind(rawValue: type) else { return nil }
+            var levels: [String]?
+            if case .array(let values)? = member("levels") {
+                levels = values.compactMap { if case .string(let text) = $0 { return text } else { return nil } }
+            }
+            var raw: Bool?
+            if case .bool(let flag)? = member("raw") { raw = flag }
+            return Transformation(variable: label, kind: kind, levels: levels, center: number("center"), scale: number("scale"),
+                                  degree: number("degree").map { Int($0) }, raw: raw, alpha: numbers("alpha"), norm2: numbers("norm2"))
+        }
+    }
+
+    /// The text of an `as.numeric()` call of a factor inside `expression`, if any.
+    static func numericOfFactor(_ expression: FormulaExpression, data: DataTable) -> String? {
+        switch expression {
+        case .column, .number, .logical:
+            return nil
+        case .unary(_, let operand, _):
+            return numericOfFactor(operand, data: data)
+        case .binary(_, let lhs, let rhs):
+            return numericOfFactor(lhs, data: data) ?? numericOfFactor(rhs, data: data)
+        case .parenthesized(let inner, _):
+            return numericOfFactor(inner, data: data)
+        case .call(let name, let arguments, _):
+            if name == "as.numeric", let argument = arguments.first?.value {
+                switch argument {
+                case .call(let inner, _, _) where inner == "factor" || inner == "as.factor":
+                    return expression.label
+                case .column(let column, _):
+                    if case .categorical? = data.columns[column] { return expression.label }
+                default:
+                    break
+                }
+            }
+            return arguments.lazy.compactMap { numericOfFactor($0.value, data: data) }.first
+        }
     }
 }

@@ -50,7 +50,28 @@ extension SavedModel {
             })),
         ]
         if let weights { members.append(("weights", .string(weights))) }
+        members.append(("contrasts", .string(contrasts.rawValue)))
+        if let offset { members.append(("offset", .string(offset))) }
+        members.append(("transformations", .array(transformations.map { transformation in
+            var members: [(String, JSONValue)] = [
+                ("variable", .string(transformation.variable)), ("type", .string(transformation.kind.rawValue)),
+            ]
+            if let levels = transformation.levels { members.append(("levels", .array(levels.map(JSONValue.string)))) }
+            if let center = transformation.center { members.append(("center", .number(center))) }
+            if let scale = transformation.scale { members.append(("scale", .number(scale))) }
+            if let degree = transformation.degree { members.append(("degree", .integer(degree))) }
+            if let raw = transformation.raw { members.append(("raw", .bool(raw))) }
+            if let alpha = transformation.alpha { members.append(("alpha", .array(alpha.map(JSONValue.number)))) }
+            if let norm2 = transformation.norm2 { members.append(("norm2", .array(norm2.map(JSONValue.number)))) }
+            return .object(members)
+        })))
         if let jointCovariance { members.append(("joint_covariance", .array(jointCovariance.map(JSONValue.number)))) }
+        if let levelCovariance {
+            members.append(("level_covariance", .object([
+                ("bb", .array(levelCovariance.bb.map(JSONValue.number))),
+                ("b_beta", .array(levelCovariance.bBeta.map(JSONValue.number))),
+            ])))
+        }
         return .object(members)
     }
 
@@ -117,10 +138,12 @@ extension SavedModel {
         if fixedEffectNames.count != beta.count { throw fail("\(fixedEffectNames.count) fixed-effect names for \(beta.count) values") }
         if !(beta + theta + [sigma]).allSatisfy(\.isFinite) || !(sigma > 0) { throw fail("a non-finite β, θ or σ") }
         if terms.count != parsed.random.count { throw fail("\(terms.count) random terms for the formula's \(parsed.random.count)") }
-        for contrasts in columns.compactMap(\.contrasts) where contrasts != "treatment" {
-            throw fail("unsupported contrasts \"\(contrasts)\" (only treatment)")
+        for coding in columns.compactMap(\.contrasts) where coding != contrasts.rawValue {
+            throw fail("contrasts \"\(coding)\" of a column differ from the model's \"\(contrasts.rawValue)\"")
         }
-        let design = try PredictionDesign(formula: parsed, columns: columns)
+        try checkTransformations(parsed, fail: fail)
+        let design = try PredictionDesign(formula: parsed, columns: columns, transformations: transformations,
+                                          contrasts: contrasts)
         let full = Set(design.fixedNames)
         for name in fixedEffectNames + droppedFixedEffects where !full.contains(name) {
             throw fail("fixed effect '\(name)' is not a column of the formula's model matrix")
@@ -143,10 +166,43 @@ extension SavedModel {
         if let V = fixedEffectCovariance, V.count != beta.count * beta.count || !V.allSatisfy(\.isFinite) {
             throw fail("fixef.vcov is not a finite \(beta.count) × \(beta.count) matrix")
         }
+        if let blocks = levelCovariance {
+            guard terms.count == 1, blocks.k == terms[0].effectCount, blocks.p == beta.count,
+                  blocks.bb.count == terms[0].levels.count * blocks.k * blocks.k,
+                  blocks.bBeta.count == terms[0].levels.count * blocks.k * blocks.p,
+                  (blocks.bb + blocks.bBeta).allSatisfy(\.isFinite) else {
+                throw fail("level_covariance does not hold finite k × k and k × p blocks for each level of a model with one random term")
+            }
+        }
         if let C = jointCovariance {
             let m = randomEffectCount + beta.count
             if C.count != m * (m + 1) / 2 || !C.allSatisfy(\.isFinite) {
                 throw fail("joint_covariance is not the finite packed lower triangle of order q + p = \(m)")
+            }
+        }
+    }
+}
+
+extension SavedModel {
+    /// Every function call the prediction evaluates has a complete record.
+    fileprivate func checkTransformations(_ formula: Formula, fail: (String) -> InputError) throws {
+        let byLabel = Dictionary(transformations.map { ($0.variable, $0) }, uniquingKeysWith: { first, _ in first })
+        for label in formula.modelVariables.union(formula.offsets).sorted() where formula.expressions[label] != nil {
+            guard let record = byLabel[label] else { throw fail("the formula's '\(label)' has no entry in transformations") }
+            let numbers = [record.center, record.scale].compactMap { $0 } + (record.alpha ?? []) + (record.norm2 ?? [])
+            if !numbers.allSatisfy(\.isFinite) { throw fail("a non-finite parameter of '\(label)'") }
+            switch record.kind {
+            case .factor:
+                if (record.levels ?? []).isEmpty { throw fail("factor '\(label)' has no levels") }
+            case .scale:
+                if let scale = record.scale, !(scale > 0) { throw fail("the scale of '\(label)' is not positive") }
+            case .poly:
+                guard let degree = record.degree, degree >= 1 else { throw fail("'\(label)' has no degree") }
+                if record.raw != true && (record.alpha?.count != degree || record.norm2?.count != degree + 2) {
+                    throw fail("'\(label)' needs \(degree) alpha and \(degree + 2) norm2 coefficients")
+                }
+            case .numeric:
+                break
             }
         }
     }
@@ -183,6 +239,22 @@ private struct Document: Decodable {
     var ranef: [TermKeys]
     var joint_covariance: [Double]?
     var weights: String?
+    struct TransformationKeys: Decodable {
+        var variable: String
+        var type: String
+        var levels: [String]?
+        var center: Double?
+        var scale: Double?
+        var degree: Int?
+        var raw: Bool?
+        var alpha: [Double]?
+        var norm2: [Double]?
+    }
+    struct LevelCovarianceKeys: Decodable { var bb: [Double]; var b_beta: [Double] }
+    var level_covariance: LevelCovarianceKeys?
+    var contrasts: String?
+    var offset: String?
+    var transformations: [TransformationKeys]?
 
     func model(file: String) throws -> SavedModel {
         func invalid(_ message: String) -> InputError { InputError("invalid model file: \(message)", file: file) }
@@ -197,6 +269,17 @@ private struct Document: Decodable {
             }
             return SavedModel.Column(name: column.name, roles: roles, isCategorical: column.type == "categorical",
                                      levels: column.levels, contrasts: column.contrasts)
+        }
+        guard let coding = ContrastCoding(rawValue: contrasts ?? "treatment") else {
+            throw invalid("contrasts must be \"treatment\", \"sum\" or \"helmert\"")
+        }
+        let transformations = try (transformations ?? []).map { record -> SavedModel.Transformation in
+            guard let kind = SavedModel.Transformation.Kind(rawValue: record.type) else {
+                throw invalid("unknown type \"\(record.type)\" of transformation '\(record.variable)'")
+            }
+            return SavedModel.Transformation(variable: record.variable, kind: kind, levels: record.levels, center: record.center,
+                                             scale: record.scale, degree: record.degree, raw: record.raw,
+                                             alpha: record.alpha, norm2: record.norm2)
         }
         let p = fixef.values.count
         var vcov: [Double]?
@@ -217,6 +300,10 @@ private struct Document: Decodable {
                 SavedModel.Term(formulaIndex: term.formula_term, groupingName: term.group, effectNames: term.effects,
                                 levels: term.levels, modes: term.modes, conditionalSD: term.condSD)
             },
-            weights: weights, fixedEffectCovariance: vcov, jointCovariance: joint_covariance)
+            weights: weights, offset: offset, contrasts: coding, transformations: transformations,
+            fixedEffectCovariance: vcov, jointCovariance: joint_covariance,
+            levelCovariance: level_covariance.map { blocks in
+                LevelCovariance(k: ranef.first?.effects.count ?? 0, p: p, bb: blocks.bb, bBeta: blocks.b_beta)
+            })
     }
 }

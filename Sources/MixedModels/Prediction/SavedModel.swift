@@ -10,8 +10,10 @@ public struct SavedModel: Sendable, Equatable {
     /// The `format` key of every model file.
     public static let formatName = "lmm-model"
     /// The version this build writes; it reads this version and earlier ones. Version 2 added
-    /// the covariances behind prediction intervals (``fixedEffectCovariance``, ``jointCovariance``).
-    public static let formatVersion = 2
+    /// the covariances behind prediction intervals (``fixedEffectCovariance``, ``jointCovariance``);
+    /// version 3 the formula's function calls (``transformations``), the ``contrasts`` and the
+    /// ``offset`` column.
+    public static let formatVersion = 3
 
     /// The formula as written (parsed again on loading).
     public var formula: String
@@ -37,12 +39,25 @@ public struct SavedModel: Sendable, Equatable {
     /// The column of prior weights of the fit (`lmm fit --weights`), nil without weights; `lmm plot`
     /// needs it to rebuild the fit's residuals from the data.
     public var weights: String?
+    /// The offset column of the fit (`lmm fit --offset`), read from new data by `lmm predict`;
+    /// nil without one (and in files before version 3).
+    public var offset: String?
+    /// How the fit coded unordered factors (`lmm fit --contrasts`; treatment before version 3).
+    public var contrasts: ContrastCoding
+    /// The formula's function calls (`log(x)`, `scale(x)`, `poly(x, 2)`, `factor(x)`,
+    /// `offset(z)`, …) with what they computed on the training data, so that new data is
+    /// evaluated as R's `predict` does (`makepredictcall`): not re-centred or re-orthogonalised.
+    /// Empty before version 3.
+    public var transformations: [Transformation]
     /// lme4's `vcov(m)`, σ²(RX'RX)⁻¹, p × p column by column (nil in a version-1 file).
     public var fixedEffectCovariance: [Double]?
     /// `Cov(b̂ − b, β̂ − β)` given θ and σ, the lower triangle packed column by column, b in
     /// the order of ``terms`` (term, level, effect) then β (see `JointCovariance`); nil in a
     /// version-1 file or when q + p exceeds the stored size limit (1000).
     public var jointCovariance: [Double]?
+    /// For a model with one random term whose joint covariance is too large to store: the
+    /// blocks of it that conditional intervals need, per level (``LevelCovariance``); version 3.
+    var levelCovariance: LevelCovariance?
 
     /// q, the number of random effects.
     public var randomEffectCount: Int { terms.reduce(0) { $0 + $1.modes.count } }
@@ -67,8 +82,45 @@ public struct SavedModel: Sendable, Equatable {
         public var isCategorical: Bool
         /// For a categorical model variable: its levels in R's order, the first the reference.
         public var levels: [String]?
-        /// For a categorical model variable: `treatment` (R's `contr.treatment`, the only kind).
+        /// For a categorical model variable: `treatment`, `sum` or `helmert` (R's `contr.*`;
+        /// the model's ``SavedModel/contrasts``).
         public var contrasts: String?
+    }
+
+    /// A variable of the formula that is a function call, and what it needs to be evaluated
+    /// on new data: the levels of `factor(x)`, the training centre and scale of `scale(x)`,
+    /// the coefficients of `poly(x, k)` (R's `attr(, "coefs")`). A call of element-wise
+    /// functions (`log(x)`, `I(x^2)`, `offset(z)`) needs nothing beyond its text.
+    public struct Transformation: Sendable, Equatable {
+        public enum Kind: String, Sendable, CaseIterable {
+            case numeric, factor, scale, poly
+        }
+        /// The call's label as written in the formula (`poly(Days, 2)`).
+        public var variable: String
+        public var kind: Kind
+        /// `factor`: the levels of the fitted rows, in R's order.
+        public var levels: [String]?
+        /// `scale`: the training mean (nil when not centring) and scale (nil when not scaling).
+        public var center: Double?
+        public var scale: Double?
+        /// `poly`: the degree, whether raw powers, and for orthogonal ones R's `alpha` and `norm2`.
+        public var degree: Int?
+        public var raw: Bool?
+        public var alpha: [Double]?
+        public var norm2: [Double]?
+
+        public init(variable: String, kind: Kind, levels: [String]? = nil, center: Double? = nil, scale: Double? = nil,
+                    degree: Int? = nil, raw: Bool? = nil, alpha: [Double]? = nil, norm2: [Double]? = nil) {
+            self.variable = variable
+            self.kind = kind
+            self.levels = levels
+            self.center = center
+            self.scale = scale
+            self.degree = degree
+            self.raw = raw
+            self.alpha = alpha
+            self.norm2 = norm2
+        }
     }
 
     /// One random-effects term `(effects | grouping)` with its conditional modes.

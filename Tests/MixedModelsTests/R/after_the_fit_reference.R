@@ -71,3 +71,52 @@ out <- list(
                         "diameter ~ 1 + (1 | plate) + (1 | sample)")), anova_table(a_pen))))
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, na = "null", pretty = TRUE), fx("after_the_fit.json"))
 print(a_sleep); print(a_pen)
+
+# Formula functions, contrasts and offsets in saved models (lmm fit --save, lmm predict):
+# predict() evaluates poly() and scale() on new data with the training data's coefficients
+# (makepredictcall), so the new rows are not re-centred or re-orthogonalised.
+# Writes Fixtures/predict_transformed.json and the new-data files it predicts on.
+sleepw <- read.csv(fx("sleepstudy_weighted.csv"), colClasses = c(Subject = "factor"))
+sleep_tnew <- data.frame(Days = c(0, 3.5, 9, 12, NA, 2, 5, 7.25),
+                         Subject = c("308", "309", "372", "999", "330", "1000", "308", "350"),
+                         o = c(0, 1, 2.5, -1, 0.5, 0, 1.5, 0.25))
+write.csv(sleep_tnew, fx("sleepstudy_newdata_transformed.csv"), row.names = FALSE)
+sleep_dnew <- data.frame(Days = c(0, 3, 9, NA, 2, 5),
+                         Subject = c("308", "309", "999", "330", "1000", "372"))
+write.csv(sleep_dnew, fx("sleepstudy_newdata_days.csv"), row.names = FALSE)
+m_poly <- lmer(Reaction ~ 1 + poly(Days, 2) + (1 + Days | Subject), sleep, control = tight)
+m_scale <- lmer(Reaction ~ 1 + scale(Days) + I(Days^2) + (1 | Subject), sleep, control = tight)
+m_log <- lmer(Reaction ~ 1 + log(Days + 1) + (1 + log(Days + 1) | Subject), sleep, control = tight)
+m_factor <- lmer(Reaction ~ 1 + factor(Days) + (1 | Subject), sleep, control = tight)
+m_offterm <- lmer(Reaction ~ 1 + Days + offset(o) + (1 | Subject), sleepw, control = tight)
+m_offcol <- lmer(Reaction ~ 1 + Days + (1 + Days | Subject), sleepw, offset = o, control = tight)
+m_sum <- lmer(score ~ 1 + Machine + (1 | Worker), mach, contrasts = list(Machine = contr.sum), control = tight)
+m_helmert <- lmer(score ~ 1 + Machine + (1 | Worker), mach, contrasts = list(Machine = contr.helmert), control = tight)
+m_logpen <- lmer(log(diameter) ~ 1 + (1 | plate) + (1 | sample), pen, control = tight)
+
+# lme4 1.1-31's predict(m, newdata) adds the formula's offset() terms but ignores lmer's
+# `offset =` argument (it evaluates only the terms' offsets on newdata); lmm predict adds the
+# offset column too, so for that model the test expects lme4's values plus `added_offset`.
+p <- function(formula, data, newdata, m, nd, contrasts = "treatment", offset = NA_character_)
+  c(list(formula = formula, data = data, newdata = newdata, contrasts = contrasts, offset = offset,
+         added_offset = if (is.na(offset)) NA else nd[[offset]]), predictions(m, nd))
+transformed <- list(
+  poly = p("Reaction ~ 1 + poly(Days, 2) + (1 + Days | Subject)", "sleepstudy.csv",
+           "sleepstudy_newdata_transformed.csv", m_poly, nd(sleep_tnew)),
+  scale = p("Reaction ~ 1 + scale(Days) + I(Days^2) + (1 | Subject)", "sleepstudy.csv",
+            "sleepstudy_newdata_transformed.csv", m_scale, nd(sleep_tnew)),
+  log = p("Reaction ~ 1 + log(Days + 1) + (1 + log(Days + 1) | Subject)", "sleepstudy.csv",
+          "sleepstudy_newdata_transformed.csv", m_log, nd(sleep_tnew)),
+  factor = p("Reaction ~ 1 + factor(Days) + (1 | Subject)", "sleepstudy.csv",
+             "sleepstudy_newdata_days.csv", m_factor, nd(sleep_dnew)),
+  offset_term = p("Reaction ~ 1 + Days + offset(o) + (1 | Subject)", "sleepstudy_weighted.csv",
+                  "sleepstudy_newdata_transformed.csv", m_offterm, nd(sleep_tnew)),
+  offset_column = p("Reaction ~ 1 + Days + (1 + Days | Subject)", "sleepstudy_weighted.csv",
+                    "sleepstudy_newdata_transformed.csv", m_offcol, nd(sleep_tnew), offset = "o"),
+  machines_sum = p("score ~ 1 + Machine + (1 | Worker)", "Machines.csv", "Machines_newdata.csv",
+                   m_sum, mach_new, contrasts = "sum"),
+  machines_helmert = p("score ~ 1 + Machine + (1 | Worker)", "Machines.csv", "Machines_newdata.csv",
+                       m_helmert, mach_new, contrasts = "helmert"),
+  penicillin_log = p("log(diameter) ~ 1 + (1 | plate) + (1 | sample)", "Penicillin.csv",
+                     "Penicillin_newdata.csv", m_logpen, pen_new))
+writeLines(toJSON(transformed, digits = NA, auto_unbox = TRUE, na = "null", pretty = TRUE), fx("predict_transformed.json"))

@@ -66,8 +66,13 @@ extension LinearMixedModel {
                                                      lowerBounds: bounds, held: held)
             let decrease = certificate.decrement
             PhaseLog.mark("  newton \(iteration): criterion \(value), decrement \(decrease)")
+            // The step's full length when the certificate passes but its last step raises d: the
+            // quadratic model is off (a direction where d is flat to fourth order, such as a
+            // correlation at ±1), so θ is not yet certified; the line search goes on from half.
+            var firstLength = 1.0
             if certificate.isOptimal {
                 // The last Newton step: one evaluation, kept unless d rises beyond rounding.
+                var lastStepRaised = false
                 if decrease > 0 {
                     let candidate = theta.indices.map { index -> Double in
                         let next = theta[index] + certificate.step[index]
@@ -78,36 +83,43 @@ extension LinearMixedModel {
                     if candidateValue <= value + 1e-12 * abs(value) {
                         theta = candidate
                         value = candidateValue
+                    } else {
+                        // Below 1e-8 the model's promise (5e-9) is lost in rounding and
+                        // fourth-order terms alike: nothing left to find.
+                        lastStepRaised = decrease > ConvergenceCertificate.tolerance / 100
                     }
                 }
-                let snapped = try snapToBoundary(outcome(iteration, converged: true), criterion: criterion)
-                theta = snapped.theta
-                value = snapped.objective
-                evaluations = snapped.evaluations
-                // A zero diagonal is optimal only if d rises as it leaves the bound.
-                if theta.indices.contains(where: { bounds[$0] == 0 && theta[$0] == 0 }) { evaluations += 1 }
-                let violations = try boundaryViolations(theta: theta, criterion: criterion).filter { !released.contains($0) }
-                if violations.isEmpty {
-                    if !(pls.hasSolution && pls.theta == theta) { try pls.update(theta: theta) }
-                    return outcome(iteration, converged: true)
+                if !lastStepRaised {
+                    let snapped = try snapToBoundary(outcome(iteration, converged: true), criterion: criterion)
+                    theta = snapped.theta
+                    value = snapped.objective
+                    evaluations = snapped.evaluations
+                    // A zero diagonal is optimal only if d rises as it leaves the bound.
+                    if theta.indices.contains(where: { bounds[$0] == 0 && theta[$0] == 0 }) { evaluations += 1 }
+                    let violations = try boundaryViolations(theta: theta, criterion: criterion).filter { !released.contains($0) }
+                    if violations.isEmpty {
+                        if !(pls.hasSolution && pls.theta == theta) { try pls.update(theta: theta) }
+                        return outcome(iteration, converged: true)
+                    }
+                    for index in violations {
+                        released.insert(index)
+                        held.remove(index)
+                        theta[index] = 1e-2
+                    }
+                    value = try objective(at: theta, criterion: criterion)
+                    evaluations += 1
+                    information = nil
+                    reuseInformation = false
+                    continue
                 }
-                for index in violations {
-                    released.insert(index)
-                    held.remove(index)
-                    theta[index] = 1e-2
-                }
-                value = try objective(at: theta, criterion: criterion)
-                evaluations += 1
-                information = nil
-                reuseInformation = false
-                continue
+                firstLength = 0.5
             }
             // Backtracking line search. The criterion is even in each diagonal θ, so θ = 0 is
             // always a stationary point a Newton step must not land on: a diagonal element may
             // shrink to a tenth of its value per iteration (reaching a true boundary optimum
             // geometrically), never to zero.
             let step = certificate.step
-            var length = 1.0
+            var length = firstLength
             var accepted = false
             for _ in 0..<12 {
                 let candidate = theta.indices.map { index -> Double in

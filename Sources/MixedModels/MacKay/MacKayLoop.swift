@@ -226,9 +226,17 @@ extension LinearMixedModel {
                     // correlation heading to its bound — its rate tends to 1): take the
                     // certificate's Newton step when it lowers the criterion, and check again
                     // after the next EM step.
-                    guard let jump = try newtonStep(from: check, criterion: options.criterion, evaluations: &iteration) else {
+                    guard let (jump, objective) = try newtonStep(from: check, criterion: options.criterion) else {
                         return .proceed
                     }
+                    // One iteration (its halvings are evaluations), in the trajectory as the
+                    // point it reached.
+                    iteration += 1
+                    let sigmaSquared = exp(jump[count])
+                    let jumpTheta = Array(jump[0..<count])
+                    trajectory.append(TrajectoryPoint(iteration: iteration, objective: objective, sigma: sigmaSquared.squareRoot(),
+                                                      varcorr: varCorr(theta: jumpTheta, sigmaSquared: sigmaSquared),
+                                                      fixef: pls.fixedEffects()))
                     checkNext = true
                     return .jump(to: jump)
                 })
@@ -258,11 +266,11 @@ extension LinearMixedModel {
                              trajectory: trajectory)
     }
 
-    /// The Newton step of a failed certificate, as (θ, log σ̂²(θ)) for the EM loop, halved until
-    /// it lowers the profiled criterion (at most 8 times; nil when none does). Diagonal θ are
-    /// kept inside their bound 0 (at least a tenth of their value, as the exact engine's steps).
-    /// One evaluation per length tried, counted in `evaluations`.
-    func newtonStep(from check: OptimumCheck, criterion: Criterion, evaluations: inout Int) throws -> [Double]? {
+    /// The Newton step of a failed certificate, as (θ, log σ̂²(θ)) for the EM loop with the
+    /// criterion there, halved until it lowers the profiled criterion (at most 8 times; nil when
+    /// none does). Diagonal θ are kept inside their bound 0 (at least a tenth of their value, as
+    /// the exact engine's steps). One evaluation per length tried; leaves the factor at the point.
+    func newtonStep(from check: OptimumCheck, criterion: Criterion) throws -> (x: [Double], objective: Double)? {
         guard check.decrement > 0 else { return nil }
         let bounds = parameters.lowerBounds
         var length = 1.0
@@ -272,12 +280,11 @@ extension LinearMixedModel {
                 return bounds[index] == 0 ? max(next, 0.1 * check.theta[index]) : next
             }
             let value = try profiledObjective(at: candidate, criterion: criterion)
-            evaluations += 1
             if value.isFinite, value < check.objective {
                 let sigmaSquared = ProfiledObjective(n: frame.n, p: frame.X.columns, logWeightSum: frame.logWeightSum)
                     .sigmaSquared(criterion, penalizedRSS: pls.penalizedRSS)
                 guard sigmaSquared > 0, sigmaSquared.isFinite else { return nil }
-                return candidate + [log(sigmaSquared)]
+                return (candidate + [log(sigmaSquared)], value)
             }
             length /= 2
         }

@@ -63,7 +63,7 @@ struct OptimumCommand: ParsableCommand {
                     continue
                 }
                 let seconds = Harness.now() - begin
-                print(String(format: "| %@ | %@ | %@ | %+.2e | %.1e | %.1e | %.1e | %d | %@ | %.3f |",
+                print(String(format: "| %@ | %@ | %@ | %+.2e | %.1e | %.1e | %.1e | %d | %@ | %.2g |",
                              label, reference.criterion.rawValue, chosen, fit.objective - reference.objective,
                              reference.varianceError(fit), reference.fixedEffectError(fit), reference.standardErrorError(fit),
                              fit.iterations, fit.converged ? "yes" : "no", seconds))

@@ -16,6 +16,10 @@ struct CSVColumnBuilder {
     /// Rows `0 ..< pendingRows` were read before the column turned out to be categorical;
     /// their codes are placeholders until ``setPendingCode(row:_:count:)`` fills them.
     private(set) var pendingRows = 0
+    /// The fields holding an infinite number, while the column is numeric.
+    private(set) var infiniteFields: [CellLocation] = []
+    /// The field that made a numeric column categorical.
+    private(set) var firstText: CellLocation?
 
     init(name: String, fieldIndex: Int, categorical: Bool) {
         self.name = name
@@ -29,18 +33,24 @@ struct CSVColumnBuilder {
     }
 
     /// Adds this column's field of each of `rows` scanned rows (field `k` of row `r` is
-    /// `fields[r * stride + k]`). Returns -1, or the batch row at which a factor would get more
-    /// levels than `Int32` codes can number.
+    /// `fields[r * stride + k]`, on physical line `lines[r]`). Returns -1, or the batch row at
+    /// which a factor would get more levels than `Int32` codes can number.
     mutating func append(rows: Int, fields: UnsafePointer<CSVFieldSpan>, stride: Int,
-                         buffer: UnsafePointer<UInt8>) -> Int {
+                         buffer: UnsafePointer<UInt8>, lines: UnsafePointer<Int>) -> Int {
         var r = 0
         if isNumeric {
             while r < rows {
                 let field = fields[r * stride + fieldIndex]
                 if !appendNumber(buffer + field.start, count: field.count) { break }
+                if values[values.count - 1].isInfinite {
+                    infiniteFields.append(CellLocation(row: values.count - 1, line: lines[r],
+                                                       bytes: buffer + field.start, count: field.count))
+                }
                 r += 1
             }
             if r == rows { return -1 }
+            let field = fields[r * stride + fieldIndex]
+            firstText = CellLocation(row: values.count, line: lines[r], bytes: buffer + field.start, count: field.count)
             becomeCategorical()
         }
         // Two passes over the batch. The first hashes every field and loads its table slot:
@@ -121,6 +131,7 @@ struct CSVColumnBuilder {
         codes = [Int32](repeating: -1, count: values.count)
         codes.reserveCapacity(values.capacity)
         values = []
+        infiniteFields = []
         isNumeric = false
     }
 }

@@ -32,15 +32,15 @@ public enum CSVConversion {
     ///   that changes between the passes; no output file is left behind.
     @discardableResult
     public static func convert(csv path: String, to output: String, select: [String]? = nil,
-                               categorical: Set<String> = [],
+                               categorical: Set<String> = [], numeric: Set<String> = [],
                                rowsPerChunk: Int = LMMBinaryFormat.defaultRowsPerChunk) throws -> Summary {
-        try convert(csv: path, to: output, select: select, categorical: categorical, rowsPerChunk: rowsPerChunk,
-                    chunkSize: CSVReader.defaultChunkSize)
+        try convert(csv: path, to: output, select: select, categorical: categorical, numeric: numeric,
+                    rowsPerChunk: rowsPerChunk, chunkSize: CSVReader.defaultChunkSize)
     }
 
     /// With a chosen scanner chunk size (tests make rows straddle chunks).
     static func convert(csv path: String, to output: String, select: [String]?, categorical: Set<String>,
-                        rowsPerChunk: Int, chunkSize: Int) throws -> Summary {
+                        numeric: Set<String> = [], rowsPerChunk: Int, chunkSize: Int) throws -> Summary {
         let file = CSVReader.fileName(path)
         let names = try CSVReader.readHeader(path: path, chunkSize: chunkSize)
         let fieldIndex = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
@@ -48,8 +48,24 @@ public enum CSVConversion {
         var columns = wanted.map { ConvertedColumn(name: $0, field: fieldIndex[$0]!, categorical: categorical.contains($0)) }
 
         // Pass 1: types, and the levels of columns that are text from their first value.
+        var row = 0
         let rowCount = try scan(path, file: file, fieldCount: names.count, chunkSize: chunkSize) { scanner, r in
-            for k in columns.indices { columns[k].inspect(scanner, row: r) }
+            for k in columns.indices { columns[k].inspect(scanner, row: r, dataRow: row) }
+            row += 1
+        }
+        // An infinite number in a numeric column (R reads `Inf`, `1e400` as infinities, and a
+        // model stops on them), text in a column that must be numeric: errors at their field.
+        for column in columns {
+            if !column.isFactor, let (cell, value) = column.firstInfinite {
+                throw DataChecks.infinite(cell, value: value, column: column.name, number: column.field + 1, file: file,
+                                          role: "", advice: "an .lmmbin file holds finite numbers only, as a model "
+                                          + "cannot use an infinite one (R stops with \"NA/NaN/Inf in 'x'\"); correct it, "
+                                          + "write NA to drop the row, or leave the column out (--columns)")
+            }
+            if column.isFactor, numeric.contains(column.name), let cell = column.firstText {
+                throw InputError("column \"\(column.name)\" must be numeric (it is the response), but \"\(cell.text)\" is not a number",
+                                 file: file, line: cell.line, column: column.field + 1)
+            }
         }
         // Columns that turned to text after numbers: collect their levels from the start.
         let late = columns.indices.filter { columns[$0].needsLevelPass }
@@ -146,15 +162,25 @@ private struct ConvertedColumn {
         return (UnsafePointer(scanner.buffer + span.start), span.count)
     }
 
-    /// Pass 1: keep deciding the type; collect levels while a factor.
-    mutating func inspect(_ scanner: CSVScanner, row r: Int) {
+    /// The first field holding an infinite number, while the column looks numeric.
+    private(set) var firstInfinite: (CellLocation, Double)?
+    /// The first field that is not a number (what made an undeclared column a factor).
+    private(set) var firstText: CellLocation?
+
+    /// Pass 1: keep deciding the type; collect levels while a factor. `dataRow` is the row's
+    /// number among the data rows (0-based).
+    mutating func inspect(_ scanner: CSVScanner, row r: Int, dataRow: Int) {
         let (start, count) = bytes(scanner, r)
         if !isFactor {
-            if NumberParser.parse(start, count: count) != nil {
+            if let value = NumberParser.parse(start, count: count) {
                 seenValue = true
+                if value.isInfinite, firstInfinite == nil {
+                    firstInfinite = (CellLocation(row: dataRow, line: scanner.lines[r], bytes: start, count: count), value)
+                }
                 return
             }
             if MissingValues.isMissingNumber(start, count: count) { return }
+            firstText = CellLocation(row: dataRow, line: scanner.lines[r], bytes: start, count: count)
             isFactor = true
             needsLevelPass = seenValue
         }

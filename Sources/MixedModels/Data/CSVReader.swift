@@ -95,8 +95,15 @@ public enum CSVReader {
         source.release()
 
         var columns: [String: Column] = [:]
-        for k in builders.indices { columns[builders[k].name] = builders[k].finish() }
-        return DataTable(source: source.name, columnNames: names, columns: columns, rowCount: rowCount)
+        var infiniteFields: [String: [CellLocation]] = [:]
+        var firstTextFields: [String: CellLocation] = [:]
+        for k in builders.indices {
+            columns[builders[k].name] = builders[k].finish()
+            if !builders[k].infiniteFields.isEmpty { infiniteFields[builders[k].name] = builders[k].infiniteFields }
+            if let text = builders[k].firstText { firstTextFields[builders[k].name] = text }
+        }
+        return DataTable(source: source.name, columnNames: names, columns: columns, rowCount: rowCount,
+                         infiniteFields: infiniteFields, firstTextFields: firstTextFields)
     }
 
     /// Rows scanned per batch; the batch is then converted column by column.
@@ -118,7 +125,7 @@ public enum CSVReader {
                 }
                 for k in builders.indices {
                     let failed = builders[k].append(rows: count, fields: scanner.fields, stride: scanner.stride,
-                                                    buffer: scanner.buffer)
+                                                    buffer: scanner.buffer, lines: scanner.lines)
                     if failed >= 0 { throw tooManyLevels(scanner, row: failed, builders[k]) }
                 }
                 rows += count

@@ -20,6 +20,9 @@ struct CSVColumnBuilder {
     private(set) var infiniteFields: [CellLocation] = []
     /// The field that made a numeric column categorical.
     private(set) var firstText: CellLocation?
+    /// A new level that is not valid UTF-8: the batch row (or data row, in the second pass)
+    /// where ``append(rows:fields:stride:buffer:lines:)`` stopped, and the bad byte's offset.
+    private(set) var invalidUTF8: (row: Int, offset: Int)?
 
     init(name: String, fieldIndex: Int, categorical: Bool) {
         self.name = name
@@ -34,7 +37,8 @@ struct CSVColumnBuilder {
 
     /// Adds this column's field of each of `rows` scanned rows (field `k` of row `r` is
     /// `fields[r * stride + k]`, on physical line `lines[r]`). Returns -1, or the batch row at
-    /// which a factor would get more levels than `Int32` codes can number.
+    /// which a factor would get more levels than `Int32` codes can number or a new level is
+    /// not valid UTF-8 (then ``invalidUTF8`` is set).
     mutating func append(rows: Int, fields: UnsafePointer<CSVFieldSpan>, stride: Int,
                          buffer: UnsafePointer<UInt8>, lines: UnsafePointer<Int>) -> Int {
         var r = 0
@@ -76,7 +80,12 @@ struct CSVColumnBuilder {
             if MissingValues.isMissingLevel(buffer + field.start, count: field.count) {
                 codes.append(-1)
             } else {
+                let before = levels.count
                 guard let code = levels.code(for: buffer + field.start, length: field.count, hash: hashes[r]) else {
+                    return r
+                }
+                if levels.count != before, let offset = UTF8Validation.firstInvalidByte(buffer + field.start, count: field.count) {
+                    invalidUTF8 = (r, offset)
                     return r
                 }
                 codes.append(code)
@@ -96,7 +105,12 @@ struct CSVColumnBuilder {
 
     /// Fills in the code of a row read before the column became categorical (second pass).
     mutating func setPendingCode(row: Int, _ bytes: UnsafePointer<UInt8>, count: Int) -> Bool {
+        let before = levels.count
         guard let code = code(bytes, count: count) else { return false }
+        if levels.count != before, let offset = UTF8Validation.firstInvalidByte(bytes, count: count) {
+            invalidUTF8 = (row, offset)
+            return false
+        }
         codes[row] = code
         return true
     }

@@ -67,6 +67,7 @@ public enum CSVConversion {
                                  file: file, line: cell.line, column: column.field + 1)
             }
         }
+        try checkUTF8(columns, file: file)
         // Columns that turned to text after numbers: collect their levels from the start.
         let late = columns.indices.filter { columns[$0].needsLevelPass }
         if !late.isEmpty {
@@ -75,6 +76,7 @@ public enum CSVConversion {
                 for k in late { columns[k].collectLevel(scanner, row: r) }
             }
         }
+        try checkUTF8(columns, file: file)
         for k in columns.indices { columns[k].sortLevels() }
 
         // Pass 2: values.
@@ -108,6 +110,16 @@ public enum CSVConversion {
         var levelCounts: [String: Int] = [:]
         for column in columns where column.isFactor { levelCounts[column.name] = column.sortedLabels.count }
         return Summary(rowCount: rowCount, columns: columns.map(\.binaryColumn), levelCounts: levelCounts)
+    }
+
+    /// A level collected so far that is not UTF-8 is an error at its field.
+    private static func checkUTF8(_ columns: [ConvertedColumn], file: String) throws {
+        for column in columns {
+            if let bad = column.invalidUTF8 {
+                throw UTF8Validation.error(byte: bad.byte, offset: bad.offset, column: column.name, number: column.field + 1,
+                                           file: file, line: bad.line)
+            }
+        }
     }
 
     /// Calls `body(scanner, r)` for every data row `r` of each scanned batch (the header skipped),
@@ -184,7 +196,19 @@ private struct ConvertedColumn {
             isFactor = true
             needsLevelPass = seenValue
         }
-        if !needsLevelPass && !MissingValues.isMissingLevel(start, count: count) { _ = levels.code(for: start, length: count) }
+        if !needsLevelPass && !MissingValues.isMissingLevel(start, count: count) { addLevel(start, count, line: scanner.lines[r]) }
+    }
+
+    /// The first new level that is not UTF-8: its line, the bad byte and its offset in the field.
+    private(set) var invalidUTF8: (line: Int, byte: UInt8, offset: Int)?
+
+    /// Adds a level (when new), noting the first that is not UTF-8.
+    private mutating func addLevel(_ start: UnsafePointer<UInt8>, _ count: Int, line: Int) {
+        let before = levels.count
+        _ = levels.code(for: start, length: count)
+        if levels.count != before, invalidUTF8 == nil, let offset = UTF8Validation.firstInvalidByte(start, count: count) {
+            invalidUTF8 = (line, start[offset], offset)
+        }
     }
 
     mutating func restartLevels() { levels = LevelDictionary() }
@@ -192,7 +216,7 @@ private struct ConvertedColumn {
     /// The extra pass for a column that turned to text late.
     mutating func collectLevel(_ scanner: CSVScanner, row r: Int) {
         let (start, count) = bytes(scanner, r)
-        if !MissingValues.isMissingLevel(start, count: count) { _ = levels.code(for: start, length: count) }
+        if !MissingValues.isMissingLevel(start, count: count) { addLevel(start, count, line: scanner.lines[r]) }
     }
 
     /// Puts the levels in R's order, as the CSV reader does (``LevelDictionary/sortedLevels()``).

@@ -161,6 +161,8 @@ public struct ModelFrame: Sendable {
             try checks.identifiable(groupingName: term.groupingName, levels: term.levelCount, effects: term.effectCount,
                                     span: term.span, n: n)
         }
+        try checks.magnitudes(y: y, X: X, names: fixedEffectNames)
+        try checks.notExactlyFitted(y: y, X: X, terms: randomTerms)
     }
 
     // MARK: Variables

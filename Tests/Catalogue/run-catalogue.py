@@ -167,7 +167,7 @@ def catalogue(lmm, heavy):
     # Item 3: SIGINT mid-run leaves no temporary file.
     if os.path.exists(datagen):
         def big_setup(d):
-            subprocess.run([datagen, "--preset", "users-items", "--rows", "300000", "--seed", "1", "--out", os.path.join(d, "in.csv"),
+            subprocess.run([datagen, "--preset", "users-items", "--rows", "150000", "--seed", "1", "--out", os.path.join(d, "in.csv"),
                             "--truth", os.path.join(d, "truth.json")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         big_formula = "y ~ 1 + x + (1 | user) + (1 | item)"
         for delay in [0.3, 1.0, 2.5]:
@@ -267,7 +267,8 @@ def catalogue(lmm, heavy):
         add(Case("10", "%d nested parentheses" % depth, ["fit", "{in}", "-f", "Reaction ~ " + "(" * depth + "Days" + ")" * depth + " + (1 | Subject)", "-q"],
                  "error", copy_sleep()))
         add(Case("10", "%d unclosed parentheses" % depth, ["fit", "{in}", "-f", "Reaction ~ " + "(" * depth, "-q"], "error", copy_sleep()))
-    add(Case("10", "50,000 plus signs", ["fit", "{in}", "-f", "Reaction ~ " + " + ".join(["Days"] * 50_000) + " + (1 | Subject)", "-q"],
+    # (One argument may hold at most 128 KiB on Linux.)
+    add(Case("10", "15,000 plus signs", ["fit", "{in}", "-f", "Reaction ~ " + " + ".join(["Days"] * 15_000) + " + (1 | Subject)", "-q"],
              "error", copy_sleep()))
 
     # Item 11: .lmmbin header fields.
@@ -294,7 +295,8 @@ def catalogue(lmm, heavy):
         for limit in [150, 250, 400]:
             for method in ["exact", "adam"]:
                 add(Case("12", "50k rows, %s, ulimit -v %d MB" % (method, limit),
-                         ["fit", "{in}", "-f", "y ~ 1 + x + (1 | user) + (1 | item)", "--method", method, "-q"], "ok-or-error",
+                         ["fit", "{in}", "-f", "y ~ 1 + x + (1 | user) + (1 | item)", "--method", method, "-q"]
+                         + (["--epochs", "3"] if method == "adam" else []), "ok-or-error",
                          small, limit_mb=limit, inputs=["in.csv"]))
 
     # Messages that mislead.
@@ -380,6 +382,13 @@ def fits_like_lme4_scale(scale):
 # ----------------------------------------------------------------------------------------- running
 
 def run_case(lmm, case, timeout):
+    try:
+        return run_one(lmm, case, timeout)
+    except Exception as error:  # the harness itself failed: report it, never count it as a pass
+        return "wrong", "harness error: %r" % error, None
+
+
+def run_one(lmm, case, timeout):
     d = tempfile.mkdtemp(prefix="lmm-catalogue-")
     tmp = os.path.join(d, "tmp")
     os.makedirs(tmp)

@@ -150,4 +150,16 @@ struct DegenerateDataMessageTests {
         let fitted = try CommandRunner.run(["fit", sleepstudy, "-f", "Reaction ~ -1 + Days + (1 | Subject)", "-q"])
         #expect(fitted.status == 0, "\(fitted.stderr)")
     }
+
+    @Test("--save and --residuals naming the data file are refused, the data intact (the catalogue found them overwriting it)")
+    func saveAndResidualsOverInput() throws {
+        let (directory, path) = try write(try String(contentsOfFile: Fixtures.path("sleepstudy.csv"), encoding: .utf8), name: "in.csv")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        for option in ["--save", "--residuals"] {
+            let result = try CommandRunner.run(["fit", path, "-f", "Reaction ~ Days + (1 | Subject)", option, path, "-q"])
+            #expect(result.status == 1 && result.stderr.contains(option), "\(option): \(result.stderr)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+        }
+    }
 }

@@ -138,9 +138,10 @@ final class LevelDictionary {
     /// The levels in R's order (``LevelOrder``): `rank[code]` is the position of provisional
     /// code `code`, `labels` the distinct labels in that order.
     ///
-    /// Distinct bytes can still make equal Strings (invalid UTF-8 repaired to U+FFFD, or
-    /// canonically equivalent spellings such as "é" and "e\u{301}"): those become one level, so a
-    /// level label always identifies one level. Only possible with non-ASCII bytes.
+    /// Distinct bytes can still make equal Strings (canonically equivalent spellings such as "é"
+    /// and "e\u{301}"; invalid UTF-8 repaired to U+FFFD, which the CSV reader and the conversion
+    /// refuse before it gets here, see ``UTF8Validation``): those become one level, so a level
+    /// label always identifies one level. Only possible with non-ASCII bytes.
     func sortedLevels() -> (rank: [Int32], labels: [String]) {
         let labels = labels()
         let order = LevelOrder.sortedIndices(labels)

@@ -100,4 +100,36 @@ struct LabelEncodingTests {
         let unused = Array("y,x,g\n1,2,".utf8) + [0xFF] + Array("\n".utf8)
         #expect(throws: Never.self) { try CSVReader.read(bytes: unused, source: "u.csv", select: ["y", "x"]) }
     }
+
+    @Test("labels equal as text but spelled differently in Unicode (é vs e + U+0301) are refused, not merged")
+    func canonicallyEquivalentLabels() throws {
+        let composed: [UInt8] = [0x67, 0xC3, 0xA9], decomposed: [UInt8] = [0x67, 0x65, 0xCC, 0x81]
+        #expect(String(decoding: composed, as: UTF8.self) == String(decoding: decomposed, as: UTF8.self))
+        let data = csv([composed, decomposed, [0x68], [0x69]])
+        let expected = "column \"g\" has two labels that are the same text \"gé\" in different Unicode spellings "
+            + "(bytes 0x67 0xC3 0xA9 and 0x67 0x65 0xCC 0x81)"
+        do {
+            _ = try CSVReader.read(bytes: data, source: "d.csv")
+            Issue.record("read merged or accepted the two spellings")
+        } catch let error as InputError {
+            #expect(error.message.hasPrefix(expected) && error.file == "d.csv", "\(error)")
+        }
+        // One spelling only: three labels, three levels.
+        let table = try CSVReader.read(bytes: csv([composed, [0x68], [0x69]]), source: "d.csv")
+        guard case .categorical(let factor)? = table.columns["g"] else { Issue.record("g is not categorical"); return }
+        #expect(factor.levels.count == 3)
+        // Through the command (in-memory methods and adam via the conversion) and convert.
+        let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("d.csv").path
+        try Data(data).write(to: URL(fileURLWithPath: path))
+        for method in ["exact", "adam"] {
+            let result = try CommandRunner.run(["fit", path, "-f", "y ~ x + (1 | g)", "--method", method, "-q"])
+            #expect(result.status == 1 && result.stderr.contains(expected), "\(method): \(result.stderr)")
+        }
+        let output = directory.appendingPathComponent("d.lmmbin").path
+        let converted = try CommandRunner.run(["convert", path, output])
+        #expect(converted.status == 1 && converted.stderr.contains(expected), "\(converted.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: output))
+    }
 }

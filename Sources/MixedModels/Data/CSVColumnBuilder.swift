@@ -115,6 +115,12 @@ struct CSVColumnBuilder {
         return true
     }
 
+    /// Two labels equal as text but not as bytes (nil for a numeric column): see
+    /// ``LevelDictionary/equivalentLabels()``.
+    var equivalentLabels: (first: [UInt8], second: [UInt8])? {
+        isNumeric ? nil : levels.equivalentLabels()
+    }
+
     /// The finished column: numbers, or a factor with its levels in R's order.
     mutating func finish() -> Column {
         if isNumeric { return .numeric(values) }

@@ -77,7 +77,12 @@ public enum CSVConversion {
             }
         }
         try checkUTF8(columns, file: file)
-        for k in columns.indices { columns[k].sortLevels() }
+        for k in columns.indices {
+            if let pair = columns[k].equivalentLabels {
+                throw UTF8Validation.equivalentLabelsError(column: columns[k].name, pair, file: file)
+            }
+            columns[k].sortLevels()
+        }
 
         // Pass 2: values.
         let writer = try LMMBinaryWriter(path: output, columns: columns.map(\.binaryColumn), rowsPerChunk: rowsPerChunk)
@@ -217,6 +222,11 @@ private struct ConvertedColumn {
     mutating func collectLevel(_ scanner: CSVScanner, row r: Int) {
         let (start, count) = bytes(scanner, r)
         if !MissingValues.isMissingLevel(start, count: count) { addLevel(start, count, line: scanner.lines[r]) }
+    }
+
+    /// Two labels equal as text but not as bytes: see ``LevelDictionary/equivalentLabels()``.
+    var equivalentLabels: (first: [UInt8], second: [UInt8])? {
+        isFactor ? levels.equivalentLabels() : nil
     }
 
     /// Puts the levels in R's order, as the CSV reader does (``LevelDictionary/sortedLevels()``).

@@ -98,6 +98,9 @@ public enum CSVReader {
         var infiniteFields: [String: [CellLocation]] = [:]
         var firstTextFields: [String: CellLocation] = [:]
         for k in builders.indices {
+            if let pair = builders[k].equivalentLabels {
+                throw UTF8Validation.equivalentLabelsError(column: builders[k].name, pair, file: source.name)
+            }
             columns[builders[k].name] = builders[k].finish()
             if !builders[k].infiniteFields.isEmpty { infiniteFields[builders[k].name] = builders[k].infiniteFields }
             if let text = builders[k].firstText { firstTextFields[builders[k].name] = text }

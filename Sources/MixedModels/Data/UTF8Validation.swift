@@ -49,4 +49,15 @@ enum UTF8Validation {
         let digits = String(byte, radix: 16, uppercase: true)
         return "0x" + (digits.count == 1 ? "0" : "") + digits
     }
+
+    /// The error for two labels of `column` that are equal as text but not as bytes
+    /// (``LevelDictionary/equivalentLabels()``).
+    static func equivalentLabelsError(column: String, _ pair: (first: [UInt8], second: [UInt8]), file: String) -> InputError {
+        func spelled(_ bytes: [UInt8]) -> String { bytes.map(hex).joined(separator: " ") }
+        let text = String(decoding: pair.first, as: UTF8.self)
+        return InputError("column \"\(column)\" has two labels that are the same text \"\(text)\" in different Unicode "
+                          + "spellings (bytes \(spelled(pair.first)) and \(spelled(pair.second))): R would read them as two "
+                          + "levels, which lmm cannot keep apart; write them one way (for example, normalise the file to NFC)",
+                          file: file)
+    }
 }

@@ -159,4 +159,29 @@ struct MemoryEstimateTests {
         #expect(fitted.status == 0, "\(fitted.stderr)")
         #expect(FileManager.default.fileExists(atPath: out.path))
     }
+
+    @Test("converting 600,000 distinct labels under ulimit -v 200 MB: lmm convert and adam stop with exit 1 when the level dictionary would outgrow the limit, leaving no file")
+    func conversionUnderLimit() throws {
+        let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let temporary = directory.appendingPathComponent("tmp")
+        try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: true)
+        let data = directory.appendingPathComponent("many.csv")
+        var text = "y,g\n"
+        text.reserveCapacity(600_000 * 12)
+        for i in 0..<600_000 { text += "\(i % 7),u\(i)\n" }
+        try text.write(to: data, atomically: true, encoding: .utf8)
+        let environment = ["TMPDIR": temporary.path]
+        let binary = directory.appendingPathComponent("many.lmmbin"), out = directory.appendingPathComponent("fit.json")
+        for arguments in [["convert", data.path, binary.path],
+                          ["fit", data.path, "-f", "y ~ 1 + (1 | g)", "--method", "adam", "--json", out.path]] {
+            let result = try MemoryLimitTests.runLimited(kilobytes: 200_000, arguments, environment: environment)
+            #expect(result.status == 1 && !result.signaled, "\(arguments[0]): status \(result.status): \(result.stderr)")
+            #expect(result.stderr.contains("not enough memory: converting many.csv (the levels of its factor columns) needs about"),
+                    "\(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: binary.path) && !FileManager.default.fileExists(atPath: out.path))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: temporary.path).isEmpty)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["many.csv", "tmp"])
+        }
+    }
 }

@@ -29,13 +29,18 @@ public enum CSVConversion {
     ///   - rowsPerChunk: rows per chunk of the output.
     /// - Throws: ``InputError`` with the file, line and field for a row with the wrong number of
     ///   fields, an unterminated quote, a selected column missing from the header, or a file
-    ///   that changes between the passes; no output file is left behind.
+    ///   that changes between the passes; ``LMMError/memory(_:)`` when the levels do not fit in
+    ///   memory; no output file is left behind.
     @discardableResult
     public static func convert(csv path: String, to output: String, select: [String]? = nil,
                                categorical: Set<String> = [],
                                rowsPerChunk: Int = LMMBinaryFormat.defaultRowsPerChunk) throws -> Summary {
-        try convert(csv: path, to: output, select: select, categorical: categorical, rowsPerChunk: rowsPerChunk,
-                    chunkSize: CSVReader.defaultChunkSize)
+        do {
+            return try convert(csv: path, to: output, select: select, categorical: categorical, rowsPerChunk: rowsPerChunk,
+                               chunkSize: CSVReader.defaultChunkSize)
+        } catch let error as InsufficientMemory {
+            throw LMMError.memory(error.description)
+        }
     }
 
     /// With a chosen scanner chunk size (tests make rows straddle chunks).
@@ -252,7 +257,7 @@ private struct LevelMemory {
         let bytes = columns.reduce(0) { $0 + $1.levelBytes }
         guard bytes > checked else { return }
         checked = bytes
-        try MemoryBudget.require(2 * bytes, for: "converting \(file): the levels of its factor columns", advice: Self.advice)
+        try MemoryBudget.require(2 * bytes, for: "converting \(file) (the levels of its factor columns)", advice: Self.advice)
     }
 
     /// Sorting the levels (a label string, a rank and an order per level) and writing.
@@ -260,6 +265,6 @@ private struct LevelMemory {
         let levels = columns.reduce(0) { $0 + $1.levelCount }
         let bytes = columns.reduce(0) { $0 + $1.levelBytes }
         try MemoryBudget.require(2 * 40 * levels + bytes + writerBytes,
-                                 for: "converting \(file): sorting \(levels) levels and writing", advice: Self.advice)
+                                 for: "converting \(file) (sorting \(levels) levels, writing)", advice: Self.advice)
     }
 }

@@ -36,19 +36,21 @@ struct IterativeMemory: Sendable, Equatable {
         8 * n * (p + 1) + termCount * (4 * n + 4 * n + 8) + 8 * n * effectColumns + 8 * q + 8 * blockEntries
     }
 
-    /// The fit with `probes` probe vectors (see the type's documentation).
+    /// The fit with `probes` probe vectors at its peak (see the type's documentation).
     func fitBytes(probes: Int, gaussSeidel: Bool) -> Int {
         let m = p + 1 + probes
         let rowBatch = MixedModelOperator.rowBatch
-        // Persistent: probes, [X y] by rows, the solutions; two evaluations (u, b, c, residuals, Λ'Z'X, M).
-        var doubles = q * probes + n * (p + 1) + q * m + 2 * (3 * q + n + 2 * q * p)
-        // The two preconditioners' blocks and the trace estimate's block inverses.
-        doubles += 3 * blockEntries
-        // One evaluation: Λ'Z'[X y], the right-hand sides, the conjugate-gradient vectors (four)
-        // and workspaces, the probe solutions and the trace estimate's three vectors.
-        doubles += q * (p + 1) + q * m + 4 * q * m + q * m + n * min(m, rowBatch) + 4 * q * probes
+        // Held through the fit: the probes, [X y] by rows, the solutions, two evaluations (u, b,
+        // c, residuals, Λ'Z'X, M), the two preconditioners' blocks and the trace's block inverses.
+        let held = q * probes + n * (p + 1) + q * m + 2 * (3 * q + n + 2 * q * p) + 3 * blockEntries
+        // One evaluation: Λ'Z'[X y] and the right-hand sides, then either the conjugate-gradient
+        // vectors (four and a workspace) or the probe solutions and the trace estimate's vectors.
+        let evaluation = q * (p + 1) + q * m
+        let solve = 5 * q * m + n * min(m, rowBatch)
+        let trace = 5 * q * probes + 2 * q * p + q + n * min(probes, rowBatch)
         // The average-information step's variates and fitted rows.
-        doubles += 2 * n * parameterCount + 2 * q * parameterCount
+        let information = 2 * n * parameterCount + 7 * q * parameterCount
+        var doubles = held + max(evaluation + max(solve, trace), information)
         if gaussSeidel { doubles += (n + 2 * q + p) * m }
         return 8 * doubles + MemoryBudget.blasBuffer
     }

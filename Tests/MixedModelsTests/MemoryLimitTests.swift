@@ -37,14 +37,23 @@ struct MemoryLimitTests {
         try MemoryBudget.probe(80 << 20, for: "a small buffer")
     }
 
-    /// Runs `lmm` under `ulimit -v kilobytes` through /bin/sh, killed after 120 s (a hang fails).
-    static func runLimited(kilobytes: Int, _ arguments: [String]) throws -> (status: Int32, stderr: String, signaled: Bool) {
+    /// Runs `lmm` under `ulimit -v kilobytes` through /bin/sh, killed after 120 s (a hang fails);
+    /// `environment` is added to this process's (TMPDIR). Standard error goes through a file, so
+    /// that a long progress report cannot fill a pipe.
+    static func runLimited(kilobytes: Int, _ arguments: [String],
+                           environment: [String: String] = [:]) throws -> (status: Int32, stderr: String, signaled: Bool) {
         let lmm = CommandRunner.productsDirectory.appendingPathComponent("lmm").path
         let quoted = ([lmm] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", "ulimit -v \(kilobytes); exec " + quoted.joined(separator: " ")]
-        let err = Pipe()
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
+        let errURL = FileManager.default.temporaryDirectory.appendingPathComponent("lmm-stderr-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: errURL) }
+        let err = try FileHandle(forWritingTo: errURL)
         process.standardError = err
         process.standardOutput = FileHandle.nullDevice
         try process.run()
@@ -52,8 +61,9 @@ struct MemoryLimitTests {
         while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         let hung = process.isRunning
         if hung { process.terminate() }
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
+        try err.close()
+        let stderr = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
         return (hung ? -1 : process.terminationStatus, stderr, process.terminationReason == .uncaughtSignal)
     }
 

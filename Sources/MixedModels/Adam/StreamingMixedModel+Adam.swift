@@ -58,12 +58,12 @@ extension StreamingMixedModel {
         let p = keptFixed.count, n = statistics.n
         let batchSize = min(options.batchSize ?? Self.defaultBatchSize(n: n), reader.rowsPerChunk)
         let solver = AdamSolver(states: states, p: p, n: n, gram: gram, start: Self.solve(gram, crossXy, p),
-                                batchCapacity: batchSize, learningRate: options.learningRate,
+                                batchCapacity: min(batchSize, reader.chunkCapacity), learningRate: options.learningRate,
                                 firstMomentDecay: options.firstMomentDecay, concurrent: options.concurrent)
         let rebalancing = Rebalancing(design: design, states: states, levelConstants: levelConstants)
         let kinds = reader.columns.map(\.kind)
         var binary = LMMBinaryChunk()
-        let chunk = DesignChunk(design: design, capacity: reader.rowsPerChunk)
+        let chunk = DesignChunk(design: design, capacity: reader.chunkCapacity)
         var generator = SplitMix64(seed: options.seed)
         var order = Array(0..<reader.chunkCount)
 

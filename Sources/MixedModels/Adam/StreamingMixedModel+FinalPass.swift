@@ -23,7 +23,7 @@ extension StreamingMixedModel {
         var sse = 0.0, seen = 0, rowsDone = 0, touched = 0.0
         let kinds = reader.columns.map(\.kind)
         var binary = LMMBinaryChunk()
-        let chunk = DesignChunk(design: design, capacity: reader.rowsPerChunk)
+        let chunk = DesignChunk(design: design, capacity: reader.chunkCapacity)
         let views = states.map(\.view)
         let beta = solver.beta
         let passStart = seconds()

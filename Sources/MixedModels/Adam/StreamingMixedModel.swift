@@ -51,9 +51,11 @@ public final class StreamingMixedModel {
         self.reader = reader
         var design = try StreamingDesign(formula: formula, reader: reader)
         let fullCount = design.fixed.count
-        let states = design.terms.map {
-            TermState(k: $0.effectCount, slotCount: $0.grouping.slotCount, interceptOnly: $0.effects.isInterceptOnly,
-                      fixedCount: fullCount)
+        // Memory is checked before the level state and the chunk buffers are allocated (issue 11, item 12).
+        try StreamingMemory(design: design, fileColumns: reader.columns.count, rowsPerChunk: reader.chunkCapacity).check()
+        let states = try design.terms.map {
+            try TermState(k: $0.effectCount, slotCount: $0.grouping.slotCount, interceptOnly: $0.effects.isInterceptOnly,
+                          fixedCount: fullCount)
         }
         let statistics = try StreamingStatistics.gather(design: design, reader: reader, states: states) { progress?($0) }
         let checks = DataChecks(formula: formula)

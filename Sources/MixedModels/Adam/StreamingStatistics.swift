@@ -34,7 +34,7 @@ struct StreamingStatistics {
                                              effectSquares: states.map { .init(repeating: 0, count: $0.k) })
         let kinds = reader.columns.map(\.kind)
         var binary = LMMBinaryChunk()
-        let chunk = DesignChunk(design: design, capacity: reader.rowsPerChunk)
+        let chunk = DesignChunk(design: design, capacity: reader.chunkCapacity)
         var x = [Double](repeating: 0, count: p)
         var touched = 0.0
         // Candidate level-constant columns: every column but the intercept, for terms with an intercept.

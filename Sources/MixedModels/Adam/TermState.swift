@@ -1,3 +1,5 @@
+import Foundation
+
 /// The random effects of one term and their optimizer state: one record of ``stride`` doubles
 /// per level slot, in one aligned block, so that a row touches one record (one or two cache
 /// lines) per term however many fields the fitter keeps. Notation of ``AdamSolver``.
@@ -33,7 +35,8 @@ final class TermState: @unchecked Sendable {
     /// Λ̃ = σ²V⁻¹, the relative precision of the term's effects (k × k, column-major).
     var precision: [Double]
 
-    init(k: Int, slotCount: Int, interceptOnly: Bool, fixedCount: Int) {
+    /// - Throws: ``InsufficientMemory`` when the records cannot be allocated.
+    init(k: Int, slotCount: Int, interceptOnly: Bool, fixedCount: Int) throws {
         self.k = k
         self.slotCount = slotCount
         self.interceptOnly = interceptOnly
@@ -46,20 +49,30 @@ final class TermState: @unchecked Sendable {
         moment = 6 * k
         share = 7 * k
         gram = interceptOnly ? 7 * k : 8 * k
-        meta = interceptOnly ? 7 : 8 * k + k * (k + 1) / 2
+        meta = Self.metaOffset(k: k, interceptOnly: interceptOnly)
         stride = meta + 1
-        let count = max(slotCount * stride, 1)
-        storage = UnsafeMutableRawPointer.allocate(byteCount: count * 8, alignment: 64).bindMemory(to: Double.self, capacity: count)
-        storage.initialize(repeating: 0, count: count)
-        let crossCount = max(slotCount * fixedCount * k, 1)
-        crossXZ = .allocate(capacity: crossCount)
-        crossXZ.initialize(repeating: 0, count: crossCount)
+        let what = "the state of \(slotCount) levels × \(k) effects"
+        storage = try MemoryBudget.allocateZeroed(MemoryBudget.product(slotCount, stride), for: what, advice: StreamingMemory.levelAdvice)
+        do {
+            crossXZ = try MemoryBudget.allocateZeroed(MemoryBudget.product(slotCount, fixedCount, k), alignment: 16, for: what,
+                                                      advice: StreamingMemory.levelAdvice)
+        } catch {
+            free(storage)
+            throw error
+        }
         precision = [Double](repeating: 0, count: k * k)
     }
 
     deinit {
-        storage.deallocate()
-        crossXZ.deallocate()
+        free(storage)
+        free(crossXZ)
+    }
+
+    private static func metaOffset(k: Int, interceptOnly: Bool) -> Int { interceptOnly ? 7 : 8 * k + k * (k + 1) / 2 }
+
+    /// Bytes of a term's state: the records and X_l'Z_l of every slot.
+    static func bytes(k: Int, slotCount: Int, interceptOnly: Bool, fixedCount: Int) -> Int {
+        8 * slotCount * (metaOffset(k: k, interceptOnly: interceptOnly) + 1 + fixedCount * k)
     }
 
     @inline(__always) func record(_ l: Int) -> UnsafeMutablePointer<Double> { storage + l * stride }

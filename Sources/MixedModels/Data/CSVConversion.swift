@@ -29,13 +29,18 @@ public enum CSVConversion {
     ///   - rowsPerChunk: rows per chunk of the output.
     /// - Throws: ``InputError`` with the file, line and field for a row with the wrong number of
     ///   fields, an unterminated quote, a selected column missing from the header, or a file
-    ///   that changes between the passes; no output file is left behind.
+    ///   that changes between the passes; ``LMMError/memory(_:)`` when the levels do not fit in
+    ///   memory; no output file is left behind.
     @discardableResult
     public static func convert(csv path: String, to output: String, select: [String]? = nil,
                                categorical: Set<String> = [], numeric: Set<String> = [],
                                rowsPerChunk: Int = LMMBinaryFormat.defaultRowsPerChunk) throws -> Summary {
-        try convert(csv: path, to: output, select: select, categorical: categorical, numeric: numeric,
-                    rowsPerChunk: rowsPerChunk, chunkSize: CSVReader.defaultChunkSize)
+        do {
+            return try convert(csv: path, to: output, select: select, categorical: categorical, numeric: numeric,
+                               rowsPerChunk: rowsPerChunk, chunkSize: CSVReader.defaultChunkSize)
+        } catch let error as InsufficientMemory {
+            throw LMMError.memory(error.description)
+        }
     }
 
     /// With a chosen scanner chunk size (tests make rows straddle chunks).
@@ -47,9 +52,13 @@ public enum CSVConversion {
         let wanted = try CSVReader.selectedColumns(select, names: names, file: file, line: 1)
         var columns = wanted.map { ConvertedColumn(name: $0, field: fieldIndex[$0]!, categorical: categorical.contains($0)) }
 
-        // Pass 1: types, and the levels of columns that are text from their first value.
+        // Pass 1: types, and the levels of columns that are text from their first value. The level
+        // dictionaries grow with the distinct values: each growth is checked against the memory
+        // available first (issue 11, item 12).
+        var memory = LevelMemory(file: file, rowsPerChunk: rowsPerChunk, columnCount: columns.count)
         var row = 0
         let rowCount = try scan(path, file: file, fieldCount: names.count, chunkSize: chunkSize) { scanner, r in
+            if r == 0 { try memory.check(columns) }
             for k in columns.indices { columns[k].inspect(scanner, row: r, dataRow: row) }
             row += 1
         }
@@ -73,10 +82,12 @@ public enum CSVConversion {
         if !late.isEmpty {
             for k in late { columns[k].restartLevels() }
             _ = try scan(path, file: file, fieldCount: names.count, chunkSize: chunkSize) { scanner, r in
+                if r == 0 { try memory.check(columns) }
                 for k in late { columns[k].collectLevel(scanner, row: r) }
             }
         }
         try checkUTF8(columns, file: file)
+        try memory.checkSorting(columns)
         for k in columns.indices {
             if let pair = columns[k].equivalentLabels {
                 throw UTF8Validation.equivalentLabelsError(column: columns[k].name, pair, file: file)
@@ -218,6 +229,10 @@ private struct ConvertedColumn {
 
     mutating func restartLevels() { levels = LevelDictionary() }
 
+    /// Bytes of the level dictionary, and its number of levels.
+    var levelBytes: Int { levels.byteCount }
+    var levelCount: Int { levels.count }
+
     /// The extra pass for a column that turned to text late.
     mutating func collectLevel(_ scanner: CSVScanner, row r: Int) {
         let (start, count) = bytes(scanner, r)
@@ -273,5 +288,43 @@ private struct ConversionBatch {
         columns.indices.map { k in
             columns[k].isFactor ? .factor(Array(codes[k][0..<count])) : .float64(Array(doubles[k][0..<count]))
         }
+    }
+}
+
+/// The memory checks of a conversion: before each growth of the level dictionaries, and before
+/// their levels are sorted and the values written.
+private struct LevelMemory {
+    let file: String
+    let rowsPerChunk: Int
+    let columnCount: Int
+    /// The dictionaries' bytes at the last check.
+    private var checked = 0
+
+    init(file: String, rowsPerChunk: Int, columnCount: Int) {
+        self.file = file
+        self.rowsPerChunk = rowsPerChunk
+        self.columnCount = columnCount
+    }
+
+    static let advice = "the levels of the factor columns are held in memory while converting (their memory grows "
+        + "with the distinct values): raise the limit (ulimit -v) or use a machine with more memory"
+
+    /// The writer's chunk (and its encoding) and a batch of converted rows.
+    var writerBytes: Int { 2 * 8 * columnCount * rowsPerChunk + 8 * columnCount * 8_192 }
+
+    /// Once the dictionaries have grown since the last check: room for their next doubling.
+    mutating func check(_ columns: [ConvertedColumn]) throws {
+        let bytes = columns.reduce(0) { $0 + $1.levelBytes }
+        guard bytes > checked else { return }
+        checked = bytes
+        try MemoryBudget.require(2 * bytes, for: "converting \(file) (the levels of its factor columns)", advice: Self.advice)
+    }
+
+    /// Sorting the levels (a label string, a rank and an order per level) and writing.
+    func checkSorting(_ columns: [ConvertedColumn]) throws {
+        let levels = columns.reduce(0) { $0 + $1.levelCount }
+        let bytes = columns.reduce(0) { $0 + $1.levelBytes }
+        try MemoryBudget.require(2 * 40 * levels + bytes + writerBytes,
+                                 for: "converting \(file) (sorting \(levels) levels, writing)", advice: Self.advice)
     }
 }

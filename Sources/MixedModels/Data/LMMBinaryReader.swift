@@ -355,3 +355,8 @@ public final class LMMBinaryReader: Sendable {
         return DataTable(source: file, columnNames: columns.map(\.name), columns: table, rowCount: rowCount)
     }
 }
+
+extension LMMBinaryReader {
+    /// Rows a chunk buffer needs room for: ``rowsPerChunk``, or fewer when the file has fewer rows.
+    var chunkCapacity: Int { max(min(rowsPerChunk, rowCount), 1) }
+}

@@ -69,6 +69,10 @@ final class LevelDictionary {
         free(slots)
     }
 
+    /// Bytes the dictionary holds: the arena, the starts, the table and the hash buffer. Its next
+    /// growth (a doubling of one of them) needs at most this much more.
+    var byteCount: Int { arenaCapacity + 8 * startsCapacity + MemoryLayout<Slot>.stride * (mask + 1) + 8 * hashCapacity }
+
     /// The code of the level spelled by `length` bytes at `bytes`, adding it if new.
     /// Returns `nil` only when ``maximumCount`` levels exist already and this one is new.
     @inline(__always)

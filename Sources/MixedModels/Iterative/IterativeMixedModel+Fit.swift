@@ -70,6 +70,7 @@ extension IterativeMixedModel {
         model.threads = options.threads ?? Threading.coreCount
         let layout = VarianceParameters(effectCounts: model.terms.map(\.k))
         var phi = startingValues(layout)
+        try IterativeMemory(frame: frame).checkFit(probes: options.probes, gaussSeidel: options.preconditioner == .gaussSeidel)
         let state = FitState(model: model, options: options)
         var converged = false
         var iteration = 0

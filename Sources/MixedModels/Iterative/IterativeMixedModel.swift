@@ -27,6 +27,8 @@ public final class IterativeMixedModel {
     init(checking formula: Formula, data: DataTable) throws {
         frame = try ModelFrame(formula: formula, data: data)
         PhaseLog.mark("model frame")
+        // Memory is checked before the operator is built, and the fit's before the fit (issue 11, item 12).
+        try IterativeMemory(frame: frame).checkOperator()
         model = MixedModelOperator(frame: frame)
         parameters = CovarianceParameters(effectCounts: frame.randomTerms.map(\.effectCount))
         PhaseLog.mark("level index, per-level blocks")

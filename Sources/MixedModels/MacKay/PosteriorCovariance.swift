@@ -33,6 +33,12 @@ struct PosteriorCovariance {
     /// - Parameter criterion: `.reml` for the joint posterior of (β, b), `.ml` for b given β̂.
     static func exactInverse(pls: PenalizedLeastSquares, criterion: Criterion = .reml) throws -> ExactInverse {
         let withBeta = criterion == .reml && pls.p > 0
+        // Memory (issue 11, item 12): M (q × p) and every level's k × k block, twice (the
+        // factorization's inverse blocks and the posterior's).
+        let blockEntries = pls.design.terms.reduce(0) { $0 + $1.levelCount * $1.effectCount * $1.effectCount }
+        try MemoryBudget.require(8 * (pls.q * (withBeta ? pls.p : 0) + 2 * blockEntries),
+                                 for: "the posterior covariance blocks of every level",
+                                 advice: "try --traces stochastic (no per-level blocks), or raise the limit (ulimit -v)")
         let M = withBeta ? try pls.solveFixedEffectColumns() : []
         return ExactInverse(pls: pls, M: M, RXtRXInverse: withBeta ? fixedEffectPrecisionInverse(pls) : [],
                             inverse: try pls.invert())

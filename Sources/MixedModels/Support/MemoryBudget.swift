@@ -43,20 +43,46 @@ enum MemoryBudget {
     }
 
     /// Throws ``InsufficientMemory`` when `bytes` (what `what` needs) exceed `available`.
-    static func require(_ bytes: Int, for what: String, available: Int? = MemoryBudget.available()) throws {
+    /// - Parameter advice: what to try, for the message (the exact engine's by default).
+    static func require(_ bytes: Int, for what: String, available: Int? = MemoryBudget.available(),
+                        advice: String = InsufficientMemory.exactAdvice) throws {
         guard let available, bytes > available else { return }
-        throw InsufficientMemory(needed: bytes, available: available, what: what)
+        throw InsufficientMemory(needed: bytes, available: available, what: what, advice: advice)
     }
 
     /// Tries to allocate `bytes` and gives them back: a large buffer about to be made by a
     /// trapping initializer (`[Double](repeating:count:)`) is first checked here, where
     /// failure is an error and not an abort.
-    static func probe(_ bytes: Int, for what: String) throws {
+    static func probe(_ bytes: Int, for what: String, advice: String = InsufficientMemory.exactAdvice) throws {
         guard bytes >= 64 << 20 else { return }
         guard let pointer = malloc(bytes) else {
-            throw InsufficientMemory(needed: bytes, available: available() ?? 0, what: what)
+            throw InsufficientMemory(needed: bytes, available: available() ?? 0, what: what, advice: advice)
         }
         free(pointer)
+    }
+
+    /// The product of `factors`, or `Int.max` when it overflows (a size that cannot be had).
+    static func product(_ factors: Int...) -> Int {
+        var result = 1
+        for factor in factors {
+            let (next, overflow) = result.multipliedReportingOverflow(by: factor)
+            if overflow { return .max }
+            result = next
+        }
+        return result
+    }
+
+    /// `count` zeroed doubles aligned to `alignment` bytes, or ``InsufficientMemory`` when
+    /// they cannot be had: our own large buffers (free them with `free`).
+    static func allocateZeroed(_ count: Int, alignment: Int = 64, for what: String,
+                               advice: String) throws -> UnsafeMutablePointer<Double> {
+        let (bytes, overflow) = max(count, 1).multipliedReportingOverflow(by: 8)
+        var memory: UnsafeMutableRawPointer?
+        guard !overflow, posix_memalign(&memory, alignment, bytes) == 0, let memory else {
+            throw InsufficientMemory(needed: overflow ? Int.max : bytes, available: available() ?? 0, what: what, advice: advice)
+        }
+        memset(memory, 0, bytes)
+        return memory.bindMemory(to: Double.self, capacity: max(count, 1))
     }
 }
 
@@ -65,13 +91,17 @@ struct InsufficientMemory: Error, CustomStringConvertible {
     var needed: Int
     var available: Int
     var what: String
+    /// What to try (the message's end).
+    var advice: String = InsufficientMemory.exactAdvice
+
+    /// The exact engine's advice: the methods that do not hold a factorization.
+    static let exactAdvice = "try --method adam or --method iterative (they do not hold the factorization), or raise the limit (ulimit -v)"
 
     static func gigabytes(_ bytes: Int) -> String {
         String(format: bytes >= 1 << 30 ? "%.1f GB" : "%.0f MB", Double(bytes) / Double(bytes >= 1 << 30 ? 1 << 30 : 1 << 20))
     }
 
     var description: String {
-        "not enough memory: \(what) needs about \(Self.gigabytes(needed)), \(Self.gigabytes(available)) available; "
-            + "try --method adam or --method iterative (they do not hold the factorization), or raise the limit (ulimit -v)"
+        "not enough memory: \(what) needs about \(Self.gigabytes(needed)), \(Self.gigabytes(available)) available; \(advice)"
     }
 }

@@ -1,0 +1,78 @@
+/// What an iterative fit allocates beyond the model frame, estimated before it is allocated
+/// (issue 11, item 12): the matrix-free operator (a copy of X and y, each term's rows by level
+/// and per-level Gram blocks), then the fit's vectors — [X y] by rows, the probes and their
+/// solutions (q × (p + 1 + probes), several of them in the conjugate-gradient solves), the
+/// per-level blocks of the two preconditioners, the Gauss–Seidel workspaces — and OpenBLAS's
+/// buffer, mapped at the first factorization of X'X.
+struct IterativeMemory: Sendable, Equatable {
+    var n: Int
+    var p: Int
+    var q: Int
+    /// Σ over terms of levels × k².
+    var blockEntries: Int
+    /// Σ over terms of k (rows by level, effect values).
+    var effectColumns: Int
+    var termCount: Int
+    /// Variance parameters (average-information columns).
+    var parameterCount: Int
+
+    init(n: Int, p: Int, terms: [(levels: Int, k: Int)]) {
+        self.n = n
+        self.p = p
+        q = terms.reduce(0) { $0 + $1.levels * $1.k }
+        blockEntries = terms.reduce(0) { $0 + $1.levels * $1.k * $1.k }
+        effectColumns = terms.reduce(0) { $0 + $1.k }
+        termCount = terms.count
+        parameterCount = terms.reduce(1) { $0 + $1.k * ($1.k + 1) / 2 }
+    }
+
+    init(frame: ModelFrame) {
+        self.init(n: frame.n, p: frame.X.columns, terms: frame.randomTerms.map { ($0.levelCount, $0.effectCount) })
+    }
+
+    /// The operator: X and y (orthogonalized copies), per term the codes, the rows by level and
+    /// the effect values, and the per-level Gram blocks.
+    var operatorBytes: Int {
+        8 * n * (p + 1) + termCount * (4 * n + 4 * n + 8) + 8 * n * effectColumns + 8 * q + 8 * blockEntries
+    }
+
+    /// The fit with `probes` probe vectors at its peak (see the type's documentation).
+    func fitBytes(probes: Int, gaussSeidel: Bool) -> Int {
+        let m = p + 1 + probes
+        let rowBatch = MixedModelOperator.rowBatch
+        // Held through the fit: the probes, [X y] by rows, the solutions, two evaluations (u, b,
+        // c, residuals, Λ'Z'X, M), the two preconditioners' blocks and the trace's block inverses.
+        let held = q * probes + n * (p + 1) + q * m + 2 * (3 * q + n + 2 * q * p) + 3 * blockEntries
+        // One evaluation: Λ'Z'[X y] and the right-hand sides, then either the conjugate-gradient
+        // vectors (four and a workspace) or the probe solutions and the trace estimate's vectors.
+        let evaluation = q * (p + 1) + q * m
+        let solve = 5 * q * m + n * min(m, rowBatch)
+        let trace = 5 * q * probes + 2 * q * p + q + n * min(probes, rowBatch)
+        // The average-information step's variates and fitted rows.
+        let information = 2 * n * parameterCount + 7 * q * parameterCount
+        var doubles = held + max(evaluation + max(solve, trace), information)
+        if gaussSeidel { doubles += (n + 2 * q + p) * m }
+        return 8 * doubles + MemoryBudget.blasBuffer
+    }
+
+    /// What to try (`probes`: the fit's, nil before the fit).
+    static func advice(probes: Int?) -> String {
+        guard let probes else { return "the iterative method holds the data in memory: try --method adam (streaming), or raise the limit (ulimit -v)" }
+        return "the iterative method holds the data and \(probes) probe vectors per random effect: "
+            + (probes > 8 ? "try fewer --probes, " : "try ") + "--method adam (streaming), or raise the limit (ulimit -v)"
+    }
+
+    /// Checks the operator's memory (before it is built).
+    func checkOperator(available: Int? = MemoryBudget.available()) throws {
+        try MemoryBudget.require(operatorBytes, for: "the iterative method's operator", available: available,
+                                 advice: Self.advice(probes: nil))
+    }
+
+    /// Checks the fit's memory (before its vectors are allocated), and that its largest buffer can be had.
+    func checkFit(probes: Int, gaussSeidel: Bool, available: Int? = MemoryBudget.available()) throws {
+        let what = "the iterative fit with \(probes) probes"
+        try MemoryBudget.require(fitBytes(probes: probes, gaussSeidel: gaussSeidel), for: what, available: available,
+                                 advice: Self.advice(probes: probes))
+        try MemoryBudget.probe(8 * 4 * q * (p + 1 + probes), for: what, advice: Self.advice(probes: probes))
+    }
+}

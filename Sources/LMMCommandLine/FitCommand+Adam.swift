@@ -57,8 +57,13 @@ extension FitCommand {
         reporter.finish()
         PhaseLog.mark("fit")
 
+        var extra: [(text: String, path: String)] = []
+        if let save {
+            let saved = try SavedModel(streaming: model, options: options, result: result, dataPath: data)
+            extra.append((try saved.json.serialized(), save))
+        }
         let dataName = LMMBinaryFormat.isBinaryFile(path: data) ? model.source : URL(fileURLWithPath: data).lastPathComponent
-        try deliver(result, dataName: dataName)
+        try deliver(result, dataName: dataName, also: extra)
     }
 
     /// The `.lmmbin` file to stream: `data` itself, or a temporary conversion of the CSV file's

@@ -72,10 +72,10 @@ struct FitCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write diagnostic plots (SVG) into this directory: caterpillar and QQ plots of the conditional modes, residuals vs fitted, QQ plot of the residuals.", valueName: "DIR"))
     var plot: String?
 
-    @Option(help: ArgumentHelp("Save the fitted model for lmm predict (versioned JSON, see README).", valueName: "MODEL.lmm"))
+    @Option(help: ArgumentHelp("Save the fitted model for lmm predict and lmm plot (versioned JSON, see README); with --method adam or iterative the file lists what is approximate and has no covariance for conditional intervals.", valueName: "MODEL.lmm"))
     var save: String?
 
-    @Option(help: ArgumentHelp("Write row, fitted (conditional), fitted (marginal), residual and Pearson residual as CSV.", valueName: "OUT.csv"))
+    @Option(help: ArgumentHelp("Write row, fitted (conditional), fitted (marginal), residual and Pearson residual as CSV (not with --method adam).", valueName: "OUT.csv"))
     var residuals: String?
 
     @Flag(name: .shortAndLong, help: "Do not print the summary.")
@@ -118,8 +118,8 @@ struct FitCommand: ParsableCommand {
             throw ValidationError("--start applies to the MacKay forms (mackay-quick, mackay, em) and adam")
         }
         try validateAdam()
-        if method == .adam && (save != nil || residuals != nil) {
-            throw ValidationError("--save and --residuals are not available with --method adam")
+        if method == .adam && residuals != nil {
+            throw ValidationError("--residuals is not available with --method adam (it needs a second streaming pass over the rows, which is not implemented); save the model with --save and run lmm predict on the data for the fitted values")
         }
         if variances != nil && method != .exact && method != .adam {
             throw ValidationError("--variances fixes the variance components; it cannot be combined with --method \(method.name)")
@@ -127,10 +127,11 @@ struct FitCommand: ParsableCommand {
         if let tolerance, tolerance <= 0 || !tolerance.isFinite { throw ValidationError("--tolerance must be positive") }
         if maxIterations < 1 { throw ValidationError("--max-iterations must be at least 1") }
         if let probes, probes < 2 { throw ValidationError("--probes must be at least 2") }
-        if plot != nil && method == .adam { throw ValidationError("--plot needs an exact fit (not --method adam)") }
-        if method == .iterative && (weights != nil || offset != nil || contrasts != .treatment
-                                    || save != nil || residuals != nil || plot != nil || variances != nil) {
-            throw ValidationError("--weights, --offset, --contrasts, --variances, --save, --residuals and --plot are not available with --method iterative")
+        if plot != nil && method == .adam {
+            throw ValidationError("--plot needs an in-memory fit (not --method adam); save the model with --save and draw the conditional modes with lmm plot MODEL")
+        }
+        if method == .iterative && (weights != nil || offset != nil || contrasts != .treatment || plot != nil || variances != nil) {
+            throw ValidationError("--weights, --offset, --contrasts, --variances and --plot are not available with --method iterative (--plot: save the model with --save and use lmm plot MODEL DATA)")
         }
     }
 

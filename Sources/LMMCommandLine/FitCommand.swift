@@ -75,7 +75,7 @@ struct FitCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Save the fitted model for lmm predict and lmm plot (versioned JSON, see README); with --method adam or iterative the file lists what is approximate and has no covariance for conditional intervals.", valueName: "MODEL.lmm"))
     var save: String?
 
-    @Option(help: ArgumentHelp("Write row, fitted (conditional), fitted (marginal), residual and Pearson residual as CSV (not with --method adam).", valueName: "OUT.csv"))
+    @Option(help: ArgumentHelp("Write row, fitted (conditional), fitted (marginal), residual and Pearson residual as CSV (--method adam: one more pass over the file).", valueName: "OUT.csv"))
     var residuals: String?
 
     @Flag(name: .shortAndLong, help: "Do not print the summary.")
@@ -118,9 +118,6 @@ struct FitCommand: ParsableCommand {
             throw ValidationError("--start applies to the MacKay forms (mackay-quick, mackay, em) and adam")
         }
         try validateAdam()
-        if method == .adam && residuals != nil {
-            throw ValidationError("--residuals is not available with --method adam (it needs a second streaming pass over the rows, which is not implemented); save the model with --save and run lmm predict on the data for the fitted values")
-        }
         if variances != nil && method != .exact && method != .adam {
             throw ValidationError("--variances fixes the variance components; it cannot be combined with --method \(method.name)")
         }
@@ -199,9 +196,11 @@ struct FitCommand: ParsableCommand {
         try OutputFiles.checkDistinct(inputs: inputs, outputs: outputs)
     }
 
-    /// Writes the JSON and ranef files (all or none) and prints the summary; without the
-    /// summary (`--quiet`) its messages go to standard error.
-    func deliver(_ result: FitResult, dataName: String, also extra: [(text: String, path: String)] = []) throws {
+    /// Writes the JSON and ranef files and `extra` (all or none), then moves the `streamed`
+    /// files, already written, into place; prints the summary; without the summary (`--quiet`)
+    /// its messages go to standard error.
+    func deliver(_ result: FitResult, dataName: String, also extra: [(text: String, path: String)] = [],
+                 streamed: [StreamingOutputFile] = []) throws {
         var outputs = OutputFiles()
         do {
             if let json {
@@ -217,7 +216,16 @@ struct FitCommand: ParsableCommand {
             try outputs.commit()
         } catch {
             outputs.discard()
+            for file in streamed { file.discard() }
             throw error
+        }
+        for (index, file) in streamed.enumerated() {
+            do {
+                try file.commit()
+            } catch {
+                for later in streamed[(index + 1)...] { later.discard() }
+                throw error
+            }
         }
         PhaseLog.mark("write outputs")
         if !quiet { print(result.summary(dataName: dataName), terminator: "") }

@@ -148,18 +148,46 @@ struct ApproximateSavedModelTests {
         #expect(columns.first { $0["name"] as? String == "Machine" }?["levels"] as? [String] == ["A", "B", "C"])
     }
 
-    @Test("iterative --residuals: the fitted values are lmm predict's on the training data")
-    func iterativeResiduals() throws {
+    @Test("--residuals: the fitted values are lmm predict's on the training data", arguments: ["iterative", "adam"])
+    func residuals(method: String) throws {
         let directory = try CommandRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let residuals = directory.appendingPathComponent("res.csv").path
         let data = Fixtures.path("sleepstudy.csv")
-        let (model, _) = try Self.fit([data, "-f", "Reaction ~ 1 + Days + (1 + Days | Subject)", "--method", "iterative",
-                                       "--residuals", residuals], in: directory, name: "iterative")
+        let (model, _) = try Self.fit([data, "-f", "Reaction ~ 1 + Days + (1 + Days | Subject)", "--method", method,
+                                       "--residuals", residuals], in: directory, name: method)
         let (header, rows) = try Self.csvRows(residuals)
         #expect(header == ["row", "fitted", "fitted_marginal", "residual", "pearson"] && rows.count == 180)
+        #expect(rows.map { Int($0[0])! } == Array(1...180))
         Self.expectClose(try Self.predict(model, data, in: directory), rows.map { Double($0[1]) }, "fitted")
         Self.expectClose(try Self.predict(model, data, in: directory, ["--re-form", "none"]), rows.map { Double($0[2]) }, "marginal")
+        let saved = try SavedModel.load(path: model)
+        let (dataHeader, dataRows) = try Self.csvRows(data)
+        let reaction = dataHeader.firstIndex(of: "Reaction")!
+        Self.expectClose(rows.map { Double($0[3]) }, zip(dataRows, rows).map { Double($0[reaction])! - Double($1[1])! }, "residual")
+        Self.expectClose(rows.map { Double($0[4]) }, rows.map { Double($0[3])! / saved.sigma }, "pearson")
+    }
+
+    @Test("adam --residuals numbers the rows of the data file as na.omit does, and writes nothing when the fit's outputs fail")
+    func adamResidualRows() throws {
+        let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let data = Fixtures.path("sleepstudy_na.csv")
+        let formula = "Reaction ~ 1 + Days + (1 | Subject)"
+        var numbers: [[Int]] = []
+        for method in ["exact", "adam"] {
+            let out = directory.appendingPathComponent("\(method).csv").path
+            let run = try CommandRunner.run(["fit", data, "-f", formula, "--method", method, "--residuals", out, "-q"])
+            try #require(run.status == 0, "\(run.stderr)")
+            numbers.append(try Self.csvRows(out).rows.map { Int($0[0])! })
+        }
+        #expect(numbers[0] == numbers[1] && numbers[0].count < 180)
+        let out = directory.appendingPathComponent("never.csv").path
+        let failed = try CommandRunner.run(["fit", data, "-f", formula, "--method", "adam", "--residuals", out,
+                                            "--json", directory.appendingPathComponent("missing/fit.json").path, "-q"])
+        #expect(failed.status != 0)
+        #expect(!FileManager.default.fileExists(atPath: out))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).allSatisfy { !$0.contains("never") })
     }
 
     @Test("what the files cannot support is refused with the reason and no output")
@@ -186,12 +214,6 @@ struct ApproximateSavedModelTests {
             #expect(lines.header == ["row", "prediction", "se", "lower", "upper"] && lines.rows.count == 7)
             try FileManager.default.removeItem(atPath: out)
         }
-
-        let residuals = try CommandRunner.run(["fit", data, "-f", formula, "--method", "adam", "--residuals", out,
-                                               "--save", directory.appendingPathComponent("never.lmm").path])
-        #expect(residuals.status != 0 && residuals.stderr.contains("--residuals is not available with --method adam"))
-        #expect(!FileManager.default.fileExists(atPath: out))
-        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("never.lmm").path))
 
         // lmm plot: the conditional modes from the file (condSD stored, flagged approximate);
         // the residual plots of an adam model would need a streaming pass.

@@ -116,6 +116,28 @@ struct ApproximateSavedModelTests {
         Self.expectClose(try Self.predict(model, newData, in: directory, ["--re-form", "none"]), population, "\(method) population")
     }
 
+    @Test("adam with an interaction grouping factor (class:school): levels are saved as R's labels")
+    func interactionGrouping() throws {
+        let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let data = directory.appendingPathComponent("nested.lmmbin").path
+        let made = try CommandRunner.run("datagen", ["--preset", "nested", "--rows", "5000", "--seed", "2", "--out", data, "--quiet"])
+        try #require(made.status == 0, "\(made.stderr)")
+        let (model, fit) = try Self.fit([data, "-f", "y ~ 1 + x + (1 | school) + (1 | class:school)", "--method", "adam"],
+                                        in: directory, name: "nested")
+        let seen = try #require(fit.modes["class:school"]?.keys.sorted().first)
+        let parts = seen.split(separator: ":").map(String.init)
+        let rows = [(0.5, parts[1], parts[0]), (1.0, parts[1], "no-such-class"), (-1.0, "no-such-school", parts[0])]
+        let newData = directory.appendingPathComponent("new.csv").path
+        try ("x,school,class\n" + rows.map { "\($0.0),\($0.1),\($0.2)\n" }.joined()).write(toFile: newData, atomically: true, encoding: .utf8)
+        let expected: [Double?] = rows.map { x, school, classLabel in
+            fit.beta["(Intercept)"]! + fit.beta["x"]! * x + fit.mode("school", school, "(Intercept)")
+                + fit.mode("class:school", "\(classLabel):\(school)", "(Intercept)")
+        }
+        #expect(fit.mode("class:school", seen, "(Intercept)") != 0)
+        Self.expectClose(try Self.predict(model, newData, in: directory), expected, "class:school")
+    }
+
     @Test("adam with scale() and a categorical fixed effect: the training centre, scale and levels are saved")
     func transformationsAndFactors() throws {
         let directory = try CommandRunner.temporaryDirectory()

@@ -192,7 +192,7 @@ struct FitCommand: ParsableCommand {
     func checkOutputPaths() throws {
         let inputs = [(data, "the data file"), (variances, "--variances"), (start, "--start")]
             .compactMap { path, role in path.map { (path: $0, role: role) } }
-        let outputs = [(json, "--json"), (ranef, "--ranef")].compactMap { path, role in path.map { (path: $0, role: role) } }
+        let outputs = [(json, "--json"), (ranef, "--ranef"), (save, "--save"), (residuals, "--residuals")].compactMap { path, role in path.map { (path: $0, role: role) } }
         try OutputFiles.checkDistinct(inputs: inputs, outputs: outputs)
     }
 

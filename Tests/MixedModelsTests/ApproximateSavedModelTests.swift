@@ -204,6 +204,13 @@ struct ApproximateSavedModelTests {
             numbers.append(try Self.csvRows(out).rows.map { Int($0[0])! })
         }
         #expect(numbers[0] == numbers[1] && numbers[0].count < 180)
+        // --residuals (streamed after the fit) may not replace the data file it reads.
+        let copy = directory.appendingPathComponent("data.csv").path
+        try FileManager.default.copyItem(atPath: data, toPath: copy)
+        let before = try Data(contentsOf: URL(fileURLWithPath: copy))
+        let overwrite = try CommandRunner.run(["fit", copy, "-f", formula, "--method", "adam", "--residuals", copy, "-q"])
+        #expect(overwrite.status != 0 && overwrite.stderr.contains("--residuals would overwrite the data file"), "\(overwrite.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: copy)) == before)
         let out = directory.appendingPathComponent("never.csv").path
         let failed = try CommandRunner.run(["fit", data, "-f", formula, "--method", "adam", "--residuals", out,
                                             "--json", directory.appendingPathComponent("missing/fit.json").path, "-q"])

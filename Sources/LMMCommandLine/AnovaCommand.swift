@@ -16,7 +16,8 @@ struct AnovaCommand: ParsableCommand {
     @Argument(help: "CSV file with a header row.")
     var data: String
 
-    @Option(name: .shortAndLong, help: "A model formula; give two or more, nested.")
+    // Unconditional: a formula may start with '-' ("-1 + x ~ …" is no option).
+    @Option(name: .shortAndLong, parsing: .unconditionalSingleValue, help: "A model formula; give two or more, nested.")
     var formula: [String]
 
     @Option(help: ArgumentHelp("Write the table as JSON.", valueName: "OUT.json"))

@@ -95,8 +95,16 @@ extension FitCommand {
         SignalCleanup.register(temporary)
         reporter.note("converting \(URL(fileURLWithPath: data).lastPathComponent) to a temporary .lmmbin file")
         do {
-            try CSVConversion.convert(csv: data, to: temporary, select: formula.columnsUsed, categorical: formula.factorColumns)
+            // A plain response column must hold numbers: the conversion says where it does not.
+            let response: Set<String> = formula.expressions[formula.response] == nil ? [formula.response] : []
+            let summary = try CSVConversion.convert(csv: data, to: temporary, select: formula.columnsUsed,
+                                                    categorical: formula.factorColumns, numeric: response)
+            if summary.rowCount == 0 {
+                throw InputError("no data rows: the file has a header only (expected rows of values below it)",
+                                 file: URL(fileURLWithPath: data).lastPathComponent)
+            }
         } catch {
+            unlink(temporary)
             SignalCleanup.unregister(temporary)
             throw error
         }

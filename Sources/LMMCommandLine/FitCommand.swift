@@ -15,10 +15,11 @@ struct FitCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "CSV file with a header row (or an .lmmbin file, with --method adam or iterative).")
+    @Argument(help: "CSV file with a header row, or an .lmmbin file (lmm convert).")
     var data: String
 
-    @Option(name: .shortAndLong, help: "Model formula in lme4 syntax, e.g. 'y ~ 1 + x + (1 + x | g)'.")
+    // Unconditional: the next argument is the formula even when it starts with '-'.
+    @Option(name: .shortAndLong, parsing: .unconditional, help: "Model formula in lme4 syntax, e.g. 'y ~ 1 + x + (1 + x | g)'.")
     var formula: String
 
     @Option(help: ArgumentHelp("Fix the variance components: a JSON file with a 'varcorr' list (lme4's key names; any fit's --json output).", valueName: "V.json"))
@@ -141,11 +142,12 @@ struct FitCommand: ParsableCommand {
         try checkOutputPaths()
         let parsed = try Formula.parse(formula)
         if method == .adam { return try fitAdam(parsed) }
-        if method == .iterative && data.hasSuffix(".lmmbin") {
-            return try fitIterative(parsed, try LMMBinaryReader(path: data).readAll())
-        }
-        let table = try CSVReader.read(path: data, for: parsed, options: modelOptions)
-        PhaseLog.mark("read CSV")
+        // An .lmmbin file (recognised by its magic number, whatever its name) is read whole for
+        // the in-memory methods, as a CSV file would be.
+        let table = LMMBinaryFormat.isBinaryFile(path: data)
+            ? try LMMBinaryReader(path: data).readAll()
+            : try CSVReader.read(path: data, for: parsed, options: modelOptions)
+        PhaseLog.mark("read data")
         if method == .iterative { return try fitIterative(parsed, table) }
         let model = try LinearMixedModel(formula: parsed, data: table, options: modelOptions)
         let criterion: Criterion = ml ? .ml : .reml
@@ -192,7 +194,8 @@ struct FitCommand: ParsableCommand {
     func checkOutputPaths() throws {
         let inputs = [(data, "the data file"), (variances, "--variances"), (start, "--start")]
             .compactMap { path, role in path.map { (path: $0, role: role) } }
-        let outputs = [(json, "--json"), (ranef, "--ranef"), (save, "--save"), (residuals, "--residuals")].compactMap { path, role in path.map { (path: $0, role: role) } }
+        let outputs = [(json, "--json"), (ranef, "--ranef"), (save, "--save"), (residuals, "--residuals")]
+            .compactMap { path, role in path.map { (path: $0, role: role) } }
         try OutputFiles.checkDistinct(inputs: inputs, outputs: outputs)
     }
 

@@ -8,7 +8,8 @@ struct FittedModelOptions: ParsableArguments {
     @Argument(help: "CSV file with a header row.")
     var data: String
 
-    @Option(name: .shortAndLong, help: "Model formula in lme4 syntax, e.g. 'y ~ 1 + x + (1 + x | g)'.")
+    // Unconditional: the next argument is the formula even when it starts with '-'.
+    @Option(name: .shortAndLong, parsing: .unconditional, help: "Model formula in lme4 syntax, e.g. 'y ~ 1 + x + (1 + x | g)'.")
     var formula: String
 
     @Flag(help: "Maximum likelihood instead of REML.")

@@ -60,6 +60,10 @@ struct AfterTheFitCommandTests {
         BadInput(name: "unseen level with --new-levels error", arguments: { model, out in
             ["predict", model, "INPUT", "--out", out, "--new-levels", "error"] },
                  setup: "Subject,Days\n308,1\n999,2\n", expected: ["input:3:1: level '999' of the grouping factor 'Subject' was not in the fitted data"]),
+        BadInput(name: "an infinite covariate in new data", arguments: { model, out in ["predict", model, "INPUT", "--out", out] },
+                 setup: "Subject,Days\n308,1\n308,Inf\n", expected: ["input:3:2: \"Inf\" in column 'Days' (column 2), which the model uses"]),
+        BadInput(name: "a number beyond the double range in new data", arguments: { model, out in ["predict", model, "INPUT", "--out", out] },
+                 setup: "Subject,Days\n308,1e400\n", expected: ["input:2:2: \"1e400\" (beyond the range of a double: Inf) in column 'Days'"]),
         BadInput(name: "corrupt model file", arguments: { _, out in ["predict", "INPUT", Fixtures.path("sleepstudy.csv"), "--out", out] },
                  setup: "{\"format\": \"lmm-model\", \"version\": 1, \"formula\": ", expected: ["input: not a model file: the JSON is malformed or truncated"]),
         BadInput(name: "a CSV file given as the model", arguments: { _, out in ["predict", Fixtures.path("sleepstudy.csv"), Fixtures.path("sleepstudy.csv"), "--out", out] },

@@ -422,6 +422,8 @@ private func inputError(_ body: () throws -> Void, sourceLocation: SourceLocatio
                 Issue.record("unexpected error \(error)")
             }
         }
-        #expect(tables > 100)   // the fuzzing also reaches the data rows
+        // The fuzzing also reaches the data rows (fewer tables since a label that is not UTF-8,
+        // 0xFF or a lone 0xC3, is an error: issue 11, item 6).
+        #expect(tables > 40)
     }
 }

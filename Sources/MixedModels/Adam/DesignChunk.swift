@@ -20,6 +20,9 @@ final class DesignChunk: @unchecked Sendable {
     /// Index in the file chunk of each row (nil: row i is the chunk's row i).
     private(set) var sourceRows: [Int32]?
 
+    /// The file's row (0-based) of the chunk's complete row `i`.
+    func sourceRow(_ i: Int) -> Int { firstRow + (sourceRows.map { Int($0[i]) } ?? i) }
+
     init(design: StreamingDesign, capacity: Int) {
         self.capacity = max(capacity, 1)
         fixedCount = design.fixed.count

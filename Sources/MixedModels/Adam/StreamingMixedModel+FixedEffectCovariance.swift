@@ -9,6 +9,17 @@ extension StreamingMixedModel {
     /// standard errors on the Zipf-distributed users × items data of the tests.
     func fixedEffectCovariance(sigmaSquared: Double) throws -> Matrix {
         let p = keptFixed.count, full = statistics.crossXy.count
+        // A residual variance this small next to the response's: the fixed and random effects
+        // reproduce y exactly (y = 3x + 1, or y a function of the groups) and nothing below is finite.
+        let n = Double(max(statistics.n, 1)), mean = statistics.ySum / n
+        let variance = max(statistics.yy / n - mean * mean, 0)
+        if !(sigmaSquared > 1e-12 * variance) {
+            throw LMMError.formula(FormulaError(
+                "the model reproduces the response '\(formula.response)' exactly (residual variance \(RFormat.number(sigmaSquared)) "
+                + "against the response's \(RFormat.number(variance))): there is no residual variance to estimate, and a "
+                + "mixed model has no maximum likelihood then; the response needs noise",
+                formula: formula.text, span: formula.responseSpan))
+        }
         let G = gram
         guard let inverseGram = SmallCholesky.inverse(G, p) else {
             throw LMMError.numerical("internal error: X'X is not positive definite")

@@ -60,6 +60,12 @@ public final class StreamingMixedModel {
         try checks.rowsRemain(statistics.n)
         try checks.response(constant: statistics.yMinimum == statistics.yMaximum ? statistics.yMinimum : nil,
                             firstNonFinite: statistics.firstNonFiniteY)
+        try checks.magnitude(largest: max(abs(statistics.yMinimum), abs(statistics.yMaximum)),
+                             what: "the response '\(formula.response)'", span: formula.responseSpan)
+        for t in 0..<fullCount where !(statistics.gram[t + t * fullCount] <= 1e280) {
+            try checks.magnitude(largest: .infinity, what: "the fixed-effect column '\(design.fixed.names[t])'",
+                                 span: 0..<formula.text.count)
+        }
         let kept = statistics.independentColumns(p: fullCount)
         try checks.observations(statistics.n, fixedEffects: kept.count)
         let names = design.fixed.names

@@ -50,8 +50,13 @@ struct StreamingStatistics {
             chunk.load(binary, design: design, kinds: kinds)
             let rows = chunk.rowCount, stride = chunk.capacity
             for i in 0..<rows {
-                for t in 0..<p { x[t] = chunk.X[t * stride + i] }
+                var finite = true
+                for t in 0..<p {
+                    x[t] = chunk.X[t * stride + i]
+                    finite = finite && x[t].isFinite
+                }
                 let y = chunk.y[i]
+                if !finite || !y.isFinite { throw nonFinite(design, chunk, row: i, x: x, y: y) }
                 for s in 0..<p {
                     for t in s..<p { statistics.gram[t + s * p] += x[t] * x[s] }
                     statistics.crossXy[s] += x[s] * y
@@ -61,6 +66,16 @@ struct StreamingStatistics {
                 statistics.yMinimum = min(statistics.yMinimum, y)
                 statistics.yMaximum = max(statistics.yMaximum, y)
                 if !y.isFinite, statistics.firstNonFiniteY == nil { statistics.firstNonFiniteY = y }
+            }
+            for (j, state) in states.enumerated() where !state.interceptOnly {
+                for a in 0..<state.k {
+                    let Z = chunk.Z[j] + a * stride
+                    if let i = (0..<rows).first(where: { !Z[$0].isFinite }) {
+                        throw InputError("the random effect '\(design.terms[j].effects.names[a])' of term \(j + 1) is not finite "
+                                         + "(\(Z[i])) in data row \(chunk.sourceRow(i) + 1); a model cannot use an infinite number",
+                                         file: design.source)
+                    }
+                }
             }
             for (j, state) in states.enumerated() {
                 let slots = chunk.slots[j], Z = chunk.Z[j], k = state.k
@@ -113,6 +128,9 @@ struct StreamingStatistics {
             statistics.rowCount += binary.rowCount
             progress(statistics.rowCount)
         }
+        if statistics.rowCount == 0 {
+            throw InputError("no data rows: the file has no rows to fit", file: design.source)
+        }
         for s in 0..<p { for t in s..<p { statistics.gram[s + t * p] = statistics.gram[t + s * p] } }
         statistics.touched = touched
         statistics.levelConstants = states.map { _ in [] }
@@ -155,5 +173,22 @@ struct StreamingStatistics {
             kept.append(j)
         }
         return kept
+    }
+}
+
+extension StreamingStatistics {
+    /// The error for row `i` of `chunk`, where the response `y` or a column of `x` is not finite
+    /// (an `.lmmbin` file written by another program, or a function's overflow): R's `lmer`
+    /// stops on "NA/NaN/Inf in 'x'".
+    static func nonFinite(_ design: StreamingDesign, _ chunk: DesignChunk, row i: Int, x: [Double], y: Double) -> InputError {
+        let what: String
+        if !y.isFinite {
+            what = "the response '\(design.formula.response)' is \(y)"
+        } else {
+            let t = x.firstIndex { !$0.isFinite }!
+            what = "the fixed-effect column '\(design.fixed.names[t])' is \(x[t])"
+        }
+        return InputError("\(what) in data row \(chunk.sourceRow(i) + 1); a model cannot use an infinite number "
+                          + "(R stops with \"NA/NaN/Inf in 'x'\")", file: design.source)
     }
 }

@@ -16,6 +16,13 @@ struct CSVColumnBuilder {
     /// Rows `0 ..< pendingRows` were read before the column turned out to be categorical;
     /// their codes are placeholders until ``setPendingCode(row:_:count:)`` fills them.
     private(set) var pendingRows = 0
+    /// The fields holding an infinite number, while the column is numeric.
+    private(set) var infiniteFields: [CellLocation] = []
+    /// The field that made a numeric column categorical.
+    private(set) var firstText: CellLocation?
+    /// A new level that is not valid UTF-8: the batch row (or data row, in the second pass)
+    /// where ``append(rows:fields:stride:buffer:lines:)`` stopped, and the bad byte's offset.
+    private(set) var invalidUTF8: (row: Int, offset: Int)?
 
     init(name: String, fieldIndex: Int, categorical: Bool) {
         self.name = name
@@ -29,18 +36,25 @@ struct CSVColumnBuilder {
     }
 
     /// Adds this column's field of each of `rows` scanned rows (field `k` of row `r` is
-    /// `fields[r * stride + k]`). Returns -1, or the batch row at which a factor would get more
-    /// levels than `Int32` codes can number.
+    /// `fields[r * stride + k]`, on physical line `lines[r]`). Returns -1, or the batch row at
+    /// which a factor would get more levels than `Int32` codes can number or a new level is
+    /// not valid UTF-8 (then ``invalidUTF8`` is set).
     mutating func append(rows: Int, fields: UnsafePointer<CSVFieldSpan>, stride: Int,
-                         buffer: UnsafePointer<UInt8>) -> Int {
+                         buffer: UnsafePointer<UInt8>, lines: UnsafePointer<Int>) -> Int {
         var r = 0
         if isNumeric {
             while r < rows {
                 let field = fields[r * stride + fieldIndex]
                 if !appendNumber(buffer + field.start, count: field.count) { break }
+                if values[values.count - 1].isInfinite {
+                    infiniteFields.append(CellLocation(row: values.count - 1, line: lines[r],
+                                                       bytes: buffer + field.start, count: field.count))
+                }
                 r += 1
             }
             if r == rows { return -1 }
+            let field = fields[r * stride + fieldIndex]
+            firstText = CellLocation(row: values.count, line: lines[r], bytes: buffer + field.start, count: field.count)
             becomeCategorical()
         }
         // Two passes over the batch. The first hashes every field and loads its table slot:
@@ -66,7 +80,12 @@ struct CSVColumnBuilder {
             if MissingValues.isMissingLevel(buffer + field.start, count: field.count) {
                 codes.append(-1)
             } else {
+                let before = levels.count
                 guard let code = levels.code(for: buffer + field.start, length: field.count, hash: hashes[r]) else {
+                    return r
+                }
+                if levels.count != before, let offset = UTF8Validation.firstInvalidByte(buffer + field.start, count: field.count) {
+                    invalidUTF8 = (r, offset)
                     return r
                 }
                 codes.append(code)
@@ -86,9 +105,20 @@ struct CSVColumnBuilder {
 
     /// Fills in the code of a row read before the column became categorical (second pass).
     mutating func setPendingCode(row: Int, _ bytes: UnsafePointer<UInt8>, count: Int) -> Bool {
+        let before = levels.count
         guard let code = code(bytes, count: count) else { return false }
+        if levels.count != before, let offset = UTF8Validation.firstInvalidByte(bytes, count: count) {
+            invalidUTF8 = (row, offset)
+            return false
+        }
         codes[row] = code
         return true
+    }
+
+    /// Two labels equal as text but not as bytes (nil for a numeric column): see
+    /// ``LevelDictionary/equivalentLabels()``.
+    var equivalentLabels: (first: [UInt8], second: [UInt8])? {
+        isNumeric ? nil : levels.equivalentLabels()
     }
 
     /// The finished column: numbers, or a factor with its levels in R's order.
@@ -121,6 +151,7 @@ struct CSVColumnBuilder {
         codes = [Int32](repeating: -1, count: values.count)
         codes.reserveCapacity(values.capacity)
         values = []
+        infiniteFields = []
         isNumeric = false
     }
 }

@@ -32,15 +32,15 @@ public enum CSVConversion {
     ///   that changes between the passes; no output file is left behind.
     @discardableResult
     public static func convert(csv path: String, to output: String, select: [String]? = nil,
-                               categorical: Set<String> = [],
+                               categorical: Set<String> = [], numeric: Set<String> = [],
                                rowsPerChunk: Int = LMMBinaryFormat.defaultRowsPerChunk) throws -> Summary {
-        try convert(csv: path, to: output, select: select, categorical: categorical, rowsPerChunk: rowsPerChunk,
-                    chunkSize: CSVReader.defaultChunkSize)
+        try convert(csv: path, to: output, select: select, categorical: categorical, numeric: numeric,
+                    rowsPerChunk: rowsPerChunk, chunkSize: CSVReader.defaultChunkSize)
     }
 
     /// With a chosen scanner chunk size (tests make rows straddle chunks).
     static func convert(csv path: String, to output: String, select: [String]?, categorical: Set<String>,
-                        rowsPerChunk: Int, chunkSize: Int) throws -> Summary {
+                        numeric: Set<String> = [], rowsPerChunk: Int, chunkSize: Int) throws -> Summary {
         let file = CSVReader.fileName(path)
         let names = try CSVReader.readHeader(path: path, chunkSize: chunkSize)
         let fieldIndex = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
@@ -48,9 +48,26 @@ public enum CSVConversion {
         var columns = wanted.map { ConvertedColumn(name: $0, field: fieldIndex[$0]!, categorical: categorical.contains($0)) }
 
         // Pass 1: types, and the levels of columns that are text from their first value.
+        var row = 0
         let rowCount = try scan(path, file: file, fieldCount: names.count, chunkSize: chunkSize) { scanner, r in
-            for k in columns.indices { columns[k].inspect(scanner, row: r) }
+            for k in columns.indices { columns[k].inspect(scanner, row: r, dataRow: row) }
+            row += 1
         }
+        // An infinite number in a numeric column (R reads `Inf`, `1e400` as infinities, and a
+        // model stops on them), text in a column that must be numeric: errors at their field.
+        for column in columns {
+            if !column.isFactor, let (cell, value) = column.firstInfinite {
+                throw DataChecks.infinite(cell, value: value, column: column.name, number: column.field + 1, file: file,
+                                          role: "", advice: "an .lmmbin file holds finite numbers only, as a model "
+                                          + "cannot use an infinite one (R stops with \"NA/NaN/Inf in 'x'\"); correct it, "
+                                          + "write NA to drop the row, or leave the column out (--columns)")
+            }
+            if column.isFactor, numeric.contains(column.name), let cell = column.firstText {
+                throw InputError("column \"\(column.name)\" must be numeric (it is the response), but \"\(cell.text)\" is not a number",
+                                 file: file, line: cell.line, column: column.field + 1)
+            }
+        }
+        try checkUTF8(columns, file: file)
         // Columns that turned to text after numbers: collect their levels from the start.
         let late = columns.indices.filter { columns[$0].needsLevelPass }
         if !late.isEmpty {
@@ -59,7 +76,13 @@ public enum CSVConversion {
                 for k in late { columns[k].collectLevel(scanner, row: r) }
             }
         }
-        for k in columns.indices { columns[k].sortLevels() }
+        try checkUTF8(columns, file: file)
+        for k in columns.indices {
+            if let pair = columns[k].equivalentLabels {
+                throw UTF8Validation.equivalentLabelsError(column: columns[k].name, pair, file: file)
+            }
+            columns[k].sortLevels()
+        }
 
         // Pass 2: values.
         let writer = try LMMBinaryWriter(path: output, columns: columns.map(\.binaryColumn), rowsPerChunk: rowsPerChunk)
@@ -92,6 +115,16 @@ public enum CSVConversion {
         var levelCounts: [String: Int] = [:]
         for column in columns where column.isFactor { levelCounts[column.name] = column.sortedLabels.count }
         return Summary(rowCount: rowCount, columns: columns.map(\.binaryColumn), levelCounts: levelCounts)
+    }
+
+    /// A level collected so far that is not UTF-8 is an error at its field.
+    private static func checkUTF8(_ columns: [ConvertedColumn], file: String) throws {
+        for column in columns {
+            if let bad = column.invalidUTF8 {
+                throw UTF8Validation.error(byte: bad.byte, offset: bad.offset, column: column.name, number: column.field + 1,
+                                           file: file, line: bad.line)
+            }
+        }
     }
 
     /// Calls `body(scanner, r)` for every data row `r` of each scanned batch (the header skipped),
@@ -146,19 +179,41 @@ private struct ConvertedColumn {
         return (UnsafePointer(scanner.buffer + span.start), span.count)
     }
 
-    /// Pass 1: keep deciding the type; collect levels while a factor.
-    mutating func inspect(_ scanner: CSVScanner, row r: Int) {
+    /// The first field holding an infinite number, while the column looks numeric.
+    private(set) var firstInfinite: (CellLocation, Double)?
+    /// The first field that is not a number (what made an undeclared column a factor).
+    private(set) var firstText: CellLocation?
+
+    /// Pass 1: keep deciding the type; collect levels while a factor. `dataRow` is the row's
+    /// number among the data rows (0-based).
+    mutating func inspect(_ scanner: CSVScanner, row r: Int, dataRow: Int) {
         let (start, count) = bytes(scanner, r)
         if !isFactor {
-            if NumberParser.parse(start, count: count) != nil {
+            if let value = NumberParser.parse(start, count: count) {
                 seenValue = true
+                if value.isInfinite, firstInfinite == nil {
+                    firstInfinite = (CellLocation(row: dataRow, line: scanner.lines[r], bytes: start, count: count), value)
+                }
                 return
             }
             if MissingValues.isMissingNumber(start, count: count) { return }
+            firstText = CellLocation(row: dataRow, line: scanner.lines[r], bytes: start, count: count)
             isFactor = true
             needsLevelPass = seenValue
         }
-        if !needsLevelPass && !MissingValues.isMissingLevel(start, count: count) { _ = levels.code(for: start, length: count) }
+        if !needsLevelPass && !MissingValues.isMissingLevel(start, count: count) { addLevel(start, count, line: scanner.lines[r]) }
+    }
+
+    /// The first new level that is not UTF-8: its line, the bad byte and its offset in the field.
+    private(set) var invalidUTF8: (line: Int, byte: UInt8, offset: Int)?
+
+    /// Adds a level (when new), noting the first that is not UTF-8.
+    private mutating func addLevel(_ start: UnsafePointer<UInt8>, _ count: Int, line: Int) {
+        let before = levels.count
+        _ = levels.code(for: start, length: count)
+        if levels.count != before, invalidUTF8 == nil, let offset = UTF8Validation.firstInvalidByte(start, count: count) {
+            invalidUTF8 = (line, start[offset], offset)
+        }
     }
 
     mutating func restartLevels() { levels = LevelDictionary() }
@@ -166,7 +221,12 @@ private struct ConvertedColumn {
     /// The extra pass for a column that turned to text late.
     mutating func collectLevel(_ scanner: CSVScanner, row r: Int) {
         let (start, count) = bytes(scanner, r)
-        if !MissingValues.isMissingLevel(start, count: count) { _ = levels.code(for: start, length: count) }
+        if !MissingValues.isMissingLevel(start, count: count) { addLevel(start, count, line: scanner.lines[r]) }
+    }
+
+    /// Two labels equal as text but not as bytes: see ``LevelDictionary/equivalentLabels()``.
+    var equivalentLabels: (first: [UInt8], second: [UInt8])? {
+        isFactor ? levels.equivalentLabels() : nil
     }
 
     /// Puts the levels in R's order, as the CSV reader does (``LevelDictionary/sortedLevels()``).

@@ -95,8 +95,18 @@ public enum CSVReader {
         source.release()
 
         var columns: [String: Column] = [:]
-        for k in builders.indices { columns[builders[k].name] = builders[k].finish() }
-        return DataTable(source: source.name, columnNames: names, columns: columns, rowCount: rowCount)
+        var infiniteFields: [String: [CellLocation]] = [:]
+        var firstTextFields: [String: CellLocation] = [:]
+        for k in builders.indices {
+            if let pair = builders[k].equivalentLabels {
+                throw UTF8Validation.equivalentLabelsError(column: builders[k].name, pair, file: source.name)
+            }
+            columns[builders[k].name] = builders[k].finish()
+            if !builders[k].infiniteFields.isEmpty { infiniteFields[builders[k].name] = builders[k].infiniteFields }
+            if let text = builders[k].firstText { firstTextFields[builders[k].name] = text }
+        }
+        return DataTable(source: source.name, columnNames: names, columns: columns, rowCount: rowCount,
+                         infiniteFields: infiniteFields, firstTextFields: firstTextFields)
     }
 
     /// Rows scanned per batch; the batch is then converted column by column.
@@ -118,8 +128,8 @@ public enum CSVReader {
                 }
                 for k in builders.indices {
                     let failed = builders[k].append(rows: count, fields: scanner.fields, stride: scanner.stride,
-                                                    buffer: scanner.buffer)
-                    if failed >= 0 { throw tooManyLevels(scanner, row: failed, builders[k]) }
+                                                    buffer: scanner.buffer, lines: scanner.lines)
+                    if failed >= 0 { throw levelError(scanner, row: failed, builders[k]) }
                 }
                 rows += count
                 // Once the first rows tell the average row length, size the columns for the
@@ -163,7 +173,7 @@ public enum CSVReader {
                 for k in pending where row < builders[k].pendingRows {
                     let field = scanner.fields[r * scanner.stride + builders[k].fieldIndex]
                     if !builders[k].setPendingCode(row: row, scanner.buffer + field.start, count: field.count) {
-                        throw tooManyLevels(scanner, row: r, builders[k])
+                        throw levelError(scanner, row: r, builders[k])
                     }
                 }
                 row += 1
@@ -187,6 +197,11 @@ public enum CSVReader {
             if !field.quoted {
                 while start < end, NumberParser.isBlank(scanner.buffer[start]) { start += 1 }
                 while end > start, NumberParser.isBlank(scanner.buffer[end - 1]) { end -= 1 }
+            }
+            if let offset = UTF8Validation.firstInvalidByte(scanner.buffer + start, count: end - start) {
+                throw InputError("column name \(k + 1) in the header is not valid UTF-8 (byte \(UTF8Validation.hex(scanner.buffer[start + offset]))); "
+                                 + "convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+                                 file: scanner.sourceName, line: line, column: k + 1)
             }
             let name = String(decoding: UnsafeBufferPointer(start: scanner.buffer + start, count: end - start),
                               as: UTF8.self)
@@ -225,6 +240,15 @@ public enum CSVReader {
                           + "expected \(expected) field\(expected == 1 ? "" : "s"), found \(found)"
                           + (dataRow != nil && found < expected ? " (the row ends early)" : ""),
                           file: scanner.sourceName, line: scanner.lines[row], column: min(expected, found) + 1)
+    }
+
+    /// Why `builder` refused a field of row `row` of the current batch: a new level that is not
+    /// UTF-8, or one level too many.
+    private static func levelError(_ scanner: CSVScanner, row: Int, _ builder: CSVColumnBuilder) -> InputError {
+        guard let (_, offset) = builder.invalidUTF8 else { return tooManyLevels(scanner, row: row, builder) }
+        let field = scanner.fields[row * scanner.stride + builder.fieldIndex]
+        return UTF8Validation.error(byte: scanner.buffer[field.start + offset], offset: offset, column: builder.name,
+                                    number: builder.fieldIndex + 1, file: scanner.sourceName, line: scanner.lines[row])
     }
 
     private static func tooManyLevels(_ scanner: CSVScanner, row: Int, _ builder: CSVColumnBuilder) -> InputError {

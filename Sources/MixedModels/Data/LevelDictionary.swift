@@ -138,9 +138,10 @@ final class LevelDictionary {
     /// The levels in R's order (``LevelOrder``): `rank[code]` is the position of provisional
     /// code `code`, `labels` the distinct labels in that order.
     ///
-    /// Distinct bytes can still make equal Strings (invalid UTF-8 repaired to U+FFFD, or
-    /// canonically equivalent spellings such as "é" and "e\u{301}"): those become one level, so a
-    /// level label always identifies one level. Only possible with non-ASCII bytes.
+    /// Distinct bytes can still make equal Strings (canonically equivalent spellings such as "é"
+    /// and "e\u{301}"; invalid UTF-8 repaired to U+FFFD): R keeps them apart, so the CSV reader
+    /// and the conversion refuse both (``UTF8Validation``, ``equivalentLabels()``) before they get
+    /// here; were they to, they would become one level, so that a label identifies one level.
     func sortedLevels() -> (rank: [Int32], labels: [String]) {
         let labels = labels()
         let order = LevelOrder.sortedIndices(labels)
@@ -160,6 +161,22 @@ final class LevelDictionary {
             sortedLabels.append(label)
         }
         return (rank, sortedLabels)
+    }
+
+    /// The first two levels whose bytes differ but whose Strings are equal (canonically
+    /// equivalent Unicode spellings, such as "é" as one code point and as "e" + U+0301), in
+    /// code order; nil when every label is its own String. R compares labels byte by byte and
+    /// would keep such levels apart, while this project's outputs key levels by String, so the
+    /// readers refuse the pair rather than merge it. Only possible with non-ASCII bytes.
+    func equivalentLabels() -> (first: [UInt8], second: [UInt8])? {
+        guard (0..<count).contains(where: { bytes(ofLevel: $0).contains { $0 >= 0x80 } }) else { return nil }
+        var seen: [String: Int] = [:]
+        for code in 0..<count {
+            let label = label(code)
+            if let earlier = seen[label] { return (Array(bytes(ofLevel: earlier)), Array(bytes(ofLevel: code))) }
+            seen[label] = code
+        }
+        return nil
     }
 
     // MARK: Private

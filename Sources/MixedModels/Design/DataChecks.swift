@@ -19,13 +19,17 @@ struct DataChecks {
 
     /// The response column holds numbers.
     func responseIsNumeric(_ isNumeric: Bool) throws {
-        guard isNumeric else { throw categoricalResponse }
+        guard isNumeric else { throw categoricalResponse() }
     }
 
-    /// The error for a categorical response column.
-    var categoricalResponse: FormulaError {
-        FormulaError("the response '\(formula.response)' must be numeric, but the column is categorical",
-                     formula: formula.text, span: formula.responseSpan)
+    /// The error for a categorical response column; `firstText` (in file `source`, field
+    /// number `column`) is the field that made the column categorical, when known.
+    func categoricalResponse(firstText: CellLocation? = nil, source: String? = nil, column: Int? = nil) -> FormulaError {
+        let location = firstText.map { cell in
+            " (\(source.map { $0 + ":" } ?? "line ")\(cell.line)\(column.map { ":\($0)" } ?? ""): \"\(cell.text)\" is not a number)"
+        } ?? ""
+        return FormulaError("the response '\(formula.response)' must be numeric, but the column is categorical\(location)",
+                            formula: formula.text, span: formula.responseSpan)
     }
 
     /// Some row has no missing value in the columns the formula uses (na.omit).

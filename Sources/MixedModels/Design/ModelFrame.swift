@@ -51,16 +51,9 @@ public struct ModelFrame: Sendable {
                              + data.columnNames.joined(separator: ", "), file: data.source)
         }
 
-        // R evaluates the formula's functions over every row, then drops incomplete rows.
-        let labels = Self.variablesInOrder(formula)
-        let evaluator = FormulaEvaluator(data: data, formula: formula.text)
-        var evaluated: [String: EvaluatedVariable] = [:]
-        var details: [String: JSONValue] = [:]
-        for label in labels {
-            guard let expression = formula.expressions[label] else { continue }
-            (evaluated[label], details[label]) = try evaluator.evaluate(expression)
+        if data.rowCount == 0 {
+            throw InputError("no data rows: the file has a header only (expected rows of values below it)", file: data.source)
         }
-
         // na.omit over every column the formula (and the options) use.
         let used = formula.columnsUsed + options.columns
         var missing = [Bool](repeating: false, count: data.rowCount)
@@ -69,6 +62,19 @@ public struct ModelFrame: Sendable {
             case .numeric(let values): for i in values.indices where values[i].isNaN { missing[i] = true }
             case .categorical(let factor): for i in factor.codes.indices where factor.codes[i] < 0 { missing[i] = true }
             }
+        }
+        // An infinite number in a complete row is an error (R: "NA/NaN/Inf in 'x'"), before any
+        // function turns it into another infinity.
+        try checks.finite(columns: used, of: data, skipping: missing)
+
+        // R evaluates the formula's functions over every row, then drops incomplete rows.
+        let labels = Self.variablesInOrder(formula)
+        let evaluator = FormulaEvaluator(data: data, formula: formula.text)
+        var evaluated: [String: EvaluatedVariable] = [:]
+        var details: [String: JSONValue] = [:]
+        for label in labels {
+            guard let expression = formula.expressions[label] else { continue }
+            (evaluated[label], details[label]) = try evaluator.evaluate(expression)
         }
         for value in evaluated.values {
             switch value {
@@ -89,7 +95,9 @@ public struct ModelFrame: Sendable {
         switch evaluated[formula.response] ?? Self.evaluated(data.columns[formula.response]!) {
         case .numeric(let values): response = values
         case .matrix(let columns, _) where columns.count == 1: response = columns[0]
-        default: throw checks.categoricalResponse
+        default:
+            throw checks.categoricalResponse(firstText: data.firstTextFields[formula.response], source: data.source,
+                                             column: data.columnNames.firstIndex(of: formula.response).map { $0 + 1 })
         }
         let responseKept = keep.map { response[$0] }
         try checks.response(responseKept)
@@ -153,6 +161,8 @@ public struct ModelFrame: Sendable {
             try checks.identifiable(groupingName: term.groupingName, levels: term.levelCount, effects: term.effectCount,
                                     span: term.span, n: n)
         }
+        try checks.magnitudes(y: y, X: X, names: fixedEffectNames)
+        try checks.notExactlyFitted(y: y, X: X, terms: randomTerms)
     }
 
     // MARK: Variables

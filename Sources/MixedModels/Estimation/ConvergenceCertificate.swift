@@ -96,35 +96,56 @@ extension LinearMixedModel {
     }
 }
 
+/// The outcome of ``LinearMixedModel/certifyOptimum(theta:criterion:tolerance:)``.
+struct OptimumCheck {
+    /// Whether θ is the optimum: decrement below the tolerance, every zero diagonal optimal.
+    var certified: Bool
+    /// θ with its near-zero diagonals on the bound 0 (the point that was checked).
+    var theta: [Double]
+    /// The criterion at `theta`.
+    var objective: Double
+    /// The Newton decrement g'H⁻¹g at `theta`.
+    var decrement: Double
+    /// The Newton step −H⁻¹g on the free parameters at `theta` (what an iterative method that
+    /// has slowed down can take: see the EM loop).
+    var step: [Double]
+}
+
 extension LinearMixedModel {
     /// Whether θ from any method is the optimum of the criterion: diagonal elements below 1e-4
     /// are set to their bound 0 (what that loses is O(θ²)), then the Newton decrement on the
     /// rest must be below `tolerance` and every zero diagonal must pass the boundary test.
-    /// Returns the certified θ (with those zeros). Costs a few evaluations, one information
-    /// matrix and one or two gradients.
+    /// Returns the certified θ (with those zeros) and the Newton step from it. Costs a few
+    /// evaluations, one information matrix and one or two gradients.
     func certifyOptimum(theta: [Double], criterion: Criterion, tolerance: Double = ConvergenceCertificate.tolerance) throws
-        -> (certified: Bool, theta: [Double], decrement: Double) {
+        -> OptimumCheck {
         let bounds = parameters.lowerBounds
         var snapped = theta
         for index in snapped.indices where bounds[index] == 0 && snapped[index] < 1e-4 { snapped[index] = 0 }
         // An iterative method approaches a zero variance slowly (EM: like 1/t): a diagonal below
         // 1e-2 is tried at its bound too, kept there if that does not raise d (the boundary
         // test below then decides).
-        let value = try objective(at: snapped, criterion: criterion)
+        var value = try objective(at: snapped, criterion: criterion)
         var trial = snapped
         for index in trial.indices where bounds[index] == 0 && trial[index] < 1e-2 { trial[index] = 0 }
-        if trial != snapped, try objective(at: trial, criterion: criterion) <= value + 1e-9 {
-            snapped = trial
-        } else if trial != snapped {
-            _ = try objective(at: snapped, criterion: criterion)
+        if trial != snapped {
+            let trialValue = try objective(at: trial, criterion: criterion)
+            if trialValue <= value + 1e-9 {
+                snapped = trial
+                value = trialValue
+            } else {
+                _ = try objective(at: snapped, criterion: criterion)
+            }
         }
         let H = try AverageInformation.compute(model: self, criterion: criterion)
         let gradient = try ProfiledGradient.compute(pls, criterion: criterion)
         let held = Set(snapped.indices.filter { bounds[$0] == 0 && snapped[$0] == 0 })
         let certificate = ConvergenceCertificate(theta: snapped, gradient: gradient, information: H,
                                                  lowerBounds: bounds, held: held)
-        guard certificate.decrement <= tolerance else { return (false, snapped, certificate.decrement) }
-        let violations = try boundaryViolations(theta: snapped, criterion: criterion)
-        return (violations.isEmpty, snapped, certificate.decrement)
+        var check = OptimumCheck(certified: false, theta: snapped, objective: value, decrement: certificate.decrement,
+                                 step: certificate.step)
+        guard certificate.decrement <= tolerance else { return check }
+        check.certified = try boundaryViolations(theta: snapped, criterion: criterion).isEmpty
+        return check
     }
 }

@@ -21,7 +21,8 @@ extension LinearMixedModel {
         if algorithm == .newton {
             let theta0 = start ?? ApproximateStart(frame: frame, parameters: parameters).theta(criterion: criterion)
             PhaseLog.mark("approximate start")
-            let outcome = try fitNewton(criterion: criterion, start: theta0, progress: options.progress, begin: begin)
+            let outcome = try fitNewton(criterion: criterion, start: theta0, skipsNegligibleLastStep: true,
+                                        progress: options.progress, begin: begin)
             PhaseLog.mark("newton (\(outcome.iterations) iterations)")
             (theta, evaluations, converged) = (outcome.theta, outcome.evaluations, outcome.converged)
             if !converged {

@@ -198,20 +198,47 @@ extension LinearMixedModel {
             }
             var x = try encode(covariances, sigmaSquared)
             var nextCheck = max(options.tolerance, 1e-6)
+            // After a Newton step, the next cycle's first step is checked again at once.
+            var checkNext = false
+            // And when EM is slow (the change falls slowly at a face of the parameter space), at
+            // least every `checkInterval` iterations, so that its Newton step is taken.
+            var lastCheck = 0
             while iteration < options.maxIterations {
                 let (cycle, stopped) = try SQUAREM.cycle(from: x, map: { x in
                     let (c, s) = decode(x)
                     let (newC, newS, objective) = try step(c, s)
                     return (try encode(newC, newS), objective)
-                }, shouldStopAfterFirstStep: { x1, change in
-                    guard change < nextCheck else { return false }
-                    nextCheck = max(change / 10, 1e-15)
+                }, afterFirstStep: { x1, change in
+                    guard change < nextCheck || checkNext || iteration - lastCheck >= Self.checkInterval else { return .proceed }
+                    lastCheck = iteration
+                    nextCheck = min(nextCheck, max(change / 10, 1e-15))
+                    checkNext = false
                     let (c, s) = decode(x1)
-                    guard case .success(let theta) = parameters.theta(covariances: c, sigmaSquared: s) else { return false }
+                    guard case .success(let theta) = parameters.theta(covariances: c, sigmaSquared: s) else { return .proceed }
                     let check = try certifyOptimum(theta: theta, criterion: options.criterion,
                                                    tolerance: ConvergenceCertificate.iterativeTolerance)
-                    if check.certified { certifiedTheta = check.theta }
-                    return check.certified || iteration >= options.maxIterations
+                    if check.certified {
+                        certifiedTheta = check.theta
+                        return .stop
+                    }
+                    if iteration >= options.maxIterations { return .stop }
+                    // EM has slowed down (near a face of the parameter space — a variance or a
+                    // correlation heading to its bound — its rate tends to 1): take the
+                    // certificate's Newton step when it lowers the criterion, and check again
+                    // after the next EM step.
+                    guard let (jump, objective) = try newtonStep(from: check, criterion: options.criterion) else {
+                        return .proceed
+                    }
+                    // One iteration (its halvings are evaluations), in the trajectory as the
+                    // point it reached.
+                    iteration += 1
+                    let sigmaSquared = exp(jump[count])
+                    let jumpTheta = Array(jump[0..<count])
+                    trajectory.append(TrajectoryPoint(iteration: iteration, objective: objective, sigma: sigmaSquared.squareRoot(),
+                                                      varcorr: varCorr(theta: jumpTheta, sigmaSquared: sigmaSquared),
+                                                      fixef: pls.fixedEffects()))
+                    checkNext = true
+                    return .jump(to: jump)
                 })
                 x = cycle.x
                 if stopped {
@@ -238,6 +265,34 @@ extension LinearMixedModel {
                              iterations: iteration, converged: converged, start: begin, messages: messages,
                              trajectory: trajectory)
     }
+
+    /// The Newton step of a failed certificate, as (θ, log σ̂²(θ)) for the EM loop with the
+    /// criterion there, halved until it lowers the profiled criterion (at most 8 times; nil when
+    /// none does). Diagonal θ are kept inside their bound 0 (at least a tenth of their value, as
+    /// the exact engine's steps). One evaluation per length tried; leaves the factor at the point.
+    func newtonStep(from check: OptimumCheck, criterion: Criterion) throws -> (x: [Double], objective: Double)? {
+        guard check.decrement > 0 else { return nil }
+        let bounds = parameters.lowerBounds
+        var length = 1.0
+        for _ in 0..<8 {
+            let candidate = check.theta.indices.map { index -> Double in
+                let next = check.theta[index] + length * check.step[index]
+                return bounds[index] == 0 ? max(next, 0.1 * check.theta[index]) : next
+            }
+            let value = try profiledObjective(at: candidate, criterion: criterion)
+            if value.isFinite, value < check.objective {
+                let sigmaSquared = ProfiledObjective(n: frame.n, p: frame.X.columns, logWeightSum: frame.logWeightSum)
+                    .sigmaSquared(criterion, penalizedRSS: pls.penalizedRSS)
+                guard sigmaSquared > 0, sigmaSquared.isFinite else { return nil }
+                return (candidate + [log(sigmaSquared)], value)
+            }
+            length /= 2
+        }
+        return nil
+    }
+
+    /// The most EM/evidence iterations between two checks of the certificate.
+    static let checkInterval = 20
 
     /// A block is collapsing when its smallest/largest eigenvalue ratio is negligible, or has
     /// fallen by more than half at each of the last three iterations towards zero.

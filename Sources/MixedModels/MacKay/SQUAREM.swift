@@ -23,14 +23,26 @@ enum SQUAREM {
         var firstStep: [Double]
     }
 
+    /// What to do after a cycle's first step F(x₀) (given it and the step's change).
+    enum Decision {
+        /// Go on with the cycle.
+        case proceed
+        /// Stop at F(x₀).
+        case stop
+        /// End the cycle at this point instead (a better one found otherwise, e.g. a Newton step).
+        case jump(to: [Double])
+    }
+
     /// One cycle from x₀: three to six map evaluations.
-    static func cycle(from x0: [Double], map: Map, shouldStopAfterFirstStep: ([Double], Double) throws -> Bool) throws
+    static func cycle(from x0: [Double], map: Map, afterFirstStep: ([Double], Double) throws -> Decision) throws
         -> (cycle: Cycle, stopped: Bool) {
         let (x1, f0) = try map(x0)
         let scale = max(x0.map(abs).max() ?? 0, 1e-300)
         let change = zip(x0, x1).map { abs($0 - $1) }.max().map { $0 / scale } ?? 0
-        if try shouldStopAfterFirstStep(x1, change) {
-            return (Cycle(x: x1, objective: f0, change: change, firstStep: x1), true)
+        switch try afterFirstStep(x1, change) {
+        case .proceed: break
+        case .stop: return (Cycle(x: x1, objective: f0, change: change, firstStep: x1), true)
+        case .jump(let x): return (Cycle(x: x, objective: f0, change: change, firstStep: x1), false)
         }
         let (x2, _) = try map(x1)
         let r = zip(x1, x0).map { $0 - $1 }

@@ -25,6 +25,9 @@ public struct VarianceComponents: Sendable {
             let document = try JSONDecoder().decode(Document.self, from: data)
             return VarianceComponents(entries: document.varcorr, source: name)
         } catch let error as DecodingError {
+            if let problem = JSONSyntax.firstProblem(Array(data)) {
+                throw InputError("not valid JSON: \(problem.message)", file: name, line: problem.line, column: problem.column)
+            }
             throw InputError("expected a JSON object with a \"varcorr\" list of {grp, var1, var2, vcov} entries: \(Self.describe(error))", file: name)
         } catch {
             throw InputError("not valid JSON: \(error.localizedDescription)", file: name)

@@ -191,6 +191,14 @@ final class PredictionRun {
                 let bytes = scanner.buffer + field.start
                 if input.isNumeric {
                     if let value = NumberParser.parse(bytes, count: field.count), !value.isNaN {
+                        // As in the fit: R reads Inf and 1e400 as infinities, and a prediction
+                        // from one is not a number.
+                        if value.isInfinite {
+                            throw DataChecks.infinite(CellLocation(row: base + r, line: scanner.lines[r], bytes: bytes, count: field.count),
+                                                      value: value, column: input.name, number: column + 1, file: fileName,
+                                                      role: ", which the model uses", advice: "a prediction cannot use an infinite "
+                                                      + "number; correct it, or write NA for a missing value (its row is kept as NA)")
+                        }
                         input.numbers.append(value)
                     } else if Self.isMissingField(bytes, count: field.count, numeric: true) {
                         // NaN, so that function calls on the row give missing values, not errors.

@@ -57,8 +57,27 @@ extension FitCommand {
         reporter.finish()
         PhaseLog.mark("fit")
 
+        var extra: [(text: String, path: String)] = []
+        if let save {
+            let saved = try SavedModel(streaming: model, options: options, result: result, dataPath: data)
+            extra.append((try saved.json.serialized(), save))
+        }
+        // The residuals: one more pass over the file, streamed to a temporary file that
+        // deliver() moves into place with the other outputs (or removes).
+        var streamed: [StreamingOutputFile] = []
+        if let residuals {
+            let file = try StreamingOutputFile(path: residuals)
+            do {
+                try model.writeFittedValues(result, to: file)
+            } catch {
+                file.discard()
+                throw error
+            }
+            streamed.append(file)
+            PhaseLog.mark("residuals pass")
+        }
         let dataName = LMMBinaryFormat.isBinaryFile(path: data) ? model.source : URL(fileURLWithPath: data).lastPathComponent
-        try deliver(result, dataName: dataName)
+        try deliver(result, dataName: dataName, also: extra, streamed: streamed)
     }
 
     /// The `.lmmbin` file to stream: `data` itself, or a temporary conversion of the CSV file's

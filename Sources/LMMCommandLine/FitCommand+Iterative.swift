@@ -20,6 +20,12 @@ extension FitCommand {
         let result = try model.fit(options)
         reporter.finish()
         PhaseLog.mark("fit")
-        try deliver(result, dataName: table.source)
+        var extra: [(text: String, path: String)] = []
+        if let save {
+            let saved = try SavedModel(iterative: model, result: result, data: table, dataPath: data)
+            extra.append((try saved.json.serialized(), save))
+        }
+        if let residuals { extra.append((try FittedValues(iterative: model, result: result).csv(), residuals)) }
+        try deliver(result, dataName: table.source, also: extra)
     }
 }

@@ -73,10 +73,10 @@ struct FitCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write diagnostic plots (SVG) into this directory: caterpillar and QQ plots of the conditional modes, residuals vs fitted, QQ plot of the residuals.", valueName: "DIR"))
     var plot: String?
 
-    @Option(help: ArgumentHelp("Save the fitted model for lmm predict (versioned JSON, see README).", valueName: "MODEL.lmm"))
+    @Option(help: ArgumentHelp("Save the fitted model for lmm predict and lmm plot (versioned JSON, see README); with --method adam or iterative the file lists what is approximate and has no covariance for conditional intervals.", valueName: "MODEL.lmm"))
     var save: String?
 
-    @Option(help: ArgumentHelp("Write row, fitted (conditional), fitted (marginal), residual and Pearson residual as CSV.", valueName: "OUT.csv"))
+    @Option(help: ArgumentHelp("Write row, fitted (conditional), fitted (marginal), residual and Pearson residual as CSV (--method adam: one more pass over the file).", valueName: "OUT.csv"))
     var residuals: String?
 
     @Flag(name: .shortAndLong, help: "Do not print the summary.")
@@ -119,19 +119,17 @@ struct FitCommand: ParsableCommand {
             throw ValidationError("--start applies to the MacKay forms (mackay-quick, mackay, em) and adam")
         }
         try validateAdam()
-        if method == .adam && (save != nil || residuals != nil) {
-            throw ValidationError("--save and --residuals are not available with --method adam")
-        }
         if variances != nil && method != .exact && method != .adam {
             throw ValidationError("--variances fixes the variance components; it cannot be combined with --method \(method.name)")
         }
         if let tolerance, tolerance <= 0 || !tolerance.isFinite { throw ValidationError("--tolerance must be positive") }
         if maxIterations < 1 { throw ValidationError("--max-iterations must be at least 1") }
         if let probes, probes < 2 { throw ValidationError("--probes must be at least 2") }
-        if plot != nil && method == .adam { throw ValidationError("--plot needs an exact fit (not --method adam)") }
-        if method == .iterative && (weights != nil || offset != nil || contrasts != .treatment
-                                    || save != nil || residuals != nil || plot != nil || variances != nil) {
-            throw ValidationError("--weights, --offset, --contrasts, --variances, --save, --residuals and --plot are not available with --method iterative")
+        if plot != nil && method == .adam {
+            throw ValidationError("--plot needs an in-memory fit (not --method adam); save the model with --save and draw the conditional modes with lmm plot MODEL")
+        }
+        if method == .iterative && (weights != nil || offset != nil || contrasts != .treatment || plot != nil || variances != nil) {
+            throw ValidationError("--weights, --offset, --contrasts, --variances and --plot are not available with --method iterative (--plot: save the model with --save and use lmm plot MODEL DATA)")
         }
     }
 
@@ -201,9 +199,11 @@ struct FitCommand: ParsableCommand {
         try OutputFiles.checkDistinct(inputs: inputs, outputs: outputs)
     }
 
-    /// Writes the JSON and ranef files (all or none) and prints the summary; without the
-    /// summary (`--quiet`) its messages go to standard error.
-    func deliver(_ result: FitResult, dataName: String, also extra: [(text: String, path: String)] = []) throws {
+    /// Writes the JSON and ranef files and `extra` (all or none), then moves the `streamed`
+    /// files, already written, into place; prints the summary; without the summary (`--quiet`)
+    /// its messages go to standard error.
+    func deliver(_ result: FitResult, dataName: String, also extra: [(text: String, path: String)] = [],
+                 streamed: [StreamingOutputFile] = []) throws {
         var outputs = OutputFiles()
         do {
             if let json {
@@ -219,7 +219,16 @@ struct FitCommand: ParsableCommand {
             try outputs.commit()
         } catch {
             outputs.discard()
+            for file in streamed { file.discard() }
             throw error
+        }
+        for (index, file) in streamed.enumerated() {
+            do {
+                try file.commit()
+            } catch {
+                for later in streamed[(index + 1)...] { later.discard() }
+                throw error
+            }
         }
         PhaseLog.mark("write outputs")
         if !quiet { print(result.summary(dataName: dataName), terminator: "") }

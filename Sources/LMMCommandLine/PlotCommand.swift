@@ -10,7 +10,8 @@ struct PlotCommand: ParsableCommand {
         discussion: """
         From the model file alone: per grouping factor, the caterpillar plot of the conditional modes \
         (±1.96 conditional SD) and the normal QQ plot of each effect's modes. With DATA, the file the \
-        model was fitted to (checked against the model's fingerprint of it: size and hash), also the \
+        model was fitted to (checked against the model's fingerprint of it: size and hash; not for a \
+        --method adam model), also the \
         residuals against the fitted values and the normal QQ plot of the residuals, computed from the \
         model's β and b on the data's rows. The files are those 'lmm fit … --plot DIR' writes, byte for byte.
         Examples:
@@ -32,6 +33,9 @@ struct PlotCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let saved = try SavedModel.load(path: model)
+            if let condSD = saved.approximations.first(where: { $0.quantity == "condSD" }) {
+                FileHandle.standardError.write(Data("lmm: note: the model was fitted by --method \(saved.algorithm); its conditional SDs are approximate: \(condSD.how)\n".utf8))
+            }
             let fitted = try data.map { try saved.fittedValues(dataPath: $0) }
             var outputs = OutputFiles()
             do {

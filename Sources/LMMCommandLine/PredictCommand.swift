@@ -16,7 +16,8 @@ struct PredictCommand: ParsableCommand {
         C = Cov(b̂ − b, β̂ − β) the joint conditional covariance (σ²·inverse of the mixed-model equations), \
         se² = v'Cv + Σ over terms whose level is unseen of z_j'Σ_j z_j (Σ_j = σ²T_jT_j', the term's covariance); \
         with --re-form none every level counts as unseen: se² = x'vcov(β)x + Σ_j z_j'Σ_j z_j. \
-        'prediction' adds σ² (a new observation). The model file stores C for q + p ≤ 1000 only.
+        'prediction' adds σ² (a new observation). The model file stores C for q + p ≤ 1000 only, and not for \
+        models of --method adam or iterative (their files have vcov(β): population-level intervals only).
         Examples:
           lmm fit sleepstudy.csv -f 'Reaction ~ 1 + Days + (1 + Days | Subject)' --save sleep.lmm
           lmm predict sleep.lmm new.csv --out pred.csv
@@ -66,6 +67,10 @@ struct PredictCommand: ParsableCommand {
             let summary = try Predictor.predict(saved, newData: newData, output: out,
                                                 options: PredictionOptions(populationLevel: reForm == .none, newLevels: newLevels,
                                                                           interval: interval, level: level))
+            if !quiet && interval != .none && saved.isApproximate {
+                let vcov = saved.approximations.first { $0.quantity == "fixef.vcov" }.map { "; vcov(β): \($0.how)" } ?? ""
+                FileHandle.standardError.write(Data("lmm: note: the model was fitted by --method \(saved.algorithm): the interval is conditional on its approximate θ and σ\(vcov)\n".utf8))
+            }
             if !quiet {
                 var message = "lmm: \(summary.rows) row\(summary.rows == 1 ? "" : "s") predicted"
                 if summary.missingRows > 0 {

@@ -106,10 +106,14 @@ struct AfterTheFitCommandTests {
         #expect(left.isEmpty, "temporary files left: \(left)")
     }
 
-    @Test("--save and --residuals are refused with --method adam")
-    func adamRefused() throws {
-        let result = try CommandRunner.run(["fit", sleepstudy, "-f", formula, "--method", "adam", "--save", "/tmp/never.lmm"])
-        #expect(result.status != 0)
-        #expect(result.stderr.contains("--save and --residuals are not available with --method adam"))
+    @Test("--plot is refused with --method adam and iterative, pointing to lmm plot (--save works: ApproximateSavedModelTests)")
+    func plotRefused() throws {
+        let adam = try CommandRunner.run(["fit", sleepstudy, "-f", formula, "--method", "adam", "--plot", "/tmp/never-plots"])
+        #expect(adam.status != 0)
+        #expect(adam.stderr.contains("--plot needs an in-memory fit (not --method adam); save the model with --save and draw the conditional modes with lmm plot MODEL"))
+        let iterative = try CommandRunner.run(["fit", sleepstudy, "-f", formula, "--method", "iterative", "--plot", "/tmp/never-plots"])
+        #expect(iterative.status != 0)
+        #expect(iterative.stderr.contains("save the model with --save and use lmm plot MODEL DATA"))
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/never-plots"))
     }
 }

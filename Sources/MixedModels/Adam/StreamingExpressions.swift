@@ -37,13 +37,13 @@ struct StreamingExpressions: Sendable {
         }
         for (label, call) in calls {
             guard case .call(_, let arguments, _) = call else { continue }
-            let center = Self.logical(arguments, "center", 1) ?? true
-            let scale = Self.logical(arguments, "scale", 2) ?? true
+            let center = Self.logicalArgument(arguments, "center", 1) ?? true
+            let scale = Self.logicalArgument(arguments, "scale", 2) ?? true
             scaleStatistics[label] = (moments[label] ?? .init()).statistics(center: center, scale: scale)
         }
     }
 
-    private static func logical(_ arguments: [FormulaExpression.Argument], _ name: String, _ position: Int) -> Bool? {
+    static func logicalArgument(_ arguments: [FormulaExpression.Argument], _ name: String, _ position: Int) -> Bool? {
         let argument = arguments.first { $0.name == name }
             ?? (arguments.count > position && arguments[position].name == nil ? arguments[position] : nil)
         if case .logical(let value, _)? = argument?.value { return value }

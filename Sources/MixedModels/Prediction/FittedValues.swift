@@ -20,6 +20,14 @@ public struct FittedValues: Sendable {
         self.init(frame: model.frame, beta: result.fixedEffects, modes: modes, sigma: result.sigma)
     }
 
+    /// The fitted values of `result`, a matrix-free fit of `model` (``IterativeMixedModel``),
+    /// from its model frame, β̂ and b̂.
+    /// - Throws: ``InputError`` when the result's random effects are not the model's.
+    public init(iterative model: IterativeMixedModel, result: FitResult) throws {
+        let modes = try SavedModel.conditionalModes(of: result, frame: model.frame).modes
+        self.init(frame: model.frame, beta: result.fixedEffects, modes: modes, sigma: result.sigma)
+    }
+
     /// The fitted values of `saved` (its β̂, b̂ and σ̂) on `frame`, the model frame of its
     /// formula on the data it was fitted to.
     public init(frame: ModelFrame, saved: SavedModel) {

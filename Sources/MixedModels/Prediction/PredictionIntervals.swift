@@ -47,6 +47,9 @@ struct IntervalParts {
             joint = []
         } else {
             guard let C = model.jointCovariance else {
+                if model.isApproximate {
+                    throw InputError("the model was fitted by --method \(model.algorithm), which does not compute the covariance of the conditional modes b̂ with β̂ that conditional intervals need; population-level intervals (--re-form none) need only the fixed effects' covariance, which the file has")
+                }
                 throw InputError("the model file has no joint covariance of the random and fixed effects, which conditional intervals need: it is stored for q + p ≤ \(JointCovariance.limit) (this model: \(m)) or, per level, for a model with one random term; population-level intervals (--re-form none) need only the fixed effects' covariance")
             }
             joint = C

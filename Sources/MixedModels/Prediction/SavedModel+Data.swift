@@ -19,10 +19,15 @@ extension SavedModel {
     /// - Throws: ``InputError`` for another data file or one that no longer gives the fit's
     ///   rows and columns; the reader's and the model frame's errors.
     public func fittedValues(dataPath path: String) throws -> FittedValues {
+        if algorithm == FitMethod.adam.name {
+            throw InputError("the residual plots of a --method adam model need a streaming pass over the data, which is not implemented; lmm plot MODEL without the data file draws the conditional modes",
+                             file: FileIO.fileName(path))
+        }
         try checkFingerprint(dataPath: path)
         let parsed = try Formula.parse(formula)
         let options = ModelOptions(weights: weights, offset: offset, contrasts: contrasts)
-        let table = try CSVReader.read(path: path, for: parsed, options: options)
+        let table = LMMBinaryFormat.isBinaryFile(path: path) ? try LMMBinaryReader(path: path).readAll()
+            : try CSVReader.read(path: path, for: parsed, options: options)
         let frame = try ModelFrame(formula: parsed, data: table, options: options)
         guard frame.n == nobs, frame.fixedEffectNames == fixedEffectNames,
               zip(frame.randomTerms, terms).allSatisfy({ $0.levels == $1.levels && $0.effectNames == $1.effectNames }) else {

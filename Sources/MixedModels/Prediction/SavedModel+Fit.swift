@@ -7,10 +7,32 @@ extension SavedModel {
     ///   level order, which the file does not record).
     public init(model: LinearMixedModel, result: FitResult, data: DataTable, dataPath: String,
                 options: ModelOptions = ModelOptions()) throws {
+        try self.init(frame: model.frame, parameters: model.parameters, result: result, data: data, dataPath: dataPath,
+                      options: options)
+    }
+
+    /// The model of `result`, a matrix-free fit (``IterativeMixedModel``) of `data` (read from
+    /// the file at `dataPath`, a CSV or `.lmmbin` file). The file records what is approximate
+    /// (``approximations``) and no joint covariance of b̂ and β̂: conditional prediction
+    /// intervals are not available for it, population-level ones are (Cov(β̂) is exact given θ).
+    /// - Throws: as ``init(model:result:data:dataPath:options:)``.
+    public init(iterative model: IterativeMixedModel, result: FitResult, data: DataTable, dataPath: String) throws {
+        try self.init(frame: model.frame, parameters: nil, result: result, data: data, dataPath: dataPath,
+                      options: ModelOptions())
+        approximations = [
+            Approximation(quantity: "theta", how: "variance components solve the REML/ML score with Hutchinson traces (Monte Carlo error; see the fit's messages)"),
+            Approximation(quantity: "modes", how: "b and β solve the mixed-model equations by conjugate gradients, to the solver's tolerance"),
+            Approximation(quantity: "condSD", how: "Hutchinson estimates of the diagonal of Var(b | y, β̂) with the per-level blocks as control variate"),
+            Approximation(quantity: "joint_covariance", how: "not computed: conditional prediction intervals are not available"),
+        ]
+    }
+
+    /// The common work of the initializers above; `parameters` nil: no joint covariance.
+    init(frame: ModelFrame, parameters: CovarianceParameters?, result: FitResult, data: DataTable, dataPath: String,
+         options: ModelOptions) throws {
         weights = options.weights
         offset = options.offset
         contrasts = options.contrasts
-        let frame = model.frame
         let formula = frame.formula
         for (label, expression) in formula.expressions.sorted(by: { $0.key < $1.key }) where label != formula.response {
             if let call = Self.numericOfFactor(expression, data: data) {
@@ -30,10 +52,16 @@ extension SavedModel {
         theta = result.theta
         sigma = result.sigma
         fixedEffectCovariance = result.fixedEffectCovariance.values
-        jointCovariance = JointCovariance.packed(frame: frame, parameters: model.parameters, theta: result.theta,
-                                                 sigmaSquared: result.sigma * result.sigma)
-        levelCovariance = jointCovariance != nil ? nil
-            : LevelCovariance(frame: frame, parameters: model.parameters, theta: result.theta, sigmaSquared: result.sigma * result.sigma)
+        if let parameters {
+            jointCovariance = JointCovariance.packed(frame: frame, parameters: parameters, theta: result.theta,
+                                                     sigmaSquared: result.sigma * result.sigma)
+            levelCovariance = jointCovariance != nil ? nil
+                : LevelCovariance(frame: frame, parameters: parameters, theta: result.theta, sigmaSquared: result.sigma * result.sigma)
+        } else {
+            jointCovariance = nil
+            levelCovariance = nil
+        }
+        approximations = []
 
         let modelVariables = formula.modelVariables
         let fixedVariables = Set(formula.fixed.terms.flatMap(\.variables))
@@ -83,16 +111,23 @@ extension SavedModel {
     /// ``Term/modes``), from the result's rows (ordered by grouping factor, then term, effect
     /// and level, as LinearMixedModel lists them).
     static func conditionalModes(of result: FitResult, frame: ModelFrame) throws -> (modes: [[Double]], sds: [[Double]]) {
-        let randomTerms = frame.randomTerms
-        var modes = randomTerms.map { [Double](repeating: 0, count: $0.columnCount) }
+        try conditionalModes(of: result, terms: frame.randomTerms.map { ($0.groupingName, $0.effectNames, $0.levels) })
+    }
+
+    /// b̂ and the conditional SDs of each of `randomTerms` (lme4's order, the levels the fit
+    /// reports), from the result's rows (ordered as ``conditionalModes(of:frame:)`` says).
+    static func conditionalModes(of result: FitResult,
+                                 terms randomTerms: [(groupingName: String, effectNames: [String], levels: [String])]) throws
+        -> (modes: [[Double]], sds: [[Double]]) {
+        var modes = randomTerms.map { [Double](repeating: 0, count: $0.effectNames.count * $0.levels.count) }
         var sds = modes
         var next = 0
         var done = Set<String>()
         for term in randomTerms where done.insert(term.groupingName).inserted {
             for (j, other) in randomTerms.enumerated() where other.groupingName == term.groupingName {
-                let k = other.effectCount
+                let k = other.effectNames.count
                 for r in 0..<k {
-                    for l in 0..<other.levelCount {
+                    for l in 0..<other.levels.count {
                         guard next < result.randomEffects.count, case let row = result.randomEffects[next],
                               row.factor == other.groupingName, row.term == other.effectNames[r], row.level == other.levels[l] else {
                             throw InputError("internal error: the fit's random effects are not in lme4's order")

@@ -66,6 +66,11 @@ extension SavedModel {
             return .object(members)
         })))
         if let jointCovariance { members.append(("joint_covariance", .array(jointCovariance.map(JSONValue.number)))) }
+        if !approximations.isEmpty {
+            members.append(("approximate", .array(approximations.map { item in
+                .object([("quantity", .string(item.quantity)), ("how", .string(item.how))])
+            })))
+        }
         if let levelCovariance {
             members.append(("level_covariance", .object([
                 ("bb", .array(levelCovariance.bb.map(JSONValue.number))),
@@ -252,6 +257,8 @@ private struct Document: Decodable {
     }
     struct LevelCovarianceKeys: Decodable { var bb: [Double]; var b_beta: [Double] }
     var level_covariance: LevelCovarianceKeys?
+    struct ApproximationKeys: Decodable { var quantity: String; var how: String }
+    var approximate: [ApproximationKeys]?
     var contrasts: String?
     var offset: String?
     var transformations: [TransformationKeys]?
@@ -304,6 +311,7 @@ private struct Document: Decodable {
             fixedEffectCovariance: vcov, jointCovariance: joint_covariance,
             levelCovariance: level_covariance.map { blocks in
                 LevelCovariance(k: ranef.first?.effects.count ?? 0, p: p, bb: blocks.bb, bBeta: blocks.b_beta)
-            })
+            },
+            approximations: (approximate ?? []).map { SavedModel.Approximation(quantity: $0.quantity, how: $0.how) })
     }
 }

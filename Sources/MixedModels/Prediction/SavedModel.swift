@@ -12,8 +12,9 @@ public struct SavedModel: Sendable, Equatable {
     /// The version this build writes; it reads this version and earlier ones. Version 2 added
     /// the covariances behind prediction intervals (``fixedEffectCovariance``, ``jointCovariance``);
     /// version 3 the formula's function calls (``transformations``), the ``contrasts`` and the
-    /// ``offset`` column.
-    public static let formatVersion = 3
+    /// ``offset`` column; version 4 the models of the approximate methods (`--method adam` and
+    /// `iterative`) with what in them is approximate (``approximations``).
+    public static let formatVersion = 4
 
     /// The formula as written (parsed again on loading).
     public var formula: String
@@ -58,6 +59,25 @@ public struct SavedModel: Sendable, Equatable {
     /// For a model with one random term whose joint covariance is too large to store: the
     /// blocks of it that conditional intervals need, per level (``LevelCovariance``); version 3.
     var levelCovariance: LevelCovariance?
+    /// What is approximate in a model of `--method adam` or `iterative` (empty for the exact
+    /// methods and in files before version 4), each quantity with how it was obtained.
+    public var approximations: [Approximation] = []
+
+    /// An approximate quantity of the model (``approximations``).
+    public struct Approximation: Sendable, Equatable {
+        /// The model file's key or quantity (`condSD`, `fixef.vcov`, `theta`, …).
+        public var quantity: String
+        /// How it was obtained, or why it is missing.
+        public var how: String
+
+        public init(quantity: String, how: String) {
+            self.quantity = quantity
+            self.how = how
+        }
+    }
+
+    /// Whether the model comes from an approximate method (`--method adam` or `iterative`).
+    public var isApproximate: Bool { !approximations.isEmpty }
 
     /// q, the number of random effects.
     public var randomEffectCount: Int { terms.reduce(0) { $0 + $1.modes.count } }

@@ -11,7 +11,7 @@ import Darwin
 /// file through a 1 MiB buffer, and only ``commit()`` renames it into place with the mode and
 /// owner of the file it replaces; the temporary file is removed when not committed, and on a
 /// signal (``SignalCleanup``). A device, FIFO or `-` (standard output) is written directly.
-final class StreamingOutputFile {
+package final class StreamingOutputFile {
     /// The real file renamed into place at commit; nil when writing directly.
     private let destination: String?
     private let temporary: String?
@@ -23,7 +23,7 @@ final class StreamingOutputFile {
 
     /// Opens `path` for writing: a temporary file beside a regular file, or the device itself.
     /// - Throws: ``LMMError/output(file:reason:)`` naming the file when it cannot be created.
-    init(path: String) throws {
+    package init(path: String) throws {
         name = FileIO.fileName(path)
         switch try OutputTarget.resolve(path) {
         case .standardOutput:
@@ -52,13 +52,13 @@ final class StreamingOutputFile {
 
     /// Appends text.
     @inline(__always)
-    func write(_ text: String) throws {
+    package func write(_ text: String) throws {
         buffer.append(contentsOf: text.utf8)
         if buffer.count >= Self.flushSize { try flush() }
     }
 
     /// Appends bytes.
-    func write(bytes: [UInt8]) throws {
+    package func write(bytes: [UInt8]) throws {
         buffer.append(contentsOf: bytes)
         if buffer.count >= Self.flushSize { try flush() }
     }
@@ -72,7 +72,7 @@ final class StreamingOutputFile {
     }
 
     /// Writes what is buffered, closes the file and renames a temporary file into place.
-    func commit() throws {
+    package func commit() throws {
         do {
             try flush()
         } catch {
@@ -91,7 +91,7 @@ final class StreamingOutputFile {
     }
 
     /// Closes and removes the temporary file (nothing happens after ``commit()``).
-    func discard() {
+    package func discard() {
         guard descriptor >= 0 else { return }
         close(descriptor)
         descriptor = -1

@@ -1,0 +1,51 @@
+import Foundation
+
+/// `lmm fit … --method adam --residuals`: the fitted values and residuals of a streaming fit,
+/// written in one more pass over the file (memory: one chunk, whatever the number of rows).
+extension StreamingMixedModel {
+    /// Writes ``FittedValues/csv()``'s columns — `row,fitted,fitted_marginal,residual,pearson` —
+    /// for every complete row of the file, in file order: the row's number in the data file
+    /// (from 1; rows skipped for a missing value keep their numbers, as R's na.omit), `Xβ̂ + Zb̂`,
+    /// `Xβ̂`, `y − Xβ̂ − Zb̂` and that over σ̂. β̂ and σ̂ are `result`'s, b̂ the model's levels after
+    /// the fit (so `result` must be this model's last fit).
+    /// - Throws: ``LMMError/input(_:)`` for a chunk that cannot be read; the file's write errors.
+    package func writeFittedValues(_ result: FitResult, to file: StreamingOutputFile) throws {
+        try LMMError.wrapping {
+            let p = keptFixed.count
+            guard result.fixedEffects.count == p else {
+                throw LMMError.numerical("internal error: the fit's fixed effects are not the model's")
+            }
+            let beta = result.fixedEffects, sigma = result.sigma
+            let kinds = reader.columns.map(\.kind)
+            var binary = LMMBinaryChunk()
+            let chunk = DesignChunk(design: design, capacity: reader.rowsPerChunk)
+            let views = states.map(\.view)
+            try file.write("row,fitted,fitted_marginal,residual,pearson\n")
+            var text = ""
+            for c in 0..<reader.chunkCount {
+                try reader.readChunk(c, into: &binary)
+                chunk.load(binary, design: design, kinds: kinds, complete: statistics.completeChunks[c])
+                let stride = chunk.capacity
+                let sourceRows = chunk.sourceRows
+                text.removeAll(keepingCapacity: true)
+                for i in 0..<chunk.rowCount {
+                    var marginal = 0.0
+                    for t in 0..<p { marginal += chunk.X[t * stride + i] * beta[t] }
+                    var fitted = marginal
+                    for (j, view) in views.enumerated() {
+                        let record = view.record(chunk.slots[j][i])
+                        if view.interceptOnly {
+                            fitted += record[0]
+                        } else {
+                            for a in 0..<view.k { fitted += chunk.Z[j][a * stride + i] * record[a] }
+                        }
+                    }
+                    let residual = chunk.y[i] - fitted
+                    let row = chunk.firstRow + (sourceRows.map { Int($0[i]) } ?? i) + 1
+                    text += "\(row),\(fitted),\(marginal),\(residual),\(residual / sigma)\n"
+                }
+                try file.write(text)
+            }
+        }
+    }
+}

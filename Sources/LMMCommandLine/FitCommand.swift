@@ -142,6 +142,12 @@ struct FitCommand: ParsableCommand {
         PhaseLog.mark("start")
         try checkOutputPaths()
         let parsed = try Formula.parse(formula)
+        if Processes.group.size > 1 {
+            guard method == .adam, LMMBinaryFormat.isBinaryFile(path: data) else {
+                throw ValidationError("on more than one rank, lmm-mpi fits --method adam from an .lmmbin file "
+                                      + "(convert a CSV file first with lmm convert)")
+            }
+        }
         if method == .adam { return try fitAdam(parsed) }
         if method == .iterative && data.hasSuffix(".lmmbin") {
             return try fitIterative(parsed, try LMMBinaryReader(path: data).readAll())

@@ -1,0 +1,65 @@
+import CMPI
+import MixedModels
+
+/// The ranks of an MPI job (`MPI_COMM_WORLD`) as a ``ProcessGroup``: owns MPI's initialization
+/// and finalization (one per process). MPI is called from the thread that created it only
+/// (`MPI_THREAD_FUNNELED`): the fit's collectives all run on the main thread.
+public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
+    public let rank: Int
+    public let size: Int
+    private var finalized = false
+
+    /// Initializes MPI. Fails (returns nil) when MPI cannot start, with MPI's own message on
+    /// standard error.
+    public init?() {
+        var provided: Int32 = 0
+        guard MPI_Init_thread(nil, nil, lmm_mpi_thread_funneled(), &provided) == lmm_mpi_success() else { return nil }
+        var rank: Int32 = 0, size: Int32 = 0
+        MPI_Comm_rank(lmm_mpi_comm_world(), &rank)
+        MPI_Comm_size(lmm_mpi_comm_world(), &size)
+        self.rank = Int(rank)
+        self.size = Int(size)
+    }
+
+    /// Finalizes MPI (collective: every rank, at the end; later calls do nothing).
+    public func finish() {
+        guard !finalized else { return }
+        finalized = true
+        MPI_Finalize()
+    }
+
+    /// Ends every rank of the job with status `code` (MPI_Abort): for a failure that the other
+    /// ranks cannot learn of at a collective.
+    public func abort(code: Int32) -> Never {
+        MPI_Abort(lmm_mpi_comm_world(), code)
+        fatalError("MPI_Abort returned")
+    }
+
+    /// MPI counts are Int32: larger buffers go in pieces of at most 2³⁰ elements.
+    private static let piece = 1 << 30
+
+    public func broadcast(_ bytes: inout [UInt8], from root: Int) {
+        bytes.withUnsafeMutableBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let count = min(Self.piece, buffer.count - offset)
+                MPI_Bcast(buffer.baseAddress! + offset, Int32(count), lmm_mpi_byte(), Int32(root), lmm_mpi_comm_world())
+                offset += count
+            }
+        }
+    }
+
+    public func allreduceSum(_ values: inout [Double]) {
+        values.withUnsafeMutableBufferPointer { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let count = min(Self.piece, buffer.count - offset)
+                MPI_Allreduce(lmm_mpi_in_place(), buffer.baseAddress! + offset, Int32(count), lmm_mpi_double(), lmm_mpi_sum(),
+                              lmm_mpi_comm_world())
+                offset += count
+            }
+        }
+    }
+
+    deinit { finish() }
+}

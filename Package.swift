@@ -67,6 +67,7 @@ let package = Package(
             name: "lmm-bench",
             dependencies: [
                 "MixedModels",
+                "MixedModelsMPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/lmm-bench"

@@ -143,14 +143,17 @@ struct FitCommand: ParsableCommand {
         try checkOutputPaths()
         let parsed = try Formula.parse(formula)
         if Processes.group.size > 1 {
-            guard method == .adam, LMMBinaryFormat.isBinaryFile(path: data) else {
-                throw ValidationError("on more than one rank, lmm-mpi fits --method adam from an .lmmbin file "
+            guard (method == .adam && LMMBinaryFormat.isBinaryFile(path: data)) || (method == .iterative && data.hasSuffix(".lmmbin")) else {
+                throw ValidationError("on more than one rank, lmm-mpi fits --method adam or iterative from an .lmmbin file "
                                       + "(convert a CSV file first with lmm convert)")
             }
         }
         if method == .adam { return try fitAdam(parsed) }
         if method == .iterative && data.hasSuffix(".lmmbin") {
-            return try fitIterative(parsed, try LMMBinaryReader(path: data).readAll())
+            // Every rank opens the file (if any cannot, all stop); the chunks are read collectively.
+            let group = Processes.group
+            let reader = try group.agreeing { try LMMBinaryReader(path: data, group: group) }
+            return try fitIterative(parsed, try reader.readAll())
         }
         let table = try CSVReader.read(path: data, for: parsed, options: modelOptions)
         PhaseLog.mark("read CSV")

@@ -2,8 +2,8 @@ import Foundation
 import Testing
 
 /// Issue 17: `lmm-mpi` on K ranks (`mpirun --oversubscribe -np K`, K = 1, 2, 3 on this 2-core
-/// machine) gives the single-process `lmm fit --method adam` fit, and a bad chunk read by one
-/// rank stops every rank with its message and no output file.
+/// machine) gives the single-process `lmm fit --method adam` and `--method iterative` fits, and
+/// a bad chunk read by one rank stops every rank with its message and no output file.
 @Suite("MPI", .serialized, .enabled(if: MPIRunner.mpirun != nil, "mpirun is not installed (CI installs openmpi-bin)"))
 struct MPITests {
     static let formula = "y ~ 1 + x + (1 | user) + (1 | item)"
@@ -37,15 +37,15 @@ struct MPITests {
     }
 
     /// Fits with `lmm` and with `lmm-mpi` on 1, 2 and 3 ranks; every number of the JSON outputs agrees to 1e-10.
-    func expectSameFit(_ extra: [String], directory: URL, data: String) throws {
+    func expectSameFit(method: String = "adam", _ extra: [String], directory: URL, data: String) throws {
         let single = directory.appendingPathComponent("single.json").path
-        let result = try CommandRunner.run(["fit", data, "-f", Self.formula, "--method", "adam", "--json", single, "-q"] + extra)
+        let result = try CommandRunner.run(["fit", data, "-f", Self.formula, "--method", method, "--json", single, "-q"] + extra)
         #expect(result.status == 0, "\(result.stderr)")
         let reference = try Self.numbers(single)
         #expect(reference["/fixef/x"] != nil && reference.count > 1_000)
         for ranks in 1...3 {
             let output = directory.appendingPathComponent("ranks\(ranks).json").path
-            let run = try MPIRunner.run(ranks: ranks, ["fit", data, "-f", Self.formula, "--method", "adam", "--json", output, "-q"] + extra)
+            let run = try MPIRunner.run(ranks: ranks, ["fit", data, "-f", Self.formula, "--method", method, "--json", output, "-q"] + extra)
             #expect(run.status == 0, "\(ranks) ranks: \(run.stderr)")
             let ours = try Self.numbers(output)
             #expect(Set(ours.keys) == Set(reference.keys), "\(ranks) ranks")
@@ -73,6 +73,25 @@ struct MPITests {
         let (directory, data) = try Self.data()
         defer { try? FileManager.default.removeItem(at: directory) }
         try expectSameFit(["--penalties", "evidence"], directory: directory, data: data)
+    }
+
+    @Test("the matrix-free REML fit (--method iterative): K = 1, 2, 3 ranks give the single-process fit (1e-10)")
+    func iterative() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try expectSameFit(method: "iterative", [], directory: directory, data: data)
+    }
+
+    @Test("on more than one rank, a method other than adam and iterative is refused on every rank")
+    func otherMethods() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appendingPathComponent("exact.json").path
+        let run = try MPIRunner.run(ranks: 2, ["fit", data, "-f", Self.formula, "--json", output, "-q"], reportingEachRank: true)
+        #expect(run.stderr.components(separatedBy: "lmm-mpi fits --method adam or iterative from an .lmmbin file").count - 1 == 2,
+                "\(run.stderr)")
+        for rank in 0..<2 { #expect(run.stderr.contains("lmm-mpi rank \(rank) exit 1"), "\(run.stderr)") }
+        #expect(!FileManager.default.fileExists(atPath: output))
     }
 
     @Test("a corrupt chunk read by rank 1 stops every rank with its message, and no output file is written")

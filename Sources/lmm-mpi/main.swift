@@ -19,6 +19,9 @@ Processes.group = group
 let status: Int32
 do {
     var command = try LMMCommand.parseAsRoot()
+    guard group.size == 1 || Processes.runsOnSeveralRanks(command) else {
+        throw ValidationError("on more than one rank, lmm-mpi runs 'fit' only (--method adam or iterative)")
+    }
     try command.run()
     status = 0
 } catch {

@@ -94,6 +94,17 @@ struct MPITests {
         #expect(!FileManager.default.fileExists(atPath: output))
     }
 
+    @Test("on more than one rank, a command other than fit is refused")
+    func otherCommands() throws {
+        let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appendingPathComponent("converted.lmmbin").path
+        let run = try MPIRunner.run(ranks: 2, ["convert", Fixtures.path("synthetic_crossed.csv"), output], reportingEachRank: true)
+        #expect(run.stderr.contains("on more than one rank, lmm-mpi runs 'fit' only"), "\(run.stderr)")
+        for rank in 0..<2 { #expect(run.stderr.contains("lmm-mpi rank \(rank) exit 64"), "\(run.stderr)") }
+        #expect(!FileManager.default.fileExists(atPath: output))
+    }
+
     @Test("a corrupt chunk read by rank 1 stops every rank with its message, and no output file is written")
     func badShard() throws {
         let (directory, data) = try Self.data()

@@ -105,6 +105,20 @@ struct MPITests {
         #expect(!FileManager.default.fileExists(atPath: output))
     }
 
+    @Test("a --variances file that cannot be read stops every rank before the fit, with the message")
+    func missingVariances() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appendingPathComponent("out.json").path
+        let missing = directory.appendingPathComponent("missing.json").path
+        let run = try MPIRunner.run(ranks: 2, ["fit", data, "-f", Self.formula, "--method", "adam", "--variances", missing,
+                                               "--json", output, "-q"], reportingEachRank: true)
+        let lines = run.stderr.split(separator: "\n").filter { $0.hasPrefix("lmm: error:") && $0.contains("missing.json") }
+        #expect(lines.count == 2 && lines.allSatisfy { $0.hasSuffix("(seen by rank 0 of 2)") }, "\(run.stderr)")
+        for rank in 0..<2 { #expect(run.stderr.contains("lmm-mpi rank \(rank) exit 1"), "\(run.stderr)") }
+        #expect(!FileManager.default.fileExists(atPath: output))
+    }
+
     @Test("a corrupt chunk read by rank 1 stops every rank with its message, and no output file is written")
     func badShard() throws {
         let (directory, data) = try Self.data()

@@ -28,13 +28,6 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
         MPI_Finalize()
     }
 
-    /// Ends every rank of the job with status `code` (MPI_Abort): for a failure that the other
-    /// ranks cannot learn of at a collective.
-    public func abort(code: Int32) -> Never {
-        MPI_Abort(lmm_mpi_comm_world(), code)
-        fatalError("MPI_Abort returned")
-    }
-
     /// MPI counts are Int32: larger buffers go in pieces of at most 2³⁰ elements.
     private static let piece = 1 << 30
 

@@ -6,8 +6,7 @@ extension PreconditionerKind: ExpressibleByArgument {}
 
 extension FitCommand {
     /// `--method iterative`: the matrix-free fit (conjugate gradients, stochastic traces).
-    func fitIterative(_ formula: Formula, _ table: DataTable) throws {
-        let model = try IterativeMixedModel(formula: formula, data: table)
+    func fitIterative(_ model: IterativeMixedModel, dataName: String) throws {
         var options = IterativeOptions()
         options.criterion = ml ? .ml : .reml
         options.probes = probes ?? 32
@@ -29,6 +28,24 @@ extension FitCommand {
         PhaseLog.mark("fit")
         // With lmm-mpi every rank computed the same fit; rank 0 reports it and writes the outputs.
         guard Processes.isReporting else { return }
-        try deliver(result, dataName: table.source)
+        try deliver(result, dataName: dataName)
+    }
+
+    /// `--method iterative` on the ranks of an MPI job: each rank reads the chunks it owns
+    /// (c mod K = rank) and keeps only their rows; the products and sums over rows are
+    /// combined by collectives (see ``IterativeMixedModel/init(formula:share:group:)``).
+    func fitIterativeDistributed(_ formula: Formula, _ reader: LMMBinaryReader) throws {
+        let group = reader.group
+        guard reader.chunkCount >= group.size else {
+            throw InputError("the file has \(reader.chunkCount) chunk\(reader.chunkCount == 1 ? "" : "s") for \(group.size) ranks: "
+                             + "every rank needs one (convert it again with a smaller --rows-per-chunk)", file: reader.path)
+        }
+        let share = try reader.readShare()
+        PhaseLog.mark("read this rank's chunks")
+        let model = try IterativeMixedModel(formula: formula, share: share, group: group)
+        if !quiet {
+            FileHandle.standardError.write(Data("lmm-mpi: rank \(group.rank) of \(group.size) holds \(model.rowsHeld) of \(model.observationCount) rows (chunks \(share.chunks.map { String($0 + 1) }.joined(separator: ", ")) of \(reader.chunkCount))\n".utf8))
+        }
+        try fitIterative(model, dataName: share.table.source)
     }
 }

@@ -153,11 +153,15 @@ struct FitCommand: ParsableCommand {
             // Every rank opens the file (if any cannot, all stop); the chunks are read collectively.
             let group = Processes.group
             let reader = try group.agreeing { try LMMBinaryReader(path: data, group: group) }
-            return try fitIterative(parsed, try reader.readAll())
+            guard group.size > 1 else {
+                let table = try reader.readAll()
+                return try fitIterative(try IterativeMixedModel(formula: parsed, data: table), dataName: table.source)
+            }
+            return try fitIterativeDistributed(parsed, reader)
         }
         let table = try CSVReader.read(path: data, for: parsed, options: modelOptions)
         PhaseLog.mark("read CSV")
-        if method == .iterative { return try fitIterative(parsed, table) }
+        if method == .iterative { return try fitIterative(try IterativeMixedModel(formula: parsed, data: table), dataName: table.source) }
         let model = try LinearMixedModel(formula: parsed, data: table, options: modelOptions)
         let criterion: Criterion = ml ? .ml : .reml
         let result: FitResult

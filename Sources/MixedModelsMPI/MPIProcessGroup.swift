@@ -54,5 +54,22 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
         }
     }
 
+    public func sum(_ values: inout [Double]) {
+        values.withUnsafeMutableBufferPointer { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let count = min(Self.piece, buffer.count - offset)
+                let start = buffer.baseAddress! + offset
+                if rank == 0 {
+                    MPI_Reduce(lmm_mpi_in_place(), start, Int32(count), lmm_mpi_double(), lmm_mpi_sum(), 0, lmm_mpi_comm_world())
+                } else {
+                    MPI_Reduce(start, nil, Int32(count), lmm_mpi_double(), lmm_mpi_sum(), 0, lmm_mpi_comm_world())
+                }
+                MPI_Bcast(start, Int32(count), lmm_mpi_double(), 0, lmm_mpi_comm_world())
+                offset += count
+            }
+        }
+    }
+
     deinit { finish() }
 }

@@ -211,6 +211,12 @@ public final class LMMBinaryReader: Sendable {
     /// - Throws: ``InputError`` for a read error or a factor code that is not a level (naming
     ///   the row, counted from 1).
     public func readChunk(_ index: Int, into chunk: inout LMMBinaryChunk) throws {
+        try readChunk(index, into: &chunk, shared: true)
+    }
+
+    /// ``readChunk(_:into:)``; with `shared` false this process reads the chunk from disk
+    /// itself, whatever the group (not collective: for the chunks a process owns).
+    func readChunk(_ index: Int, into chunk: inout LMMBinaryChunk, shared: Bool) throws {
         guard (0..<chunkCount).contains(index) else {
             throw InputError("no chunk \(index); the file has \(chunkCount)", file: file)
         }
@@ -223,7 +229,7 @@ public final class LMMBinaryReader: Sendable {
         }
         let byteCount = layout.chunkByteCount(rows: rows)
         if chunk.raw.count != byteCount { chunk.raw = [UInt8](repeating: 0, count: byteCount) }
-        if group.size == 1 {
+        if group.size == 1 || !shared {
             try readVerified(index, into: &chunk.raw)
         } else {
             // Rank c mod K reads and checks the bytes; a failure there is every rank's.

@@ -17,9 +17,9 @@ public struct ModelFrame: Sendable {
     /// earlier ones (lme4: "fixed-effect model matrix is rank deficient").
     public let droppedFixedEffects: [String]
     /// The random-effects terms, ordered as lme4 orders them (by decreasing number of levels).
-    public let randomTerms: [RandomEffectsTerm]
+    public internal(set) var randomTerms: [RandomEffectsTerm]
     /// Rows dropped because a column the formula uses was missing (na.omit).
-    public let droppedRowCount: Int
+    public internal(set) var droppedRowCount: Int
     /// The data table's row (0-based) of each observation: R keeps these numbers after na.omit.
     public let dataRows: [Int]
 
@@ -32,7 +32,7 @@ public struct ModelFrame: Sendable {
     /// them; the log-likelihood then gains ½Σ log wᵢ (lme4's `ldW`).
     public let weights: [Double]?
     /// Σ log wᵢ over the rows used (0 without weights).
-    public let logWeightSum: Double
+    public internal(set) var logWeightSum: Double
     /// The offset of each row used (the sum of the formula's `offset()` terms and of the
     /// offset column), already subtracted from `y`; nil without an offset.
     public let offset: [Double]?
@@ -83,7 +83,7 @@ public struct ModelFrame: Sendable {
         droppedRowCount = data.rowCount - keep.count
         dataRows = keep
         n = keep.count
-        try checks.rowsRemain(n)
+        if !options.isRowShare { try checks.rowsRemain(n) }
 
         let response: [Double]
         switch evaluated[formula.response] ?? Self.evaluated(data.columns[formula.response]!) {
@@ -92,7 +92,11 @@ public struct ModelFrame: Sendable {
         default: throw checks.categoricalResponse
         }
         let responseKept = keep.map { response[$0] }
-        try checks.response(responseKept)
+        if options.isRowShare {
+            try checks.response(constant: nil, firstNonFinite: responseKept.first { !$0.isFinite })
+        } else {
+            try checks.response(responseKept)
+        }
         offset = try Self.offset(formula, options, data, evaluated, keep)
         var y = responseKept
         if let offset { for i in 0..<n { y[i] -= offset[i] } }
@@ -134,7 +138,7 @@ public struct ModelFrame: Sendable {
         if let rootWeights { Self.scaleRows(&weightedX, by: rootWeights) }
         X = weightedX
 
-        try checks.observations(n, fixedEffects: X.columns)
+        if !options.isRowShare { try checks.observations(n, fixedEffects: X.columns) }
         try checks.hasRandomTerms()
 
         var terms: [RandomEffectsTerm] = []
@@ -149,7 +153,7 @@ public struct ModelFrame: Sendable {
             ))
         }
         randomTerms = Self.lme4Order(terms)
-        for term in randomTerms {
+        for term in randomTerms where !options.isRowShare {
             try checks.identifiable(groupingName: term.groupingName, levels: term.levelCount, effects: term.effectCount,
                                     span: term.span, n: n)
         }

@@ -15,6 +15,10 @@ public protocol ProcessGroup: AnyObject, Sendable {
     /// The order of the additions is the implementation's: use it for integers (counts, flags),
     /// which every order adds exactly.
     func allreduceSum(_ values: inout [Double])
+    /// Replaces `values` by their elementwise sum over the processes, the same bits on every
+    /// process (summed at rank 0, then broadcast): for the floating-point partial sums of a
+    /// distributed fit, whose processes must take the same decisions.
+    func sum(_ values: inout [Double])
 }
 
 /// This process alone: rank 0 of 1, where the collectives have nothing to do.
@@ -24,4 +28,5 @@ public final class SingleProcess: ProcessGroup {
     public var size: Int { 1 }
     public func broadcast(_ bytes: inout [UInt8], from root: Int) {}
     public func allreduceSum(_ values: inout [Double]) {}
+    public func sum(_ values: inout [Double]) {}
 }

@@ -3,7 +3,8 @@ import Testing
 
 /// Issue 17: `lmm-mpi` on K ranks (`mpirun --oversubscribe -np K`, K = 1, 2, 3 on this 2-core
 /// machine) gives the single-process `lmm fit --method adam` and `--method iterative` fits, and
-/// a bad chunk read by one rank stops every rank with its message and no output file.
+/// a bad chunk read by one rank stops every rank with its message and no output file; with
+/// `--method iterative` each rank holds only the rows of its own chunks.
 @Suite("MPI", .serialized, .enabled(if: MPIRunner.mpirun != nil, "mpirun is not installed (CI installs openmpi-bin)"))
 struct MPITests {
     static let formula = "y ~ 1 + x + (1 | user) + (1 | item)"
@@ -82,6 +83,41 @@ struct MPITests {
         try expectSameFit(method: "iterative", [], directory: directory, data: data)
     }
 
+    @Test("the iterative fit on K ranks: each rank holds only the rows of its own chunks (c mod K = rank)")
+    func iterativeRowsPerRank() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for ranks in 2...3 {
+            let output = directory.appendingPathComponent("held\(ranks).json").path
+            let run = try MPIRunner.run(ranks: ranks, ["fit", data, "-f", Self.formula, "--method", "iterative", "--json", output])
+            #expect(run.status == 0, "\(run.stderr)")
+            for rank in 0..<ranks {
+                let chunks = stride(from: rank + 1, through: 12, by: ranks).map(String.init).joined(separator: ", ")
+                let line = "lmm-mpi: rank \(rank) of \(ranks) holds \(6_000 / ranks) of 6000 rows (chunks \(chunks) of 12)"
+                #expect(run.stderr.contains(line), "\(run.stderr)")
+            }
+        }
+    }
+
+    @Test("the iterative fit on more ranks than chunks, or with the Gauss–Seidel preconditioner, is refused on every rank")
+    func iterativeRefusals() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appendingPathComponent("out.json").path
+        let seidel = try MPIRunner.run(ranks: 2, ["fit", data, "-f", Self.formula, "--method", "iterative", "--preconditioner",
+                                                  "gauss-seidel", "--json", output, "-q"], reportingEachRank: true)
+        #expect(seidel.stderr.components(separatedBy: "uses --preconditioner block-jacobi").count - 1 == 2, "\(seidel.stderr)")
+        for rank in 0..<2 { #expect(seidel.stderr.contains("lmm-mpi rank \(rank) exit 1"), "\(seidel.stderr)") }
+        let single = directory.appendingPathComponent("one-chunk.lmmbin").path
+        let converted = try CommandRunner.run(["convert", Fixtures.path("synthetic_crossed.csv"), single, "--categorical", "user,item"])
+        #expect(converted.status == 0, "\(converted.stderr)")
+        let few = try MPIRunner.run(ranks: 2, ["fit", single, "-f", Self.formula, "--method", "iterative", "--json", output, "-q"],
+                                    reportingEachRank: true)
+        #expect(few.stderr.components(separatedBy: "the file has 1 chunk for 2 ranks").count - 1 == 2, "\(few.stderr)")
+        for rank in 0..<2 { #expect(few.stderr.contains("lmm-mpi rank \(rank) exit 1"), "\(few.stderr)") }
+        #expect(!FileManager.default.fileExists(atPath: output))
+    }
+
     @Test("on more than one rank, a method other than adam and iterative is refused on every rank")
     func otherMethods() throws {
         let (directory, data) = try Self.data()
@@ -119,7 +155,7 @@ struct MPITests {
         #expect(!FileManager.default.fileExists(atPath: output))
     }
 
-    @Test("a corrupt chunk read by rank 1 stops every rank with its message, and no output file is written")
+    @Test("a corrupt chunk read by rank 1 stops every rank with its message, and no output file is written (adam, iterative)")
     func badShard() throws {
         let (directory, data) = try Self.data()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -128,9 +164,9 @@ struct MPITests {
         let dataOffset = (0..<8).reversed().reduce(0) { $0 << 8 | Int(bytes[32 + $1]) }
         bytes[dataOffset + 500 * 24 + 10] ^= 0xff
         try Data(bytes).write(to: URL(fileURLWithPath: data))
-        for ranks in 2...3 {
+        for (ranks, method) in [(2, "adam"), (3, "adam"), (2, "iterative"), (3, "iterative")] {
             let output = directory.appendingPathComponent("out\(ranks).json").path
-            let arguments = ["fit", data, "-f", Self.formula, "--method", "adam", "--json", output, "-q"]
+            let arguments = ["fit", data, "-f", Self.formula, "--method", method, "--json", output, "-q"]
             // As users run it: mpirun fails.
             let plain = try MPIRunner.run(ranks: ranks, arguments)
             #expect(plain.status != 0, "\(plain.stderr)")

@@ -5,13 +5,15 @@ import MixedModelsMPI
 
 /// `mpirun -np K lmm-bench mpi`: the cost of the collectives `lmm-mpi` sends — the broadcast of
 /// one chunk of an `.lmmbin` file (its bytes: rows per chunk × bytes per row) from its owner, and
-/// the Allreduce of K doubles that agrees on failures — for the README's cost model.
+/// the Allreduce of K doubles that agrees on failures, and the iterative method's sum of a
+/// level-indexed block per conjugate-gradient iteration (q levels × m right-hand sides doubles,
+/// Reduce to rank 0 then Bcast) — for the README's cost model.
 ///
-///     mpirun --oversubscribe -np 2 lmm-bench mpi --row-bytes 24,32
+///     mpirun --oversubscribe -np 2 lmm-bench mpi --row-bytes 24,32 --sum-doubles 1000,100000,3500000
 struct MPICommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mpi",
-        abstract: "MPI collectives of lmm-mpi (run under mpirun -np K, K ≥ 2): chunk broadcast and failure Allreduce times."
+        abstract: "MPI collectives of lmm-mpi (run under mpirun -np K, K ≥ 2): chunk broadcast, failure Allreduce and iterative sum times."
     )
 
     @Option(help: "Bytes per row of the .lmmbin files to model (comma-separated): 8 per float64 column, 4 per factor.")
@@ -19,6 +21,9 @@ struct MPICommand: ParsableCommand {
 
     @Option(help: "Rows per chunk (lmm convert's default: 65536).")
     var rowsPerChunk: Int = LMMBinaryFormat.defaultRowsPerChunk
+
+    @Option(help: "Doubles per sum of the iterative method to time (comma-separated): (q + p) × right-hand sides.")
+    var sumDoubles: String = "1000,100000,3500000"
 
     @Option(help: "Seconds to spend on each size.")
     var seconds: Double = 1
@@ -41,6 +46,13 @@ struct MPICommand: ParsableCommand {
         var flags = [Double](repeating: 0, count: group.size)
         let time = measure(group) { group.allreduceSum(&flags) }
         report(group, "failure Allreduce (K doubles)", 8 * group.size, time)
+        let counts = sumDoubles.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard counts.allSatisfy({ $0 > 0 }) else { throw ValidationError("--sum-doubles takes positive integers") }
+        for count in counts {
+            var values = [Double](repeating: 0, count: count)
+            let time = measure(group) { group.sum(&values) }
+            report(group, "iterative sum (\(count) doubles, Reduce + Bcast)", 8 * count, time)
+        }
     }
 
     /// Mean seconds per call of `body` over the ranks: every rank runs the same number of calls

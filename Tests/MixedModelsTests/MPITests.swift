@@ -38,15 +38,15 @@ struct MPITests {
     }
 
     /// Fits with `lmm` and with `lmm-mpi` on 1, 2 and 3 ranks; every number of the JSON outputs agrees to 1e-10.
-    func expectSameFit(method: String = "adam", _ extra: [String], directory: URL, data: String) throws {
+    func expectSameFit(method: String = "adam", formula: String = Self.formula, _ extra: [String], directory: URL, data: String) throws {
         let single = directory.appendingPathComponent("single.json").path
-        let result = try CommandRunner.run(["fit", data, "-f", Self.formula, "--method", method, "--json", single, "-q"] + extra)
+        let result = try CommandRunner.run(["fit", data, "-f", formula, "--method", method, "--json", single, "-q"] + extra)
         #expect(result.status == 0, "\(result.stderr)")
         let reference = try Self.numbers(single)
         #expect(reference["/fixef/x"] != nil && reference.count > 1_000)
         for ranks in 1...3 {
             let output = directory.appendingPathComponent("ranks\(ranks).json").path
-            let run = try MPIRunner.run(ranks: ranks, ["fit", data, "-f", Self.formula, "--method", method, "--json", output, "-q"] + extra)
+            let run = try MPIRunner.run(ranks: ranks, ["fit", data, "-f", formula, "--method", method, "--json", output, "-q"] + extra)
             #expect(run.status == 0, "\(ranks) ranks: \(run.stderr)")
             let ours = try Self.numbers(output)
             #expect(Set(ours.keys) == Set(reference.keys), "\(ranks) ranks")
@@ -81,6 +81,13 @@ struct MPITests {
         let (directory, data) = try Self.data()
         defer { try? FileManager.default.removeItem(at: directory) }
         try expectSameFit(method: "iterative", [], directory: directory, data: data)
+    }
+
+    @Test("the matrix-free ML fit with a correlated random slope: K = 1, 2, 3 ranks give the single-process fit (1e-10)")
+    func iterativeSlopeML() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try expectSameFit(method: "iterative", formula: "y ~ 1 + x + (1 + x | user) + (1 | item)", ["--ml"], directory: directory, data: data)
     }
 
     @Test("the iterative fit on K ranks: each rank holds only the rows of its own chunks (c mod K = rank)")

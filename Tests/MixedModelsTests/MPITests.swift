@@ -106,7 +106,7 @@ struct MPITests {
         }
     }
 
-    @Test("the iterative fit on more ranks than chunks, or with the Gauss–Seidel preconditioner, is refused on every rank")
+    @Test("the iterative fit on more ranks than chunks, with the Gauss–Seidel preconditioner or grouped by an interaction is refused on every rank")
     func iterativeRefusals() throws {
         let (directory, data) = try Self.data()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -115,6 +115,11 @@ struct MPITests {
                                                   "gauss-seidel", "--json", output, "-q"], reportingEachRank: true)
         #expect(seidel.stderr.components(separatedBy: "uses --preconditioner block-jacobi").count - 1 == 2, "\(seidel.stderr)")
         for rank in 0..<2 { #expect(seidel.stderr.contains("lmm-mpi rank \(rank) exit 1"), "\(seidel.stderr)") }
+        let interaction = try MPIRunner.run(ranks: 2, ["fit", data, "-f", "y ~ 1 + x + (1 | user:item) + (1 | item)", "--method",
+                                                       "iterative", "--json", output, "-q"], reportingEachRank: true)
+        #expect(interaction.stderr.components(separatedBy: "a grouping factor must be one factor column of the file").count - 1 == 2,
+                "\(interaction.stderr)")
+        for rank in 0..<2 { #expect(interaction.stderr.contains("lmm-mpi rank \(rank) exit 1"), "\(interaction.stderr)") }
         let single = directory.appendingPathComponent("one-chunk.lmmbin").path
         let converted = try CommandRunner.run(["convert", Fixtures.path("synthetic_crossed.csv"), single, "--categorical", "user,item"])
         #expect(converted.status == 0, "\(converted.stderr)")

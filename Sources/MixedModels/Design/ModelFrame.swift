@@ -18,6 +18,8 @@ public struct ModelFrame: Sendable {
     public let droppedFixedEffects: [String]
     /// The random-effects terms, ordered as lme4 orders them (by decreasing number of levels).
     public internal(set) var randomTerms: [RandomEffectsTerm]
+    /// The index in `formula.random` of each of `randomTerms`.
+    var randomTermSources: [Int]
     /// Rows dropped because a column the formula uses was missing (na.omit).
     public internal(set) var droppedRowCount: Int
     /// The data table's row (0-based) of each observation: R keeps these numbers after na.omit.
@@ -152,7 +154,10 @@ public struct ModelFrame: Sendable {
                 codes: codes, effects: effects, span: random.span
             ))
         }
-        randomTerms = Self.lme4Order(terms)
+        // lme4's `mkReTrms` order (``TermConventions/order(levelCounts:)``).
+        let order = TermConventions.order(levelCounts: terms.map(\.levelCount))
+        randomTerms = order.map { terms[$0] }
+        randomTermSources = order
         for term in randomTerms where !options.isRowShare {
             try checks.identifiable(groupingName: term.groupingName, levels: term.levelCount, effects: term.effectCount,
                                     span: term.span, n: n)
@@ -251,10 +256,5 @@ public struct ModelFrame: Sendable {
             for (i, v) in distinct.enumerated() { index[v] = Int32(i) }
             return Factor(codes: values.map { $0.isNaN ? -1 : index[$0]! }, levels: distinct.map(RFormat.number))
         }
-    }
-
-    /// The terms in lme4's `mkReTrms` order (``TermConventions/order(levelCounts:)``).
-    static func lme4Order(_ terms: [RandomEffectsTerm]) -> [RandomEffectsTerm] {
-        TermConventions.order(levelCounts: terms.map(\.levelCount)).map { terms[$0] }
     }
 }

@@ -1,5 +1,5 @@
 /// The processes that run one fit together — the ranks of an MPI job, or this process alone —
-/// and the two collectives the distributed streaming fit needs.
+/// and the collectives the distributed fits need.
 ///
 /// The library does not link MPI (a plain `lmm` must run where no MPI is installed): the MPI
 /// implementation lives in the `MixedModelsMPI` target, linked only by the `lmm-mpi` executable.

@@ -43,7 +43,7 @@ extension IterativeMixedModel {
             fileLevels.append(factor.levels)
         }
         // Each term's rows per file level, the rows, the dropped rows and Σ log w, over the processes.
-        let locals = formula.random.map { random in frame.randomTerms.first { $0.span == random.span }! }
+        let locals = formula.random.indices.map { i in frame.randomTerms[frame.randomTermSources.firstIndex(of: i)!] }
         var sums: [Double] = []
         for (term, levels) in zip(locals, fileLevels) {
             var position: [String: Int] = [:]
@@ -98,7 +98,9 @@ extension IterativeMixedModel {
             terms.append(RandomEffectsTerm(groupingName: term.groupingName, effectNames: term.effectNames, levels: labels,
                                            codes: term.codes.map { toGlobal[Int($0)] }, effects: term.effects, span: term.span))
         }
-        frame.randomTerms = ModelFrame.lme4Order(terms)
+        let order = TermConventions.order(levelCounts: terms.map(\.levelCount))
+        frame.randomTerms = order.map { terms[$0] }
+        frame.randomTermSources = order
         frame.droppedRowCount = Int(totals[1])
         frame.logWeightSum = totals[2]
 

@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "lmm", targets: ["lmm"]),
         .executable(name: "datagen", targets: ["datagen"]),
         .executable(name: "lmm-bench", targets: ["lmm-bench"]),
+        .executable(name: "lmm-mpi", targets: ["lmm-mpi"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -27,6 +28,11 @@ let package = Package(
             name: "CLAPACK",
             providers: [.apt(["libopenblas-dev", "liblapack-dev"])]
         ),
+        .systemLibrary(
+            name: "CMPI",
+            pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
+        ),
 
         // MARK: - Core library
         .target(
@@ -43,6 +49,10 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "lmm", dependencies: ["LMMCommandLine"]),
+
+        // MARK: - MPI (only lmm-mpi links it: a plain lmm runs where MPI is not installed)
+        .target(name: "MixedModelsMPI", dependencies: ["MixedModels", "CMPI"]),
+        .executableTarget(name: "lmm-mpi", dependencies: ["LMMCommandLine", "MixedModelsMPI"]),
         .executableTarget(
             name: "datagen",
             dependencies: [
@@ -57,6 +67,7 @@ let package = Package(
             name: "lmm-bench",
             dependencies: [
                 "MixedModels",
+                "MixedModelsMPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/lmm-bench"
@@ -65,7 +76,7 @@ let package = Package(
         // MARK: - Tests
         .testTarget(
             name: "MixedModelsTests",
-            dependencies: ["MixedModels", "LMMCommandLine", "lmm"],
+            dependencies: ["MixedModels", "LMMCommandLine", "lmm", "lmm-mpi"],
             exclude: ["R"],
             resources: [.copy("Fixtures")]
         ),

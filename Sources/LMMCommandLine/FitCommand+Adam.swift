@@ -34,17 +34,23 @@ extension FitCommand {
                 SignalCleanup.unregister(temporary)
             }
         }
-        let reader = try LMMBinaryReader.openForStreaming(path: path)
+        // Every rank opens the file and the variance files; if any cannot, all stop here.
+        let group = Processes.group
+        let (reader, given, startValues) = try group.agreeing {
+            (try LMMBinaryReader.openForStreaming(path: path, group: group),
+             try variances.map { try VarianceComponents.load(path: $0) },
+             try start.map { try VarianceComponents.load(path: $0) })
+        }
         let model = try StreamingMixedModel(formula: formula, reader: reader) { rows in
-            reporter.statistics(rows: rows, of: reader.rowCount)
+            if Processes.isReporting { reporter.statistics(rows: rows, of: reader.rowCount) }
         }
         PhaseLog.mark("statistics pass")
         var options = AdamOptions()
-        if let variances {
-            options.penalties = .given(try VarianceComponents.load(path: variances))
+        if let given {
+            options.penalties = .given(given)
         } else {
             options.penalties = .learned(penalties ?? .evidence)
-            options.start = try start.map { try VarianceComponents.load(path: $0) }
+            options.start = startValues
         }
         if let learningRate { options.learningRate = learningRate }
         options.batchSize = batchSize
@@ -52,10 +58,12 @@ extension FitCommand {
         if let tolerance { options.tolerance = tolerance }
         options.seed = seed
         options.criterion = ml ? .ml : .reml
-        options.progress = { reporter.report($0) }
+        if Processes.isReporting { options.progress = { reporter.report($0) } }
         let result = try model.fit(adam: options)
         reporter.finish()
         PhaseLog.mark("fit")
+        // The other ranks computed the same fit; rank 0 reports it and writes the outputs.
+        guard Processes.isReporting else { return }
 
         var extra: [(text: String, path: String)] = []
         if let save {

@@ -141,14 +141,33 @@ struct FitCommand: ParsableCommand {
         PhaseLog.mark("start")
         try checkOutputPaths()
         let parsed = try Formula.parse(formula)
+        if Processes.group.size > 1 {
+            guard (method == .adam && LMMBinaryFormat.isBinaryFile(path: data)) || (method == .iterative && LMMBinaryFormat.isBinaryFile(path: data)) else {
+                throw ValidationError("on more than one rank, lmm-mpi fits --method adam or iterative from an .lmmbin file "
+                                      + "(convert a CSV file first with lmm convert)")
+            }
+        }
         if method == .adam { return try fitAdam(parsed) }
+        if method == .iterative && LMMBinaryFormat.isBinaryFile(path: data) {
+            // Every rank opens the file (if any cannot, all stop); the chunks are read collectively.
+            let group = Processes.group
+            let reader = try group.agreeing { try LMMBinaryReader(path: data, group: group) }
+            guard group.size > 1 else {
+                let table = try reader.readAll()
+                PhaseLog.mark("read data")
+                return try fitIterative(try IterativeMixedModel(formula: parsed, data: table), table: table, dataName: table.source)
+            }
+            return try fitIterativeDistributed(parsed, reader)
+        }
         // An .lmmbin file (recognised by its magic number, whatever its name) is read whole for
         // the in-memory methods, as a CSV file would be.
         let table = LMMBinaryFormat.isBinaryFile(path: data)
             ? try LMMBinaryReader(path: data).readAll()
             : try CSVReader.read(path: data, for: parsed, options: modelOptions)
         PhaseLog.mark("read data")
-        if method == .iterative { return try fitIterative(parsed, table) }
+        if method == .iterative {
+            return try fitIterative(try IterativeMixedModel(formula: parsed, data: table), table: table, dataName: table.source)
+        }
         let model = try LinearMixedModel(formula: parsed, data: table, options: modelOptions)
         let criterion: Criterion = ml ? .ml : .reml
         let result: FitResult

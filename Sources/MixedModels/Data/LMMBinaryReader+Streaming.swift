@@ -3,9 +3,10 @@ extension LMMBinaryReader {
     ///
     /// The reader rejects a truncated file when it opens it (its footer is gone), with the byte
     /// offsets; a user wants the row: this adds which row the data end in and how many are whole.
-    public static func openForStreaming(path: String) throws -> LMMBinaryReader {
+    /// - Parameter group: the processes reading the file together (see ``LMMBinaryReader/group``).
+    public static func openForStreaming(path: String, group: any ProcessGroup = SingleProcess()) throws -> LMMBinaryReader {
         do {
-            return try LMMBinaryReader(path: path)
+            return try LMMBinaryReader(path: path, group: group)
         } catch var error as InputError {
             if let rows = truncation(path: path) { error.message += "; " + rows }
             throw error

@@ -38,11 +38,16 @@ public final class LMMBinaryReader: Sendable {
     private let levelLabels: [[String]]
     /// CRC-32C of each chunk, from the footer.
     private let chunkChecksums: [UInt32]
+    /// The processes reading the file together: chunk c is read from disk by rank c mod K and
+    /// broadcast to the others (``readChunk(_:into:)``); alone, this process reads every chunk.
+    public let group: any ProcessGroup
 
     /// Opens the file and reads its header and footer.
+    /// - Parameter group: the processes reading the file together (every one opens it; see
+    ///   ``group``); this process alone by default.
     /// - Throws: ``InputError`` naming the file when it cannot be read, is not an lmmbin file
     ///   (bad magic), has another version, is truncated, or its sizes are inconsistent.
-    public init(path: String) throws {
+    public init(path: String, group: any ProcessGroup = SingleProcess()) throws {
         let file = FileIO.fileName(path)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw InputError("cannot open the file: \(FileIO.lastError)", file: file) }
@@ -172,6 +177,7 @@ public final class LMMBinaryReader: Sendable {
             self.chunkChecksums = chunkChecksums
             self.layout = layout
             self.levelLabels = levelLabels
+            self.group = group
         } catch {
             close(fd)
             throw error
@@ -197,9 +203,20 @@ public final class LMMBinaryReader: Sendable {
 
     /// Reads chunk `index` into `chunk`, reusing its arrays' storage: after a first chunk of
     /// full size, reading allocates nothing.
+    ///
+    /// In a ``group`` of K processes it is collective: every process calls it with the same
+    /// chunks in the same order (from one thread); rank `index` mod K reads the bytes from disk,
+    /// checks them and broadcasts them, so that each rank reads 1/K of the file and all get the
+    /// same bytes. A read error there is thrown on every rank, with its message.
     /// - Throws: ``InputError`` for a read error or a factor code that is not a level (naming
     ///   the row, counted from 1).
     public func readChunk(_ index: Int, into chunk: inout LMMBinaryChunk) throws {
+        try readChunk(index, into: &chunk, shared: true)
+    }
+
+    /// ``readChunk(_:into:)``; with `shared` false this process reads the chunk from disk
+    /// itself, whatever the group (not collective: for the chunks a process owns).
+    func readChunk(_ index: Int, into chunk: inout LMMBinaryChunk, shared: Bool) throws {
         guard (0..<chunkCount).contains(index) else {
             throw InputError("no chunk \(index); the file has \(chunkCount)", file: file)
         }
@@ -212,9 +229,19 @@ public final class LMMBinaryReader: Sendable {
         }
         let byteCount = layout.chunkByteCount(rows: rows)
         if chunk.raw.count != byteCount { chunk.raw = [UInt8](repeating: 0, count: byteCount) }
-        try chunk.raw.withUnsafeMutableBytes { try read(into: $0.baseAddress, byteCount, offset: layout.chunkOffset(index)) }
-        guard chunk.raw.withUnsafeBytes({ CRC32C.checksum($0) }) == chunkChecksums[index] else {
-            throw InputError("chunk \(index + 1) of \(chunkCount) (rows \(firstRow + 1) to \(firstRow + rows)) is corrupt: checksum mismatch", file: file)
+        if group.size == 1 || !shared {
+            try readVerified(index, into: &chunk.raw)
+        } else {
+            // Rank c mod K reads and checks the bytes; a failure there is every rank's.
+            let owner = index % group.size
+            var failure: (any Error)?
+            if group.rank == owner {
+                do { try readVerified(index, into: &chunk.raw) } catch { failure = error }
+            }
+            var status: [UInt8] = [failure == nil ? 0 : 1]
+            group.broadcast(&status, from: owner)
+            if status[0] != 0 { try group.share(failure, from: owner) }
+            group.broadcast(&chunk.raw, from: owner)
         }
         let raw = chunk.raw
         var offset = 0
@@ -236,6 +263,16 @@ public final class LMMBinaryReader: Sendable {
         chunk.index = index
         chunk.firstRow = firstRow
         chunk.rowCount = rows
+    }
+
+    /// Chunk `index`'s bytes as stored, into `raw` (sized for them), checked against its checksum.
+    private func readVerified(_ index: Int, into raw: inout [UInt8]) throws {
+        let byteCount = raw.count
+        try raw.withUnsafeMutableBytes { try read(into: $0.baseAddress, byteCount, offset: layout.chunkOffset(index)) }
+        guard raw.withUnsafeBytes({ CRC32C.checksum($0) }) == chunkChecksums[index] else {
+            let rows = rowCount(ofChunk: index), firstRow = index * rowsPerChunk
+            throw InputError("chunk \(index + 1) of \(chunkCount) (rows \(firstRow + 1) to \(firstRow + rows)) is corrupt: checksum mismatch", file: file)
+        }
     }
 
     private func read(into pointer: UnsafeMutableRawPointer?, _ count: Int, offset: Int) throws {

@@ -17,9 +17,11 @@ public struct ModelFrame: Sendable {
     /// earlier ones (lme4: "fixed-effect model matrix is rank deficient").
     public let droppedFixedEffects: [String]
     /// The random-effects terms, ordered as lme4 orders them (by decreasing number of levels).
-    public let randomTerms: [RandomEffectsTerm]
+    public internal(set) var randomTerms: [RandomEffectsTerm]
+    /// The index in `formula.random` of each of `randomTerms`.
+    var randomTermSources: [Int]
     /// Rows dropped because a column the formula uses was missing (na.omit).
-    public let droppedRowCount: Int
+    public internal(set) var droppedRowCount: Int
     /// The data table's row (0-based) of each observation: R keeps these numbers after na.omit.
     public let dataRows: [Int]
 
@@ -32,7 +34,7 @@ public struct ModelFrame: Sendable {
     /// them; the log-likelihood then gains ½Σ log wᵢ (lme4's `ldW`).
     public let weights: [Double]?
     /// Σ log wᵢ over the rows used (0 without weights).
-    public let logWeightSum: Double
+    public internal(set) var logWeightSum: Double
     /// The offset of each row used (the sum of the formula's `offset()` terms and of the
     /// offset column), already subtracted from `y`; nil without an offset.
     public let offset: [Double]?
@@ -89,7 +91,7 @@ public struct ModelFrame: Sendable {
         droppedRowCount = data.rowCount - keep.count
         dataRows = keep
         n = keep.count
-        try checks.rowsRemain(n)
+        if !options.isRowShare { try checks.rowsRemain(n) }
 
         let response: [Double]
         switch evaluated[formula.response] ?? Self.evaluated(data.columns[formula.response]!) {
@@ -100,7 +102,11 @@ public struct ModelFrame: Sendable {
                                              column: data.columnNames.firstIndex(of: formula.response).map { $0 + 1 })
         }
         let responseKept = keep.map { response[$0] }
-        try checks.response(responseKept)
+        if options.isRowShare {
+            try checks.response(constant: nil, firstNonFinite: responseKept.first { !$0.isFinite })
+        } else {
+            try checks.response(responseKept)
+        }
         offset = try Self.offset(formula, options, data, evaluated, keep)
         var y = responseKept
         if let offset { for i in 0..<n { y[i] -= offset[i] } }
@@ -142,7 +148,7 @@ public struct ModelFrame: Sendable {
         if let rootWeights { Self.scaleRows(&weightedX, by: rootWeights) }
         X = weightedX
 
-        try checks.observations(n, fixedEffects: X.columns)
+        if !options.isRowShare { try checks.observations(n, fixedEffects: X.columns) }
         try checks.hasRandomTerms()
 
         var terms: [RandomEffectsTerm] = []
@@ -156,8 +162,11 @@ public struct ModelFrame: Sendable {
                 codes: codes, effects: effects, span: random.span
             ))
         }
-        randomTerms = Self.lme4Order(terms)
-        for term in randomTerms {
+        // lme4's `mkReTrms` order (``TermConventions/order(levelCounts:)``).
+        let order = TermConventions.order(levelCounts: terms.map(\.levelCount))
+        randomTerms = order.map { terms[$0] }
+        randomTermSources = order
+        for term in randomTerms where !options.isRowShare {
             try checks.identifiable(groupingName: term.groupingName, levels: term.levelCount, effects: term.effectCount,
                                     span: term.span, n: n)
         }
@@ -257,10 +266,5 @@ public struct ModelFrame: Sendable {
             for (i, v) in distinct.enumerated() { index[v] = Int32(i) }
             return Factor(codes: values.map { $0.isNaN ? -1 : index[$0]! }, levels: distinct.map(RFormat.number))
         }
-    }
-
-    /// The terms in lme4's `mkReTrms` order (``TermConventions/order(levelCounts:)``).
-    static func lme4Order(_ terms: [RandomEffectsTerm]) -> [RandomEffectsTerm] {
-        TermConventions.order(levelCounts: terms.map(\.levelCount)).map { terms[$0] }
     }
 }

@@ -8,6 +8,10 @@ public struct ModelOptions: Sendable, Equatable {
     public var offset: String?
     /// How unordered factors are coded when a term needs contrasts.
     public var contrasts: ContrastCoding = .treatment
+    /// The rows are one process's share of the data (a distributed fit): ``ModelFrame`` leaves
+    /// the checks that count observations or compare the response over rows to the caller, who
+    /// makes them over every process's rows.
+    var isRowShare = false
 
     public init(weights: String? = nil, offset: String? = nil, contrasts: ContrastCoding = .treatment) {
         self.weights = weights

@@ -23,7 +23,16 @@ struct FixedEffectBasis {
 
     /// Orthogonalizes the n × p column-major `X` in place into X̃ and returns the basis with
     /// g = 0 (``removeFit(from:workingX:)`` sets g).
-    static func orthogonalize(_ X: inout [Double], n: Int, p: Int) -> FixedEffectBasis {
+    /// - Parameter group: the processes holding the other rows of X (a distributed fit): every
+    ///   inner product is summed over them, so that each process gets the same R and X̃ is the
+    ///   whole X's (its rows here).
+    static func orthogonalize(_ X: inout [Double], n: Int, p: Int,
+                              group: any ProcessGroup = SingleProcess()) -> FixedEffectBasis {
+        let dot = { (a: UnsafePointer<Double>, b: UnsafePointer<Double>, n: Int) -> Double in
+            var value = [dotProduct(a, b, n)]
+            if group.size > 1 { group.sum(&value) }
+            return value[0]
+        }
         var R = [Double](repeating: 0, count: p * p)
         for j in 0..<p { R[j + j * p] = 1 }
         var norms = [Double](repeating: 0, count: p)
@@ -45,7 +54,13 @@ struct FixedEffectBasis {
     }
 
     /// Replaces `y` by its residual on the working columns (two passes) and records g.
-    mutating func removeFit(from y: inout [Double], workingX X: [Double], n: Int) {
+    mutating func removeFit(from y: inout [Double], workingX X: [Double], n: Int,
+                            group: any ProcessGroup = SingleProcess()) {
+        let dot = { (a: UnsafePointer<Double>, b: UnsafePointer<Double>, n: Int) -> Double in
+            var value = [dotProduct(a, b, n)]
+            if group.size > 1 { group.sum(&value) }
+            return value[0]
+        }
         g = [Double](repeating: 0, count: p)
         X.withUnsafeBufferPointer { x in
             y.withUnsafeMutableBufferPointer { yv in
@@ -121,7 +136,7 @@ struct FixedEffectBasis {
 
 }
 
-private func dot(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ n: Int) -> Double {
+private func dotProduct(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ n: Int) -> Double {
     var s = 0.0
     for i in 0..<n { s += a[i] * b[i] }
     return s

@@ -80,7 +80,7 @@ struct VarianceScore {
                 for s in 0..<k { for r in s..<k { samples[c].append(r == s ? 0.5 * Dc[r, r] : Dc[r, s]) } }
             }
         }
-        let n = Double(model.n), p = Double(criterion == .reml ? model.p : 0), q = Double(model.q)
+        let n = Double(model.observations), p = Double(criterion == .reml ? model.p : 0), q = Double(model.q)
         gradient.append(0.5 * (sse / (sigmaSquared * sigmaSquared) - (n - p - q + estimate.trace) / sigmaSquared))
         emStep.append((sse + sigmaSquared * (q + p - estimate.trace)) / n)
         for c in 0..<probes { samples[c].append(-0.5 * estimate.traceSamples[c] / sigmaSquared) }

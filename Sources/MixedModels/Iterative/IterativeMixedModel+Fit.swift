@@ -68,6 +68,10 @@ extension IterativeMixedModel {
     func fitIterative(_ options: IterativeOptions) throws -> IterativeFit {
         let begin = DispatchTime.now()
         model.threads = options.threads ?? Threading.coreCount
+        if model.group.size > 1 && options.preconditioner == .gaussSeidel {
+            // Its sweeps update row vectors term after term: a collective per term and sweep.
+            throw IterativeFitError(message: "on more than one process the iterative method uses --preconditioner block-jacobi")
+        }
         let layout = VarianceParameters(effectCounts: model.terms.map(\.k))
         var phi = startingValues(layout)
         try IterativeMemory(frame: frame).checkFit(probes: options.probes, gaussSeidel: options.preconditioner == .gaussSeidel)
@@ -135,15 +139,27 @@ extension IterativeMixedModel {
     /// A moment start: half of var(y) to σ², the other half split over the terms, each effect
     /// scaled by the mean square of its column.
     func startingValues(_ layout: VarianceParameters) -> [Double] {
-        let n = Double(model.n)
-        let variance = model.responseVariance
-        let share = 0.5 * variance / Double(model.terms.count)
-        let covariances = model.terms.map { term -> Matrix in
-            var V = Matrix(zeros: term.k, term.k)
+        // Sums over rows: this process's, then over the processes. The variance is the user's
+        // response's (the operator holds y's residual on X, see FixedEffectBasis).
+        let n = Double(model.observations)
+        let mean = model.sumOverProcesses([frame.y.reduce(0, +)])[0] / n
+        var sums = [frame.y.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }]
+        for term in model.terms {
             for r in 0..<term.k {
                 var square = 0.0
                 for i in 0..<model.n { square += term.effects[i + r * model.n] * term.effects[i + r * model.n] }
-                V[r, r] = share / max(square / n, 1e-12)
+                sums.append(square)
+            }
+        }
+        sums = model.sumOverProcesses(sums)
+        let variance = sums[0] / max(n - 1, 1)
+        let share = 0.5 * variance / Double(model.terms.count)
+        var next = 1
+        let covariances = model.terms.map { term -> Matrix in
+            var V = Matrix(zeros: term.k, term.k)
+            for r in 0..<term.k {
+                V[r, r] = share / max(sums[next] / n, 1e-12)
+                next += 1
             }
             return V
         }
@@ -208,6 +224,7 @@ extension IterativeMixedModel {
         var schur = model.XtX
         var reduced = [Double](repeating: 0, count: p)
         for i in 0..<n { for t in 0..<p { reduced[t] += model.X[i + t * n] * model.y[i] } }
+        reduced = model.sumOverProcesses(reduced)
         for a in 0..<q {
             for s in 0..<p {
                 reduced[s] -= ZtX[a * p + s] * c[a]
@@ -224,7 +241,7 @@ extension IterativeMixedModel {
         for a in 0..<q { for t in 0..<p { u[a] -= M[a * p + t] * beta[t] } }
 
         let (b, residuals) = fitted(u: u, beta: beta)
-        let sse = residuals.reduce(0) { $0 + $1 * $1 }
+        let sse = model.sumOverProcesses([residuals.reduce(0) { $0 + $1 * $1 }])[0]
         var estimate = state.probes.estimate(model: model, blocks: solvers.blocksA, probes: state.z, solutions: probeSolutions)
         if options.criterion == .reml { addFixedEffectsPart(to: &estimate, M: M, schurInverse: schurInverse) }
         let score = try VarianceScore(layout: layout, phi: phi, model: model, b: b, sse: sse, estimate: estimate,
@@ -332,6 +349,7 @@ extension IterativeMixedModel {
         if includeFixed && p > 0 {
             var reduced = [Double](repeating: 0, count: p * count)
             for i in 0..<n { for t in 0..<p { for a in 0..<count { reduced[t * count + a] += model.X[i + t * n] * w[i * count + a] } } }
+            reduced = model.sumOverProcesses(reduced)
             for a in 0..<q { for t in 0..<p { for c in 0..<count { reduced[t * count + c] -= evaluation.ZtX[a * p + t] * solution[a * count + c] } } }
             for r in 0..<p { for s in 0..<p { for c in 0..<count { betaW[r * count + c] += evaluation.schurInverse[r + s * p] * reduced[s * count + c] } } }
             for a in 0..<q { for t in 0..<p { for c in 0..<count { u[a * count + c] -= evaluation.M[a * p + t] * betaW[t * count + c] } } }
@@ -349,6 +367,7 @@ extension IterativeMixedModel {
                 for a in 0..<count { information[a + b * count] += 0.5 * w[i * count + a] * Pw }
             }
         }
+        information = model.sumOverProcesses(information)
         for b in 0..<count {
             for a in (b + 1)..<max(b + 1, count) {
                 let value = 0.5 * (information[a + b * count] + information[b + a * count])

@@ -17,7 +17,7 @@ public struct IterativeFit: Sendable {
 extension IterativeMixedModel {
     func result(_ evaluation: Evaluation, information: [Double], layout: VarianceParameters, state: FitState,
                 options: IterativeOptions, iterations: Int, converged: Bool, start: DispatchTime) throws -> IterativeFit {
-        let p = model.p, n = model.n
+        let p = model.p, n = model.observations
         let (covariances, sigmaSquared) = layout.split(evaluation.phi)
         let theta = try self.theta(evaluation.phi, layout)
         model.setTheta(theta)
@@ -88,7 +88,7 @@ extension IterativeMixedModel {
             fixedEffectNames: frame.fixedEffectNames, fixedEffects: model.basis.userFixedEffects(evaluation.beta), fixedEffectCovariance: covarianceOfBeta,
             varianceComponents: varCorr(covariances, sigmaSquared), objective: objective,
             groupingNames: frame.randomTerms.map(\.groupingName), levelCounts: frame.randomTerms.map(\.levelCount),
-            randomEffects: ranef, residuals: evaluation.residuals, iterations: iterations, converged: converged,
+            randomEffects: ranef, residuals: gatheredResiduals(evaluation.residuals), iterations: iterations, converged: converged,
             messages: messages,
             elapsedSeconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
         ).result

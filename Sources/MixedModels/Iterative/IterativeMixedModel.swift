@@ -12,6 +12,9 @@ public final class IterativeMixedModel {
     public let frame: ModelFrame
     let model: MixedModelOperator
     let parameters: CovarianceParameters
+    /// The rows held, by the file chunk they come from (in a distributed fit the process owns
+    /// chunks rank, rank + K, …; alone, one entry for every row): the order of the residuals.
+    let rowChunks: [Int]
 
     /// Builds the model frame and the matrix-free operator.
     /// - Throws: ``LMMError``: ``LMMError/formula(_:)`` for a formula that does not fit the data.
@@ -31,8 +34,25 @@ public final class IterativeMixedModel {
         try IterativeMemory(frame: frame).checkOperator()
         model = MixedModelOperator(frame: frame)
         parameters = CovarianceParameters(effectCounts: frame.randomTerms.map(\.effectCount))
+        rowChunks = [frame.n]
         PhaseLog.mark("level index, per-level blocks")
     }
+
+    /// A model of `frame`'s rows through `model` (one process's share of the rows with a
+    /// group of several; ``rowChunks`` say how they fall in the file's chunks).
+    init(frame: ModelFrame, model: MixedModelOperator, rowChunks: [Int]) {
+        self.frame = frame
+        self.model = model
+        self.rowChunks = rowChunks
+        parameters = CovarianceParameters(effectCounts: frame.randomTerms.map(\.effectCount))
+    }
+
+    /// Rows this process holds (of the model's, after na.omit): all of them alone, its share
+    /// of them in a distributed fit (see ``init(formula:share:group:)``).
+    public var rowsHeld: Int { model.n }
+
+    /// Rows the model has, over every process.
+    public var observationCount: Int { model.observations }
 
     /// The solvers at one θ: per-level blocks and conjugate gradients for H (with the fixed
     /// effects) and for A (without).

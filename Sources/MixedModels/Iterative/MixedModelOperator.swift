@@ -36,7 +36,13 @@ final class MixedModelOperator {
         let gram: [Double]
     }
 
+    /// Rows held by this process (all of them, alone).
     let n: Int
+    /// Rows over every process of ``group``: the model's number of observations.
+    let observations: Int
+    /// The processes holding the rows (each its share; the level-indexed vectors are the same
+    /// on all): every sum over rows is this process's partial sum, then ``sumOverProcesses(_:count:)``.
+    let group: any ProcessGroup
     let p: Int
     let q: Int
     /// The working response ỹ (``FixedEffectBasis``: y less its least-squares fit on X̃), so that
@@ -46,8 +52,6 @@ final class MixedModelOperator {
     let X: [Double]
     /// Maps β̃ and its covariance back to the user's X.
     let basis: FixedEffectBasis
-    /// The sample variance of the user's y (the moment start).
-    let responseVariance: Double
     let terms: [TermRows]
     /// X'X, p × p column-major.
     let XtX: [Double]
@@ -62,17 +66,19 @@ final class MixedModelOperator {
     /// Levels per chunk of a parallel gather.
     static let levelChunk = 4_096
 
-    init(frame: ModelFrame) {
+    /// The operator of `frame`'s rows; with a `group` of several processes, `frame` holds this
+    /// process's share of the rows and every level of every term (collective).
+    init(frame: ModelFrame, group: any ProcessGroup = SingleProcess(), observations: Int? = nil) {
         n = frame.n
+        self.group = group
+        self.observations = observations ?? frame.n
         p = frame.X.columns
         var X = frame.X.values, y = frame.y
-        var basis = FixedEffectBasis.orthogonalize(&X, n: n, p: p)
-        basis.removeFit(from: &y, workingX: X, n: n)
+        var basis = FixedEffectBasis.orthogonalize(&X, n: n, p: p, group: group)
+        basis.removeFit(from: &y, workingX: X, n: n, group: group)
         self.X = X
         self.y = y
         self.basis = basis
-        let mean = frame.y.reduce(0, +) / Double(n)
-        responseVariance = frame.y.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(n - 1, 1))
         let layouts = TermLayout.consecutive(effectCounts: frame.randomTerms.map(\.effectCount),
                                              levelCounts: frame.randomTerms.map(\.levelCount),
                                              parameters: CovarianceParameters(effectCounts: frame.randomTerms.map(\.effectCount)))
@@ -98,7 +104,6 @@ final class MixedModelOperator {
             terms.append(TermRows(layout: layout, codes: term.codes, effects: effects,
                                   interceptOnly: interceptOnly, rowStart: counts, rows: rows, gram: gram))
         }
-        self.terms = terms
         q = layouts.last.map { $0.offset + $0.columnCount } ?? 0
         var XtX = [Double](repeating: 0, count: p * p)
         for s in 0..<p {
@@ -109,6 +114,21 @@ final class MixedModelOperator {
                 XtX[s + r * p] = sum
             }
         }
+        // Z'Z's per-level blocks and X'X: sums over every process's rows.
+        if group.size > 1 {
+            var sums = terms.flatMap(\.gram) + XtX
+            group.sum(&sums)
+            var start = 0
+            for j in terms.indices {
+                let count = terms[j].gram.count
+                terms[j] = TermRows(layout: terms[j].layout, codes: terms[j].codes, effects: terms[j].effects,
+                                    interceptOnly: terms[j].interceptOnly, rowStart: terms[j].rowStart, rows: terms[j].rows,
+                                    gram: Array(sums[start..<start + count]))
+                start += count
+            }
+            XtX = Array(sums[start...])
+        }
+        self.terms = terms
         self.XtX = XtX
         templates = terms.map { term in
             var T = [Double](repeating: 0, count: term.k * term.k)
@@ -323,8 +343,28 @@ final class MixedModelOperator {
     func transposeProduct(_ f: UnsafePointer<Double>, count m: Int, includeFixed: Bool, work: UnsafeMutablePointer<Double>,
                           into out: UnsafeMutablePointer<Double>) {
         for j in terms.indices { gather(term: j, f, count: m, into: work) }
+        sumOverProcesses(work, count: q * m)
         applyLambdaTransposed(work, count: m, into: out)
-        if includeFixed { gatherFixed(f, count: m, into: out + q * m) }
+        if includeFixed {
+            gatherFixed(f, count: m, into: out + q * m)
+            sumOverProcesses(out + q * m, count: p * m)
+        }
+    }
+
+    /// Replaces `count` values by their sums over the processes (the same on every process);
+    /// alone, does nothing. Collective.
+    func sumOverProcesses(_ values: UnsafeMutablePointer<Double>, count: Int) {
+        guard group.size > 1 else { return }
+        var buffer = Array(UnsafeBufferPointer(start: values, count: count))
+        group.sum(&buffer)
+        buffer.withUnsafeBufferPointer { values.update(from: $0.baseAddress!, count: count) }
+    }
+
+    /// `values` summed over the processes (collective; unchanged alone).
+    func sumOverProcesses(_ values: [Double]) -> [Double] {
+        var values = values
+        if group.size > 1 { group.sum(&values) }
+        return values
     }
 
     /// Right-hand sides per pass over the rows: the row buffer is n × this, not n × m.
@@ -371,6 +411,8 @@ extension MixedModelOperator {
             for j in terms.indices { gather(term: j, workspace.rowValues, count: m, columns: columns, into: out) }
             if includeFixed { gatherFixed(workspace.rowValues, count: m, columns: columns, into: out + q * m) }
         }
+        // This process's rows gave partial sums: one collective of (q + p) × m values.
+        sumOverProcesses(out, count: dimension(includeFixed: includeFixed) * m)
         applyLambdaTransposed(out, count: m, into: out)
         for index in 0..<(q * m) { out[index] += v[index] }
     }

@@ -1,0 +1,227 @@
+import Foundation
+import Testing
+
+/// Issue 17: `lmm-mpi` on K ranks (`mpirun --oversubscribe -np K`, K = 1, 2, 3 on this 2-core
+/// machine) gives the single-process `lmm fit --method adam` and `--method iterative` fits, and
+/// a bad chunk read by one rank stops every rank with its message and no output file; with
+/// `--method iterative` each rank holds only the rows of its own chunks.
+@Suite("MPI", .serialized, .enabled(if: MPIRunner.mpirun != nil, "mpirun is not installed (CI installs openmpi-bin)"))
+struct MPITests {
+    static let formula = "y ~ 1 + x + (1 | user) + (1 | item)"
+
+    /// synthetic_crossed (6,000 rows, 589 users × 60 items) as an `.lmmbin` file of 12 chunks of
+    /// 500 rows, in a fresh directory.
+    static func data() throws -> (directory: URL, path: String) {
+        let directory = try CommandRunner.temporaryDirectory()
+        let path = directory.appendingPathComponent("crossed.lmmbin").path
+        let result = try CommandRunner.run(["convert", Fixtures.path("synthetic_crossed.csv"), path,
+                                            "--categorical", "user,item", "--rows-per-chunk", "500"])
+        #expect(result.status == 0, "\(result.stderr)")
+        return (directory, path)
+    }
+
+    /// Every number (and flag, as 0 or 1) of a JSON document, by its path (`/fixef/x`,
+    /// `/ranef/3/value`), except the timing.
+    static func numbers(_ path: String) throws -> [String: Double] {
+        var out: [String: Double] = [:]
+        func walk(_ value: Any, _ key: String) {
+            if let object = value as? [String: Any] {
+                for (name, child) in object where name != "elapsed_seconds" { walk(child, key + "/" + name) }
+            } else if let array = value as? [Any] {
+                for (i, child) in array.enumerated() { walk(child, key + "/" + String(i)) }
+            } else if let number = value as? NSNumber {
+                out[key] = number.doubleValue
+            }
+        }
+        walk(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))), "")
+        return out
+    }
+
+    /// Fits with `lmm` and with `lmm-mpi` on 1, 2 and 3 ranks; every number of the JSON outputs agrees to 1e-10.
+    func expectSameFit(method: String = "adam", formula: String = Self.formula, _ extra: [String], directory: URL, data: String) throws {
+        let single = directory.appendingPathComponent("single.json").path
+        let result = try CommandRunner.run(["fit", data, "-f", formula, "--method", method, "--json", single, "-q"] + extra)
+        #expect(result.status == 0, "\(result.stderr)")
+        let reference = try Self.numbers(single)
+        #expect(reference["/fixef/x"] != nil && reference.count > 1_000)
+        for ranks in 1...3 {
+            let output = directory.appendingPathComponent("ranks\(ranks).json").path
+            let run = try MPIRunner.run(ranks: ranks, ["fit", data, "-f", formula, "--method", method, "--json", output, "-q"] + extra)
+            #expect(run.status == 0, "\(ranks) ranks: \(run.stderr)")
+            let ours = try Self.numbers(output)
+            #expect(Set(ours.keys) == Set(reference.keys), "\(ranks) ranks")
+            let differing = reference.filter { key, value in
+                guard let other = ours[key] else { return true }
+                return abs(other - value) > 1e-10 * max(abs(value), 1e-300) && !(other.isNaN && value.isNaN)
+            }
+            #expect(differing.isEmpty, "\(ranks) ranks: \(differing.keys.sorted().prefix(5)) differ")
+        }
+    }
+
+    @Test("adam with given variances: K = 1, 2, 3 ranks give the single-process fit (1e-10)")
+    func givenVariances() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // The variances: those adam learns (any --json output serves as --variances).
+        let variances = directory.appendingPathComponent("variances.json").path
+        let learned = try CommandRunner.run(["fit", data, "-f", Self.formula, "--method", "adam", "--json", variances, "-q"])
+        #expect(learned.status == 0, "\(learned.stderr)")
+        try expectSameFit(["--variances", variances], directory: directory, data: data)
+    }
+
+    @Test("adam learning its penalties (MacKay): K = 1, 2, 3 ranks give the single-process fit (1e-10)")
+    func learnedPenalties() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try expectSameFit(["--penalties", "evidence"], directory: directory, data: data)
+    }
+
+    @Test("the matrix-free REML fit (--method iterative): K = 1, 2, 3 ranks give the single-process fit (1e-10)")
+    func iterative() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try expectSameFit(method: "iterative", [], directory: directory, data: data)
+    }
+
+    @Test("the matrix-free ML fit with a correlated random slope: K = 1, 2, 3 ranks give the single-process fit (1e-10)")
+    func iterativeSlopeML() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try expectSameFit(method: "iterative", formula: "y ~ 1 + x + (1 + x | user) + (1 | item)", ["--ml"], directory: directory, data: data)
+    }
+
+    @Test("the iterative fit on K ranks: each rank holds only the rows of its own chunks (c mod K = rank)")
+    func iterativeRowsPerRank() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for ranks in 2...3 {
+            let output = directory.appendingPathComponent("held\(ranks).json").path
+            let run = try MPIRunner.run(ranks: ranks, ["fit", data, "-f", Self.formula, "--method", "iterative", "--json", output])
+            #expect(run.status == 0, "\(run.stderr)")
+            for rank in 0..<ranks {
+                let chunks = stride(from: rank + 1, through: 12, by: ranks).map(String.init).joined(separator: ", ")
+                let line = "lmm-mpi: rank \(rank) of \(ranks) holds \(6_000 / ranks) of 6000 rows (chunks \(chunks) of 12)"
+                #expect(run.stderr.contains(line), "\(run.stderr)")
+            }
+        }
+    }
+
+    @Test("the iterative fit on more ranks than chunks, with the Gauss–Seidel preconditioner or grouped by an interaction is refused on every rank")
+    func iterativeRefusals() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appendingPathComponent("out.json").path
+        let seidel = try MPIRunner.run(ranks: 2, ["fit", data, "-f", Self.formula, "--method", "iterative", "--preconditioner",
+                                                  "gauss-seidel", "--json", output, "-q"], reportingEachRank: true)
+        #expect(seidel.stderr.components(separatedBy: "uses --preconditioner block-jacobi").count - 1 == 2, "\(seidel.stderr)")
+        for rank in 0..<2 { #expect(seidel.stderr.contains("lmm-mpi rank \(rank) exit 1"), "\(seidel.stderr)") }
+        let interaction = try MPIRunner.run(ranks: 2, ["fit", data, "-f", "y ~ 1 + x + (1 | user:item) + (1 | item)", "--method",
+                                                       "iterative", "--json", output, "-q"], reportingEachRank: true)
+        #expect(interaction.stderr.components(separatedBy: "a grouping factor must be one factor column of the file").count - 1 == 2,
+                "\(interaction.stderr)")
+        for rank in 0..<2 { #expect(interaction.stderr.contains("lmm-mpi rank \(rank) exit 1"), "\(interaction.stderr)") }
+        let single = directory.appendingPathComponent("one-chunk.lmmbin").path
+        let converted = try CommandRunner.run(["convert", Fixtures.path("synthetic_crossed.csv"), single, "--categorical", "user,item"])
+        #expect(converted.status == 0, "\(converted.stderr)")
+        let few = try MPIRunner.run(ranks: 2, ["fit", single, "-f", Self.formula, "--method", "iterative", "--json", output, "-q"],
+                                    reportingEachRank: true)
+        #expect(few.stderr.components(separatedBy: "the file has 1 chunk for 2 ranks").count - 1 == 2, "\(few.stderr)")
+        for rank in 0..<2 { #expect(few.stderr.contains("lmm-mpi rank \(rank) exit 1"), "\(few.stderr)") }
+        #expect(!FileManager.default.fileExists(atPath: output))
+    }
+
+    @Test("on more than one rank, a method other than adam and iterative is refused on every rank")
+    func otherMethods() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appendingPathComponent("exact.json").path
+        let run = try MPIRunner.run(ranks: 2, ["fit", data, "-f", Self.formula, "--json", output, "-q"], reportingEachRank: true)
+        #expect(run.stderr.components(separatedBy: "lmm-mpi fits --method adam or iterative from an .lmmbin file").count - 1 == 2,
+                "\(run.stderr)")
+        for rank in 0..<2 { #expect(run.stderr.contains("lmm-mpi rank \(rank) exit 1"), "\(run.stderr)") }
+        #expect(!FileManager.default.fileExists(atPath: output))
+    }
+
+    @Test("on more than one rank, a command other than fit is refused")
+    func otherCommands() throws {
+        let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appendingPathComponent("converted.lmmbin").path
+        let run = try MPIRunner.run(ranks: 2, ["convert", Fixtures.path("synthetic_crossed.csv"), output], reportingEachRank: true)
+        #expect(run.stderr.contains("on more than one rank, lmm-mpi runs 'fit' only"), "\(run.stderr)")
+        for rank in 0..<2 { #expect(run.stderr.contains("lmm-mpi rank \(rank) exit 64"), "\(run.stderr)") }
+        #expect(!FileManager.default.fileExists(atPath: output))
+    }
+
+    @Test("a --variances file that cannot be read stops every rank before the fit, with the message")
+    func missingVariances() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appendingPathComponent("out.json").path
+        let missing = directory.appendingPathComponent("missing.json").path
+        let run = try MPIRunner.run(ranks: 2, ["fit", data, "-f", Self.formula, "--method", "adam", "--variances", missing,
+                                               "--json", output, "-q"], reportingEachRank: true)
+        let lines = run.stderr.split(separator: "\n").filter { $0.hasPrefix("lmm: error:") && $0.contains("missing.json") }
+        #expect(lines.count == 2 && lines.allSatisfy { $0.hasSuffix("(seen by rank 0 of 2)") }, "\(run.stderr)")
+        for rank in 0..<2 { #expect(run.stderr.contains("lmm-mpi rank \(rank) exit 1"), "\(run.stderr)") }
+        #expect(!FileManager.default.fileExists(atPath: output))
+    }
+
+    @Test("a corrupt chunk read by rank 1 stops every rank with its message, and no output file is written (adam, iterative)")
+    func badShard() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // Damage chunk 2 (index 1: rank 1's with 2 or 3 ranks); rows are 24 bytes (y, x, user, item).
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: data)))
+        let dataOffset = (0..<8).reversed().reduce(0) { $0 << 8 | Int(bytes[32 + $1]) }
+        bytes[dataOffset + 500 * 24 + 10] ^= 0xff
+        try Data(bytes).write(to: URL(fileURLWithPath: data))
+        for (ranks, method) in [(2, "adam"), (3, "adam"), (2, "iterative"), (3, "iterative")] {
+            let output = directory.appendingPathComponent("out\(ranks).json").path
+            let arguments = ["fit", data, "-f", Self.formula, "--method", method, "--json", output, "-q"]
+            // As users run it: mpirun fails.
+            let plain = try MPIRunner.run(ranks: ranks, arguments)
+            #expect(plain.status != 0, "\(plain.stderr)")
+            // Every rank's own status and message.
+            let run = try MPIRunner.run(ranks: ranks, arguments, reportingEachRank: true)
+            let message = "chunk 2 of 12 (rows 501 to 1000) is corrupt: checksum mismatch (seen by rank 1 of \(ranks))"
+            #expect(run.stderr.components(separatedBy: message).count - 1 == ranks, "\(run.stderr)")
+            for rank in 0..<ranks { #expect(run.stderr.contains("lmm-mpi rank \(rank) exit 1"), "\(run.stderr)") }
+            #expect(!FileManager.default.fileExists(atPath: output))
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["crossed.lmmbin"])
+    }
+}
+
+/// Runs the built `lmm-mpi` under `mpirun`.
+enum MPIRunner {
+    /// `mpirun` on the PATH, or nil.
+    static let mpirun: String? = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":")
+        .map { String($0) + "/mpirun" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// `mpirun --oversubscribe --allow-run-as-root -np K lmm-mpi arguments…`. With
+    /// `reportingEachRank`, each rank's exit status is written to standard error
+    /// (`lmm-mpi rank R exit S`), and mpirun lets every rank finish rather than ending the
+    /// others when the first one fails (its own status is then 0).
+    static func run(ranks: Int, _ arguments: [String], reportingEachRank: Bool = false) throws -> CommandRunner.Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: mpirun!)
+        let program = CommandRunner.productsDirectory.appendingPathComponent("lmm-mpi").path
+        var command = [program] + arguments
+        if reportingEachRank {
+            command = ["sh", "-c", #""$0" "$@"; s=$?; echo "lmm-mpi rank $OMPI_COMM_WORLD_RANK exit $s" >&2; exit $s"#] + command
+            process.environment = ProcessInfo.processInfo.environment.merging(["OMPI_MCA_orte_abort_on_non_zero_status": "0"]) { $1 }
+        }
+        process.arguments = ["--oversubscribe", "--allow-run-as-root", "-np", String(ranks)] + command
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return CommandRunner.Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                                    stderr: String(decoding: stderr, as: UTF8.self),
+                                    signaled: process.terminationReason == .uncaughtSignal)
+    }
+}

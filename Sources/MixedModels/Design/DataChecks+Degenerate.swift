@@ -172,27 +172,8 @@ extension DataChecks {
         var rss = 0.0
         for l in 0..<levels {
             let rows = order[starts[l]..<starts[l + 1]]
-            var r = rows.map { y[$0] - mean }
-            var basis: [[Double]] = []
-            for a in 0..<k {
-                var v = rows.map { term.effects.values[a * n + $0] }
-                let original = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
-                for q in basis {
-                    var dot = 0.0
-                    for i in v.indices { dot += q[i] * v[i] }
-                    for i in v.indices { v[i] -= dot * q[i] }
-                }
-                let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
-                guard norm > 1e-10 * original else { continue }
-                for i in v.indices { v[i] /= norm }
-                basis.append(v)
-            }
-            for q in basis {
-                var dot = 0.0
-                for i in r.indices { dot += q[i] * r[i] }
-                for i in r.indices { r[i] -= dot * q[i] }
-            }
-            rss += r.reduce(0) { $0 + $1 * $1 }
+            let columns = (0..<k).map { a in rows.map { term.effects.values[a * n + $0] } }
+            rss += Self.residualSumOfSquares(rows.map { y[$0] - mean }, on: columns)
         }
         return rss
     }

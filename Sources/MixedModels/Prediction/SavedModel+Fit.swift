@@ -64,15 +64,8 @@ extension SavedModel {
         approximations = []
 
         let modelVariables = formula.modelVariables
-        let fixedVariables = Set(formula.fixed.terms.flatMap(\.variables))
-        let effectVariables = Set(formula.random.flatMap { $0.effects.terms.flatMap(\.variables) })
-        let grouping = formula.groupingColumns
         columns = formula.columnsUsed.map { name in
-            var roles: [Column.Role] = []
-            if name == formula.response { roles.append(.response) }
-            if fixedVariables.contains(name) { roles.append(.fixed) }
-            if effectVariables.contains(name) { roles.append(.randomEffect) }
-            if grouping.contains(name) { roles.append(.grouping) }
+            let roles = Column.Role.roles(of: name, in: formula)
             guard case .categorical(let factor) = data.columns[name]! else {
                 return Column(name: name, roles: roles, isCategorical: false, levels: nil, contrasts: nil)
             }

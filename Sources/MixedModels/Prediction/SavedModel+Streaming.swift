@@ -41,15 +41,8 @@ extension SavedModel {
         }
 
         let reader = model.reader
-        let fixedVariables = Set(formula.fixed.terms.flatMap(\.variables))
-        let effectVariables = Set(formula.random.flatMap { $0.effects.terms.flatMap(\.variables) })
-        let grouping = formula.groupingColumns
         columns = formula.columnsUsed.map { name in
-            var roles: [Column.Role] = []
-            if name == formula.response { roles.append(.response) }
-            if fixedVariables.contains(name) { roles.append(.fixed) }
-            if effectVariables.contains(name) { roles.append(.randomEffect) }
-            if grouping.contains(name) { roles.append(.grouping) }
+            let roles = Column.Role.roles(of: name, in: formula)
             let isCategorical = reader.columnIndex(name).map { reader.columns[$0].kind == .factor } ?? false
             guard isCategorical, let source = design.variables[name], source.levelOfCode != nil else {
                 return Column(name: name, roles: roles, isCategorical: isCategorical, levels: nil, contrasts: nil)

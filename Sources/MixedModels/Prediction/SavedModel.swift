@@ -95,6 +95,18 @@ public struct SavedModel: Sendable, Equatable {
             case randomEffect = "random-effect"
             /// (Part of) a grouping factor (right of the bar).
             case grouping
+
+            /// What `formula` uses the column `name` for, in this order.
+            static func roles(of name: String, in formula: Formula) -> [Role] {
+                var roles: [Role] = []
+                if name == formula.response { roles.append(.response) }
+                if formula.fixed.terms.contains(where: { $0.variables.contains(name) }) { roles.append(.fixed) }
+                if formula.random.contains(where: { $0.effects.terms.contains { $0.variables.contains(name) } }) {
+                    roles.append(.randomEffect)
+                }
+                if formula.groupingColumns.contains(name) { roles.append(.grouping) }
+                return roles
+            }
         }
         public var name: String
         public var roles: [Role]

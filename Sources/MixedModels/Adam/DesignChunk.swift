@@ -69,4 +69,27 @@ final class DesignChunk: @unchecked Sendable {
             }
         }
     }
+
+    /// x_i'β of row i (summed over t in order).
+    @inline(__always)
+    func marginalFit(row i: Int, beta: [Double]) -> Double {
+        var fitted = 0.0
+        for t in 0..<beta.count { fitted += X[t * capacity + i] * beta[t] }
+        return fitted
+    }
+
+    /// `marginal` + z_i'b of row i, b from the terms' level records, added term by term.
+    @inline(__always)
+    func conditionalFit(row i: Int, marginal: Double, views: [TermView]) -> Double {
+        var fitted = marginal
+        for (j, view) in views.enumerated() {
+            let record = view.record(slots[j][i])
+            if view.interceptOnly {
+                fitted += record[0]
+            } else {
+                for a in 0..<view.k { fitted += Z[j][a * capacity + i] * record[a] }
+            }
+        }
+        return fitted
+    }
 }

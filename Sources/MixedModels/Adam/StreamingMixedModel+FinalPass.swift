@@ -16,7 +16,7 @@ extension StreamingMixedModel {
     /// Residuals at the final estimates, in file order.
     func finalPass(solver: AdamSolver, progress: (@Sendable (AdamProgress) -> Void)?, epoch: Int, maxEpochs: Int,
                    started seconds: () -> Double) throws -> FinalPass {
-        let n = statistics.n, p = keptFixed.count
+        let n = statistics.n
         let every = max(1, n / 1_000_000)
         var residuals: [Double] = []
         residuals.reserveCapacity(n / every + 1)
@@ -30,7 +30,6 @@ extension StreamingMixedModel {
         for c in 0..<reader.chunkCount {
             try reader.readChunk(c, into: &binary)
             chunk.load(binary, design: design, kinds: kinds, complete: statistics.completeChunks[c])
-            let stride = chunk.capacity
             var blockStart = 0
             while blockStart < chunk.rowCount {
             let blockEnd = min(blockStart + AdamSolver.touchBlock, chunk.rowCount)
@@ -40,16 +39,7 @@ extension StreamingMixedModel {
             }
             touched += sink
             for i in blockStart..<blockEnd {
-                var fitted = 0.0
-                for t in 0..<p { fitted += chunk.X[t * stride + i] * beta[t] }
-                for (j, view) in views.enumerated() {
-                    let record = view.record(chunk.slots[j][i])
-                    if view.interceptOnly {
-                        fitted += record[0]
-                    } else {
-                        for a in 0..<view.k { fitted += chunk.Z[j][a * stride + i] * record[a] }
-                    }
-                }
+                let fitted = chunk.conditionalFit(row: i, marginal: chunk.marginalFit(row: i, beta: beta), views: views)
                 let r = chunk.y[i] - fitted
                 sse += r * r
                 if seen % every == 0 { residuals.append(r) }

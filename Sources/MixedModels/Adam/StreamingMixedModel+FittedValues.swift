@@ -25,21 +25,11 @@ extension StreamingMixedModel {
             for c in 0..<reader.chunkCount {
                 try reader.readChunk(c, into: &binary)
                 chunk.load(binary, design: design, kinds: kinds, complete: statistics.completeChunks[c])
-                let stride = chunk.capacity
                 let sourceRows = chunk.sourceRows
                 text.removeAll(keepingCapacity: true)
                 for i in 0..<chunk.rowCount {
-                    var marginal = 0.0
-                    for t in 0..<p { marginal += chunk.X[t * stride + i] * beta[t] }
-                    var fitted = marginal
-                    for (j, view) in views.enumerated() {
-                        let record = view.record(chunk.slots[j][i])
-                        if view.interceptOnly {
-                            fitted += record[0]
-                        } else {
-                            for a in 0..<view.k { fitted += chunk.Z[j][a * stride + i] * record[a] }
-                        }
-                    }
+                    let marginal = chunk.marginalFit(row: i, beta: beta)
+                    let fitted = chunk.conditionalFit(row: i, marginal: marginal, views: views)
                     let residual = chunk.y[i] - fitted
                     let row = chunk.firstRow + (sourceRows.map { Int($0[i]) } ?? i) + 1
                     text += "\(row),\(fitted),\(marginal),\(residual),\(residual / sigma)\n"

@@ -23,7 +23,7 @@ extension LinearMixedModel {
 
     /// - Parameters:
     ///   - skipsNegligibleLastStep: skip the certified point's last Newton step when it would
-    ///     move no θ by more than ``negligibleStep`` (relative). For the fits of large models,
+    ///     move no variance component by more than ``negligibleStep`` (relative). For the fits of large models,
     ///     where it costs a factorization and a selected inversion; not after BOBYQA (small
     ///     models, cheap evaluations), where it is kept for the last digits.
     ///   - progress: called after each iteration's gradient (criterion, Newton decrement, wall
@@ -85,13 +85,13 @@ extension LinearMixedModel {
             var firstLength = 1.0
             if certificate.isOptimal {
                 // The last Newton step: one evaluation, kept unless d rises beyond rounding. When
-                // asked, it is skipped if it would move no θ by more than ``negligibleStep``
-                // (relative): then the selected inverse of this gradient, at this θ, serves the
+                // asked, it is skipped if it would move no variance component by more than
+                // ``negligibleStep`` (relative): then the selected inverse of this gradient, at this θ, serves the
                 // conditional variances, where the step would cost a factorization and another
                 // selected inversion (about a fifth of a large fit: issue 13).
                 var lastStepRaised = false
-                let relativeStep = theta.indices.map { abs(certificate.step[$0]) / max(abs(theta[$0]), 1e-3) }.max() ?? 0
-                PhaseLog.mark("  last step: largest relative change of θ \(relativeStep)")
+                let relativeStep = parameters.largestRelativeChange(theta: theta, step: certificate.step)
+                PhaseLog.mark("  last step: largest relative change of a variance component \(relativeStep)")
                 let negligible = skipsNegligibleLastStep && relativeStep <= Self.negligibleStep
                 if decrease > 0 && !negligible {
                     let candidate = theta.indices.map { index -> Double in
@@ -178,11 +178,11 @@ extension LinearMixedModel {
         return outcome(maxIterations, converged: false)
     }
 
-    /// The relative change of θ below which the certified point's last Newton step is not taken:
-    /// a variance component (σ² times a product of two θ) then moves by about 5e-5 relative at
-    /// most, half the 1e-4 the tight fits are matched to, and the criterion by λ²/2 ≤ 5e-7.
-    /// Large data sets, whose θ are known to a small fraction of themselves, certify there.
-    static let negligibleStep = 2.5e-5
+    /// The relative change of every variance component (of `Tⱼ Tⱼ'`, at fixed σ²) below which
+    /// the certified point's last Newton step is not taken: half the 1e-4 the tight fits are
+    /// matched to; the criterion moves by λ²/2 ≤ 5e-7. Large data sets, whose θ are known to a
+    /// small fraction of themselves, certify there.
+    static let negligibleStep = 5e-5
 
     /// Sets diagonal elements that have shrunk towards zero to exactly zero when the criterion
     /// does not get worse (lme4 reports a boundary fit with θ = 0).

@@ -95,6 +95,26 @@ public struct CovarianceParameters: Sendable, Equatable {
         }
     }
 
+    /// The largest relative change of a variance component `Tⱼ Tⱼ'` (at fixed σ²) when θ moves
+    /// by `step`: variances and covariances each relative to their own size, as fits are
+    /// compared with lme4's. An entry that is zero at θ and stays zero counts as unchanged.
+    func largestRelativeChange(theta: [Double], step: [Double]) -> Double {
+        let moved = zip(theta, step).map { $0 + $1 }
+        let before = covariances(theta: theta, sigmaSquared: 1)
+        let after = covariances(theta: moved, sigmaSquared: 1)
+        var largest = 0.0
+        for (V, W) in zip(before, after) {
+            for a in 0..<V.rows {
+                for b in 0...a {
+                    let change = abs(W[a, b] - V[a, b])
+                    guard change > 0 else { continue }
+                    largest = max(largest, change / max(abs(V[a, b]), .leastNormalMagnitude))
+                }
+            }
+        }
+        return largest
+    }
+
     /// θ from covariance matrices and σ²: `Tⱼ` is the Cholesky factor of `Vⱼ / σ²`.
     /// - Returns: nil for the index of a term whose matrix is not positive semi-definite.
     public func theta(covariances: [Matrix], sigmaSquared: Double) -> Result<[Double], NotPositiveSemidefinite> {

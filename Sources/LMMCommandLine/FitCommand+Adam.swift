@@ -34,11 +34,12 @@ extension FitCommand {
                 SignalCleanup.unregister(temporary)
             }
         }
-        // Every rank opens the file and the variance files; if any cannot, all stop here.
+        // Every rank opens the file (its shard) and the variance files; if any cannot, all stop
+        // here (the reader agrees on its own failures, collectively).
         let group = Processes.group
-        let (reader, given, startValues) = try group.agreeing {
-            (try LMMBinaryReader.openForStreaming(path: path, group: group),
-             try variances.map { try VarianceComponents.load(path: $0) },
+        let reader = try LMMBinaryReader.openForStreaming(path: path, group: group)
+        let (given, startValues) = try group.agreeing {
+            (try variances.map { try VarianceComponents.load(path: $0) },
              try start.map { try VarianceComponents.load(path: $0) })
         }
         let model = try StreamingMixedModel(formula: formula, reader: reader) { rows in

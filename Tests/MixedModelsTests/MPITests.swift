@@ -88,6 +88,13 @@ struct MPITests {
         try expectSameFit(["--penalties", "evidence"], directory: directory, data: data)
     }
 
+    @Test("adam with a correlated random slope (k = 2 levels' blocks): K = 1 to 4 ranks give the single-process fit (1e-10)")
+    func adamSlope() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try expectSameFit(formula: "y ~ 1 + x + (1 + x | user) + (1 | item)", [], directory: directory, data: data)
+    }
+
     @Test("the matrix-free REML fit (--method iterative): K = 1 to 4 ranks give the single-process fit (1e-10)")
     func iterative() throws {
         let (directory, data) = try Self.data()

@@ -63,6 +63,21 @@ extension FitCommand {
         let result = try model.fit(adam: options)
         reporter.finish()
         PhaseLog.mark("fit")
+        // The residuals: one more pass over the file (collective: every rank reads, rank 0
+        // writes), streamed to a temporary file that deliver() moves into place with the other
+        // outputs (or removes).
+        var streamed: [StreamingOutputFile] = []
+        if let residuals {
+            let file = try group.agreeing { Processes.isReporting ? try StreamingOutputFile(path: residuals) : nil }
+            do {
+                try model.writeFittedValues(result, to: file)
+            } catch {
+                file?.discard()
+                throw error
+            }
+            if let file { streamed.append(file) }
+            PhaseLog.mark("residuals pass")
+        }
         // The other ranks computed the same fit; rank 0 reports it and writes the outputs.
         guard Processes.isReporting else { return }
 
@@ -70,20 +85,6 @@ extension FitCommand {
         if let save {
             let saved = try SavedModel(streaming: model, options: options, result: result, dataPath: data)
             extra.append((try saved.json.serialized(), save))
-        }
-        // The residuals: one more pass over the file, streamed to a temporary file that
-        // deliver() moves into place with the other outputs (or removes).
-        var streamed: [StreamingOutputFile] = []
-        if let residuals {
-            let file = try StreamingOutputFile(path: residuals)
-            do {
-                try model.writeFittedValues(result, to: file)
-            } catch {
-                file.discard()
-                throw error
-            }
-            streamed.append(file)
-            PhaseLog.mark("residuals pass")
         }
         let dataName = LMMBinaryFormat.isBinaryFile(path: data) ? model.source : URL(fileURLWithPath: data).lastPathComponent
         try deliver(result, dataName: dataName, also: extra, streamed: streamed)

@@ -95,6 +95,30 @@ struct MPITests {
         try expectSameFit(formula: "y ~ 1 + x + (1 + x | user) + (1 | item)", [], directory: directory, data: data)
     }
 
+    @Test("adam --residuals on 2 and 3 ranks (every rank reads, rank 0 writes): the single-process file's rows, to 1e-10")
+    func adamResiduals() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func rows(_ path: String) throws -> [[Double]] {
+            try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").dropFirst()
+                .map { $0.split(separator: ",").map { Double($0)! } }
+        }
+        let single = directory.appendingPathComponent("single.csv").path
+        let result = try CommandRunner.run(["fit", data, "-f", Self.formula, "--method", "adam", "--residuals", single, "-q"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let reference = try rows(single)
+        #expect(reference.count == 6_000)
+        for ranks in 2...3 {
+            let output = directory.appendingPathComponent("ranks\(ranks).csv").path
+            let run = try MPIRunner.run(ranks: ranks, ["fit", data, "-f", Self.formula, "--method", "adam", "--residuals", output, "-q"])
+            #expect(run.status == 0, "\(ranks) ranks: \(run.stderr)")
+            let ours = try rows(output)
+            #expect(ours.count == reference.count)
+            let differing = zip(reference, ours).filter { a, b in zip(a, b).contains { abs($0 - $1) > 1e-10 * max(abs($0), 1) } }
+            #expect(differing.isEmpty, "\(ranks) ranks: \(differing.prefix(3))")
+        }
+    }
+
     @Test("the matrix-free REML fit (--method iterative): K = 1 to 4 ranks give the single-process fit (1e-10)")
     func iterative() throws {
         let (directory, data) = try Self.data()

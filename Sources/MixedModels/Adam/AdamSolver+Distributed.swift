@@ -30,7 +30,9 @@ extension AdamSolver {
         group.sum(&exchange)
 
         // Every process's levels, in rank order; a level's first entry replaces what this
-        // process accumulated, later ones add. The combined list reuses partition 0's.
+        // process accumulated, later ones add. The combined list reuses partition 0's. The
+        // mark differs from every batch's stamp (below 2³¹) and from earlier marks.
+        precondition(steps < 0x8000_0000, "more than 2³¹ minibatches")
         let mark = steps | 0x8000_0000
         let list = touched[0]
         var listCount = 0

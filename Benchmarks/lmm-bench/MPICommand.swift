@@ -5,9 +5,10 @@ import MixedModelsMPI
 
 /// `mpirun -np K lmm-bench mpi`: the cost of the collectives `lmm-mpi` sends — the broadcast of
 /// one chunk of an `.lmmbin` file (its bytes: rows per chunk × bytes per row) from its owner, and
-/// the Allreduce of K doubles that agrees on failures, and the iterative method's sum of a
-/// level-indexed block per conjugate-gradient iteration (q levels × m right-hand sides doubles,
-/// Reduce to rank 0 then Bcast) — for the README's cost model.
+/// the Allreduce of K doubles that agrees on failures, and the sum (Reduce to rank 0 then Bcast)
+/// that the iterative method sends per conjugate-gradient iteration (q levels × m right-hand
+/// sides doubles) and adam per minibatch and term (batch rows × (1 + k) doubles: the touched
+/// levels' gradients) — for the README's cost model.
 ///
 ///     mpirun --oversubscribe -np 2 lmm-bench mpi --row-bytes 24,32 --sum-doubles 1000,100000,3500000
 struct MPICommand: ParsableCommand {
@@ -22,7 +23,7 @@ struct MPICommand: ParsableCommand {
     @Option(help: "Rows per chunk (lmm convert's default: 65536).")
     var rowsPerChunk: Int = LMMBinaryFormat.defaultRowsPerChunk
 
-    @Option(help: "Doubles per sum of the iterative method to time (comma-separated): (q + p) × right-hand sides.")
+    @Option(help: "Doubles per sum to time (comma-separated): iterative (q + p) × right-hand sides; adam batch rows × (1 + k).")
     var sumDoubles: String = "1000,100000,3500000"
 
     @Option(help: "Seconds to spend on each size.")
@@ -51,7 +52,7 @@ struct MPICommand: ParsableCommand {
         for count in counts {
             var values = [Double](repeating: 0, count: count)
             let time = measure(group) { group.sum(&values) }
-            report(group, "iterative sum (\(count) doubles, Reduce + Bcast)", 8 * count, time)
+            report(group, "sum (\(count) doubles, Reduce + Bcast)", 8 * count, time)
         }
     }
 

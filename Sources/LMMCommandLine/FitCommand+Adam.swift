@@ -34,11 +34,12 @@ extension FitCommand {
                 SignalCleanup.unregister(temporary)
             }
         }
-        // Every rank opens the file and the variance files; if any cannot, all stop here.
+        // Every rank opens the file (its shard) and the variance files; if any cannot, all stop
+        // here (the reader agrees on its own failures, collectively).
         let group = Processes.group
-        let (reader, given, startValues) = try group.agreeing {
-            (try LMMBinaryReader.openForStreaming(path: path, group: group),
-             try variances.map { try VarianceComponents.load(path: $0) },
+        let reader = try LMMBinaryReader.openForStreaming(path: path, group: group)
+        let (given, startValues) = try group.agreeing {
+            (try variances.map { try VarianceComponents.load(path: $0) },
              try start.map { try VarianceComponents.load(path: $0) })
         }
         let model = try StreamingMixedModel(formula: formula, reader: reader) { rows in
@@ -62,6 +63,21 @@ extension FitCommand {
         let result = try model.fit(adam: options)
         reporter.finish()
         PhaseLog.mark("fit")
+        // The residuals: one more pass over the file (collective: every rank reads, rank 0
+        // writes), streamed to a temporary file that deliver() moves into place with the other
+        // outputs (or removes).
+        var streamed: [StreamingOutputFile] = []
+        if let residuals {
+            let file = try group.agreeing { Processes.isReporting ? try StreamingOutputFile(path: residuals) : nil }
+            do {
+                try model.writeFittedValues(result, to: file)
+            } catch {
+                file?.discard()
+                throw error
+            }
+            if let file { streamed.append(file) }
+            PhaseLog.mark("residuals pass")
+        }
         // The other ranks computed the same fit; rank 0 reports it and writes the outputs.
         guard Processes.isReporting else { return }
 
@@ -69,20 +85,6 @@ extension FitCommand {
         if let save {
             let saved = try SavedModel(streaming: model, options: options, result: result, dataPath: data)
             extra.append((try saved.json.serialized(), save))
-        }
-        // The residuals: one more pass over the file, streamed to a temporary file that
-        // deliver() moves into place with the other outputs (or removes).
-        var streamed: [StreamingOutputFile] = []
-        if let residuals {
-            let file = try StreamingOutputFile(path: residuals)
-            do {
-                try model.writeFittedValues(result, to: file)
-            } catch {
-                file.discard()
-                throw error
-            }
-            streamed.append(file)
-            PhaseLog.mark("residuals pass")
         }
         let dataName = LMMBinaryFormat.isBinaryFile(path: data) ? model.source : URL(fileURLWithPath: data).lastPathComponent
         try deliver(result, dataName: dataName, also: extra, streamed: streamed)

@@ -151,7 +151,7 @@ struct FitCommand: ParsableCommand {
         if method == .iterative && LMMBinaryFormat.isBinaryFile(path: data) {
             // Every rank opens the file (if any cannot, all stop); the chunks are read collectively.
             let group = Processes.group
-            let reader = try group.agreeing { try LMMBinaryReader(path: data, group: group) }
+            let reader = try LMMBinaryReader(path: data, group: group)
             guard group.size > 1 else {
                 let table = try reader.readAll()
                 PhaseLog.mark("read data")

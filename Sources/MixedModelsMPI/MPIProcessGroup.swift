@@ -42,12 +42,16 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
         }
     }
 
-    public func allreduceSum(_ values: inout [Double]) {
+    public func allreduceSum(_ values: inout [Double]) { allreduce(&values, lmm_mpi_sum()) }
+
+    public func maximum(_ values: inout [Double]) { allreduce(&values, lmm_mpi_max()) }
+
+    private func allreduce(_ values: inout [Double], _ operation: MPI_Op) {
         values.withUnsafeMutableBufferPointer { buffer in
             var offset = 0
             while offset < buffer.count {
                 let count = min(Self.piece, buffer.count - offset)
-                MPI_Allreduce(lmm_mpi_in_place(), buffer.baseAddress! + offset, Int32(count), lmm_mpi_double(), lmm_mpi_sum(),
+                MPI_Allreduce(lmm_mpi_in_place(), buffer.baseAddress! + offset, Int32(count), lmm_mpi_double(), operation,
                               lmm_mpi_comm_world())
                 offset += count
             }

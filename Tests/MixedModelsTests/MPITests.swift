@@ -1,10 +1,11 @@
 import Foundation
 import Testing
 
-/// Issue 17: `lmm-mpi` on K ranks (`mpirun --oversubscribe -np K`, K = 1, 2, 3 on this 2-core
-/// machine) gives the single-process `lmm fit --method adam` and `--method iterative` fits, and
-/// a bad chunk read by one rank stops every rank with its message and no output file; with
-/// `--method iterative` each rank holds only the rows of its own chunks.
+/// Issue 17: `lmm-mpi` on K ranks (`mpirun --oversubscribe -np K`, K = 1 to 4 on this 2-core
+/// machine) gives the single-process `lmm fit --method adam` and `--method iterative` fits, from
+/// one file or from a set of K shard files (`lmm convert --shards K`), and a bad chunk or shard
+/// on one rank stops every rank with its message and no output file; with `--method iterative`
+/// each rank holds only the rows of its own chunks.
 @Suite("MPI", .serialized, .enabled(if: MPIRunner.mpirun != nil, "mpirun is not installed (CI installs openmpi-bin)"))
 struct MPITests {
     static let formula = "y ~ 1 + x + (1 | user) + (1 | item)"
@@ -37,16 +38,27 @@ struct MPITests {
         return out
     }
 
-    /// Fits with `lmm` and with `lmm-mpi` on 1, 2 and 3 ranks; every number of the JSON outputs agrees to 1e-10.
-    func expectSameFit(method: String = "adam", formula: String = Self.formula, _ extra: [String], directory: URL, data: String) throws {
+    /// The shard set of `data` for `ranks` ranks (`lmm convert --shards`): the path of shard 0.
+    static func shards(of data: String, _ ranks: Int, in directory: URL) throws -> String {
+        let output = directory.appendingPathComponent("shards\(ranks).lmmbin").path
+        let result = try CommandRunner.run(["convert", data, output, "--shards", String(ranks), "-q"])
+        #expect(result.status == 0, "\(result.stderr)")
+        return directory.appendingPathComponent("shards\(ranks).0-of-\(ranks).lmmbin").path
+    }
+
+    /// Fits with `lmm` and with `lmm-mpi` on 1 to 4 ranks (`counts`), from the file or (`sharded`) from a set
+    /// of as many shards as ranks; every number of the JSON outputs agrees to 1e-10.
+    func expectSameFit(method: String = "adam", formula: String = Self.formula, _ extra: [String], directory: URL, data: String,
+                       sharded: Bool = false, ranks counts: ClosedRange<Int> = 1...4) throws {
         let single = directory.appendingPathComponent("single.json").path
         let result = try CommandRunner.run(["fit", data, "-f", formula, "--method", method, "--json", single, "-q"] + extra)
         #expect(result.status == 0, "\(result.stderr)")
         let reference = try Self.numbers(single)
         #expect(reference["/fixef/x"] != nil && reference.count > 1_000)
-        for ranks in 1...3 {
+        for ranks in counts {
             let output = directory.appendingPathComponent("ranks\(ranks).json").path
-            let run = try MPIRunner.run(ranks: ranks, ["fit", data, "-f", formula, "--method", method, "--json", output, "-q"] + extra)
+            let input = sharded ? try Self.shards(of: data, ranks, in: directory) : data
+            let run = try MPIRunner.run(ranks: ranks, ["fit", input, "-f", formula, "--method", method, "--json", output, "-q"] + extra)
             #expect(run.status == 0, "\(ranks) ranks: \(run.stderr)")
             let ours = try Self.numbers(output)
             #expect(Set(ours.keys) == Set(reference.keys), "\(ranks) ranks")
@@ -58,7 +70,7 @@ struct MPITests {
         }
     }
 
-    @Test("adam with given variances: K = 1, 2, 3 ranks give the single-process fit (1e-10)")
+    @Test("adam with given variances: K = 1 to 4 ranks give the single-process fit (1e-10)")
     func givenVariances() throws {
         let (directory, data) = try Self.data()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -69,14 +81,45 @@ struct MPITests {
         try expectSameFit(["--variances", variances], directory: directory, data: data)
     }
 
-    @Test("adam learning its penalties (MacKay): K = 1, 2, 3 ranks give the single-process fit (1e-10)")
+    @Test("adam learning its penalties (MacKay): K = 1 to 4 ranks give the single-process fit (1e-10)")
     func learnedPenalties() throws {
         let (directory, data) = try Self.data()
         defer { try? FileManager.default.removeItem(at: directory) }
         try expectSameFit(["--penalties", "evidence"], directory: directory, data: data)
     }
 
-    @Test("the matrix-free REML fit (--method iterative): K = 1, 2, 3 ranks give the single-process fit (1e-10)")
+    @Test("adam with a correlated random slope (k = 2 levels' blocks): K = 1 to 4 ranks give the single-process fit (1e-10)")
+    func adamSlope() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try expectSameFit(formula: "y ~ 1 + x + (1 + x | user) + (1 | item)", [], directory: directory, data: data)
+    }
+
+    @Test("adam --residuals on 2 and 3 ranks (every rank reads, rank 0 writes): the single-process file's rows, to 1e-10")
+    func adamResiduals() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func rows(_ path: String) throws -> [[Double]] {
+            try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").dropFirst()
+                .map { $0.split(separator: ",").map { Double($0)! } }
+        }
+        let single = directory.appendingPathComponent("single.csv").path
+        let result = try CommandRunner.run(["fit", data, "-f", Self.formula, "--method", "adam", "--residuals", single, "-q"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let reference = try rows(single)
+        #expect(reference.count == 6_000)
+        for ranks in 2...3 {
+            let output = directory.appendingPathComponent("ranks\(ranks).csv").path
+            let run = try MPIRunner.run(ranks: ranks, ["fit", data, "-f", Self.formula, "--method", "adam", "--residuals", output, "-q"])
+            #expect(run.status == 0, "\(ranks) ranks: \(run.stderr)")
+            let ours = try rows(output)
+            #expect(ours.count == reference.count)
+            let differing = zip(reference, ours).filter { a, b in zip(a, b).contains { abs($0 - $1) > 1e-10 * max(abs($0), 1) } }
+            #expect(differing.isEmpty, "\(ranks) ranks: \(differing.prefix(3))")
+        }
+    }
+
+    @Test("the matrix-free REML fit (--method iterative): K = 1 to 4 ranks give the single-process fit (1e-10)")
     func iterative() throws {
         let (directory, data) = try Self.data()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -87,14 +130,15 @@ struct MPITests {
     func iterativeSlopeML() throws {
         let (directory, data) = try Self.data()
         defer { try? FileManager.default.removeItem(at: directory) }
-        try expectSameFit(method: "iterative", formula: "y ~ 1 + x + (1 + x | user) + (1 | item)", ["--ml"], directory: directory, data: data)
+        try expectSameFit(method: "iterative", formula: "y ~ 1 + x + (1 + x | user) + (1 | item)", ["--ml"], directory: directory, data: data,
+                          ranks: 1...3)    // the slowest fit: K = 4 is tested with the others
     }
 
     @Test("the iterative fit on K ranks: each rank holds only the rows of its own chunks (c mod K = rank)")
     func iterativeRowsPerRank() throws {
         let (directory, data) = try Self.data()
         defer { try? FileManager.default.removeItem(at: directory) }
-        for ranks in 2...3 {
+        for ranks in 2...4 {
             let output = directory.appendingPathComponent("held\(ranks).json").path
             let run = try MPIRunner.run(ranks: ranks, ["fit", data, "-f", Self.formula, "--method", "iterative", "--json", output])
             #expect(run.status == 0, "\(run.stderr)")
@@ -167,6 +211,80 @@ struct MPITests {
         #expect(!FileManager.default.fileExists(atPath: output))
     }
 
+    @Test("K = 1 to 4 shard files on as many ranks give the single-process fit (1e-10): adam with given variances")
+    func shardsAdam() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let variances = directory.appendingPathComponent("variances.json").path
+        let learned = try CommandRunner.run(["fit", data, "-f", Self.formula, "--method", "adam", "--json", variances, "-q"])
+        #expect(learned.status == 0, "\(learned.stderr)")
+        try expectSameFit(["--variances", variances], directory: directory, data: data, sharded: true)
+    }
+
+    @Test("K = 1 to 4 shard files on as many ranks give the single-process fit (1e-10): adam learning its penalties")
+    func shardsAdamLearned() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try expectSameFit(["--penalties", "evidence"], directory: directory, data: data, sharded: true)
+    }
+
+    @Test("K = 1 to 4 shard files on as many ranks give the single-process fit (1e-10): --method iterative")
+    func shardsIterative() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try expectSameFit(method: "iterative", [], directory: directory, data: data, sharded: true)
+    }
+
+    /// Runs `lmm-mpi fit` of `input` on `ranks` ranks reporting each rank's status; expects every
+    /// rank to print `message` and exit 1, and no output file.
+    func expectEveryRankFails(_ input: String, ranks: Int, method: String, message: String, directory: URL) throws {
+        let output = directory.appendingPathComponent("failed.json").path
+        let arguments = ["fit", input, "-f", Self.formula, "--method", method, "--json", output, "-q"]
+        let plain = try MPIRunner.run(ranks: ranks, arguments)
+        #expect(plain.status != 0, "\(plain.stderr)")
+        let run = try MPIRunner.run(ranks: ranks, arguments, reportingEachRank: true)
+        #expect(run.stderr.components(separatedBy: message).count - 1 == ranks, "\(message) in \(run.stderr)")
+        for rank in 0..<ranks { #expect(run.stderr.contains("lmm-mpi rank \(rank) exit 1"), "\(run.stderr)") }
+        #expect(!FileManager.default.fileExists(atPath: output))
+    }
+
+    @Test("a corrupt, missing, foreign or misnamed shard, or a shard set for another number of ranks, stops every rank with the message")
+    func badShards() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let first = try Self.shards(of: data, 3, in: directory)
+        let shard1 = directory.appendingPathComponent("shards3.1-of-3.lmmbin").path
+        let original = try Data(contentsOf: URL(fileURLWithPath: shard1))
+        // Shard 1's second chunk is chunk 5 of the file (rows 2001 to 2500); rows are 24 bytes.
+        var bytes = [UInt8](original)
+        let dataOffset = (0..<8).reversed().reduce(0) { $0 << 8 | Int(bytes[32 + $1]) }
+        bytes[dataOffset + 500 * 24 + 10] ^= 0xff
+        try Data(bytes).write(to: URL(fileURLWithPath: shard1))
+        for method in ["adam", "iterative"] {
+            try expectEveryRankFails(first, ranks: 3, method: method, message: "shards3.1-of-3.lmmbin: chunk 5 of 12 (rows 2001 to 2500) "
+                                     + "is corrupt: checksum mismatch (seen by rank 1 of 3)", directory: directory)
+        }
+        // Missing.
+        try FileManager.default.removeItem(atPath: shard1)
+        try expectEveryRankFails(first, ranks: 3, method: "adam", message: "shards3.1-of-3.lmmbin: cannot open the file", directory: directory)
+        // A shard of another set with the same name (rows per chunk 400): the shards are not of one set.
+        let other = directory.appendingPathComponent("other.lmmbin").path
+        let converted = try CommandRunner.run(["convert", Fixtures.path("synthetic_crossed.csv"), other, "--categorical", "user,item",
+                                               "--rows-per-chunk", "400", "--shards", "3", "-q"])
+        #expect(converted.status == 0, "\(converted.stderr)")
+        try FileManager.default.moveItem(atPath: directory.appendingPathComponent("other.1-of-3.lmmbin").path, toPath: shard1)
+        try expectEveryRankFails(first, ranks: 3, method: "iterative",
+                                 message: "shards3.1-of-3.lmmbin: 400 rows per chunk, but shards3.0-of-3.lmmbin has 500", directory: directory)
+        // The whole file under a shard's name.
+        try FileManager.default.removeItem(atPath: shard1)
+        try FileManager.default.copyItem(atPath: data, toPath: shard1)
+        try expectEveryRankFails(first, ranks: 3, method: "adam", message: "shards3.1-of-3.lmmbin: named as shard 1 of 3, but it is a whole "
+                                 + ".lmmbin file", directory: directory)
+        // Three shards on two ranks.
+        try expectEveryRankFails(first, ranks: 2, method: "adam", message: "shards3.0-of-3.lmmbin: this is shard 0 of a set of 3 "
+                                 + "(lmm convert --shards 3): run it on 3 ranks", directory: directory)
+    }
+
     @Test("a corrupt chunk read by rank 1 stops every rank with its message, and no output file is written (adam, iterative)")
     func badShard() throws {
         let (directory, data) = try Self.data()
@@ -176,7 +294,7 @@ struct MPITests {
         let dataOffset = (0..<8).reversed().reduce(0) { $0 << 8 | Int(bytes[32 + $1]) }
         bytes[dataOffset + 500 * 24 + 10] ^= 0xff
         try Data(bytes).write(to: URL(fileURLWithPath: data))
-        for (ranks, method) in [(2, "adam"), (3, "adam"), (2, "iterative"), (3, "iterative")] {
+        for (ranks, method) in [(2, "adam"), (3, "adam"), (4, "adam"), (2, "iterative"), (3, "iterative"), (4, "iterative")] {
             let output = directory.appendingPathComponent("out\(ranks).json").path
             let arguments = ["fit", data, "-f", Self.formula, "--method", method, "--json", output, "-q"]
             // As users run it: mpirun fails.

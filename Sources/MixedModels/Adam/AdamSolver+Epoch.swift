@@ -73,7 +73,9 @@ extension AdamSolver {
 
     /// Applies the rebalancing moves (``Rebalancing``: the modes the per-level steps cannot see),
     /// then moves the anchors on: (β̃, b̃, D) ← (β̂, b̂, the data gradient at b̂) and (β̂, b̂) ← (β, b).
+    /// On several processes the data gradient is first summed over them (collective).
     func advanceAnchors(rebalancing: Rebalancing) {
+        combineEpochData()
         rebalancing.apply(states: states, beta: &beta)
         for state in states {
             let k = state.k

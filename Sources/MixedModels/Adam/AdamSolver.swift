@@ -35,6 +35,15 @@ import Foundation
 /// sums are added in slice order, and the level work is partitioned by level ranges, each
 /// partition scanning the batch's rows in order and touching only its own levels. No two
 /// threads write one location, and results do not depend on the number of threads.
+///
+/// Distributed (a ``ProcessGroup`` of K processes, every one with the whole batch): process r
+/// does the row work of slices 16r/K ..< 16(r+1)/K only — the slice sums are then exchanged
+/// (one sum, each slot from one process: exactly one process's sums) — and in each term phase
+/// accumulates the gradients of its rows' levels; the processes then sum those gradients (one
+/// sum per term: a level index and k partial sums per level a process touched) and every
+/// process takes the same Adam steps of every level touched (replicated state). The next
+/// anchor's data gradient is summed once per epoch (``combineEpochData()``). A level's gradient
+/// is then added per process, then over processes: the same as one process up to rounding.
 final class AdamSolver: @unchecked Sendable {
     let states: [TermState]
     /// Number of fixed effects.
@@ -76,25 +85,36 @@ final class AdamSolver: @unchecked Sendable {
     /// Per slice: Σr², Σ x e (p), Σ x r (p).
     private let partials: UnsafeMutablePointer<Double>
     /// Per partition: the levels touched in the batch, and a k × k work area.
-    private let touched: [UnsafeMutablePointer<Int32>]
+    let touched: [UnsafeMutablePointer<Int32>]
     /// Per term: the batch's rows grouped by the partition owning their level (within each
     /// slice, in row order), and the start of each (slice, partition) group.
     private let owned: [UnsafeMutablePointer<Int32>]
     private let groupStarts: [UnsafeMutablePointer<Int>]
     /// Where the touch loops leave their sums (never read; it keeps the loads).
     private let sinks: UnsafeMutablePointer<Double>
-    private let work: [UnsafeMutablePointer<Double>]
+    let work: [UnsafeMutablePointer<Double>]
     private var deltaBeta: [Double]
+    /// The processes sharing each batch's rows (this one alone by default).
+    let group: any ProcessGroup
+    /// This process's slices of each batch's row work: all 16 alone.
+    let ownSlices: Range<Int>
+    /// The message of a term's gradient sum (reused: no allocation per batch once grown).
+    var exchange: [Double] = []
+    /// Levels touched by each partition in the term phase just run.
+    var touchedCounts: [Int]
 
     init(states: [TermState], p: Int, n: Int, gram: [Double], start beta: [Double], batchCapacity: Int,
-         learningRate: Double, firstMomentDecay: Double, concurrent: Bool) {
+         learningRate: Double, firstMomentDecay: Double, concurrent: Bool, group: any ProcessGroup = SingleProcess()) {
         self.states = states
+        self.group = group
+        ownSlices = Self.slices(of: group.rank, among: group.size)
         self.p = p
         self.n = n
         self.learningRate = learningRate
         self.firstMomentDecay = firstMomentDecay
         self.concurrent = concurrent
         partitions = concurrent ? max(1, Threading.coreCount) : 1
+        touchedCounts = [Int](repeating: 0, count: partitions)
         self.beta = beta
         anchorBeta = beta
         nextBeta = beta
@@ -130,6 +150,12 @@ final class AdamSolver: @unchecked Sendable {
         for pointer in work { pointer.deallocate() }
     }
 
+    /// The slices of the row work that process `rank` of `size` does (contiguous; empty for
+    /// some processes when there are more than 16).
+    static func slices(of rank: Int, among size: Int) -> Range<Int> {
+        slices * rank / size..<slices * (rank + 1) / size
+    }
+
     // MARK: - One minibatch
 
     /// One Adam step on the rows `rows` of `chunk` (at most the batch capacity).
@@ -159,10 +185,19 @@ final class AdamSolver: @unchecked Sendable {
         // β, β̃, β̂ side by side.
         var betas = [Double](repeating: 0, count: 3 * p)
         for t in 0..<p { betas[3 * t] = beta[t]; betas[3 * t + 1] = anchorBeta[t]; betas[3 * t + 2] = nextBeta[t] }
+        let ownSlices = self.ownSlices
         Parallel.forEach(slices, concurrent: concurrent && count >= 4_096) { s in
             let lo = count * s / slices, hi = count * (s + 1) / slices
             let out = partials + s * width
             for c in 0..<width { out[c] = 0 }
+            guard ownSlices.contains(s) else {
+                // Another process's rows: no sums here, and no rows for the term phases.
+                for j in 0..<views.count {
+                    let starts = groupStarts[j] + s * (partitions + 1)
+                    for q in 0...partitions { starts[q] = lo }
+                }
+                return
+            }
             betas.withUnsafeBufferPointer { betas in
             views.withUnsafeBufferPointer { views in
             slots.withUnsafeBufferPointer { slots in
@@ -237,6 +272,12 @@ final class AdamSolver: @unchecked Sendable {
             }
             }
         }
+        if group.size > 1 {
+            // Each slice's sums come from one process: their sum is exactly one process's sums.
+            var sums = Array(UnsafeBufferPointer(start: partials, count: slices * width))
+            group.sum(&sums)
+            for c in sums.indices { partials[c] = sums[c] }
+        }
     }
 
     /// The step of β from the slice sums (serial: p is small), and the epoch's sums.
@@ -297,6 +338,9 @@ final class AdamSolver: @unchecked Sendable {
         let k = view.k
         let precision = states[j].precision
         let curvature = states[j].curvature
+        let distributed = group.size > 1
+        touchedCounts.withUnsafeMutableBufferPointer { touchedCounts in
+        nonisolated(unsafe) let touchedCounts = touchedCounts
         Parallel.forEach(partitions, concurrent: concurrent && partitions > 1 && count >= 4_096) { q in
             let list = touchedLists[q], scratch = works[q]
             var touchedCount = 0
@@ -353,34 +397,49 @@ final class AdamSolver: @unchecked Sendable {
                     blockStart = blockEnd
                     }
                 }
-                // Adam steps of the levels present.
-                for t in 0..<touchedCount {
-                    let record = view.record(list[t])
-                    if view.interceptOnly {
-                        let m = decay * record[view.moment] + (1 - decay) * record[view.acc]
-                        record[view.moment] = m
-                        let delta = -learningRate * m * correction / (Double(view.count(record)) + lambda)
-                        record[0] += delta
-                        record[view.acc] = delta
-                    } else {
-                        let H = scratch, d = scratch + k * k
-                        for a in 0..<k {
-                            let m = decay * record[view.moment + a] + (1 - decay) * record[view.acc + a]
-                            record[view.moment + a] = m
-                            d[a] = m * correction
-                        }
-                        curvature(record, H)
-                        _ = SmallCholesky.factorInPlace(H, k)
-                        SmallCholesky.solveLower(H, k, d)
-                        SmallCholesky.solveUpper(H, k, d)
-                        for a in 0..<k {
-                            let delta = -learningRate * d[a]
-                            record[a] += delta
-                            record[view.acc + a] = delta
-                        }
+                // Adam steps of the levels present (distributed: after the gradients' sum).
+                if distributed {
+                    touchedCounts[q] = touchedCount
+                } else {
+                    for t in 0..<touchedCount {
+                        Self.adamStep(view, view.record(list[t]), scratch: scratch, curvature: curvature, lambda: lambda,
+                                      learningRate: learningRate, decay: decay, correction: correction)
                     }
                 }
             }
+            }
+        }
+        }
+        if distributed { combineTerm(j, rows: count, correction: correction) }
+    }
+
+    /// One level's Adam step from its batch gradient (in `acc`, replaced by the step taken).
+    @inline(__always)
+    static func adamStep(_ view: TermView, _ record: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Double>,
+                         curvature: (UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>) -> Void, lambda: Double,
+                         learningRate: Double, decay: Double, correction: Double) {
+        let k = view.k
+        if view.interceptOnly {
+            let m = decay * record[view.moment] + (1 - decay) * record[view.acc]
+            record[view.moment] = m
+            let delta = -learningRate * m * correction / (Double(view.count(record)) + lambda)
+            record[0] += delta
+            record[view.acc] = delta
+        } else {
+            let H = scratch, d = scratch + k * k
+            for a in 0..<k {
+                let m = decay * record[view.moment + a] + (1 - decay) * record[view.acc + a]
+                record[view.moment + a] = m
+                d[a] = m * correction
+            }
+            curvature(record, H)
+            _ = SmallCholesky.factorInPlace(H, k)
+            SmallCholesky.solveLower(H, k, d)
+            SmallCholesky.solveUpper(H, k, d)
+            for a in 0..<k {
+                let delta = -learningRate * d[a]
+                record[a] += delta
+                record[view.acc + a] = delta
             }
         }
     }

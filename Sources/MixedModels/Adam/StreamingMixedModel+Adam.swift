@@ -59,7 +59,7 @@ extension StreamingMixedModel {
         let batchSize = min(options.batchSize ?? Self.defaultBatchSize(n: n), reader.rowsPerChunk)
         let solver = AdamSolver(states: states, p: p, n: n, gram: gram, start: Self.solve(gram, crossXy, p),
                                 batchCapacity: min(batchSize, reader.chunkCapacity), learningRate: options.learningRate,
-                                firstMomentDecay: options.firstMomentDecay, concurrent: options.concurrent)
+                                firstMomentDecay: options.firstMomentDecay, concurrent: options.concurrent, group: reader.group)
         let rebalancing = Rebalancing(design: design, states: states, levelConstants: levelConstants)
         let kinds = reader.columns.map(\.kind)
         var binary = LMMBinaryChunk()

@@ -8,8 +8,12 @@ extension StreamingMixedModel {
     /// (from 1; rows skipped for a missing value keep their numbers, as R's na.omit), `Xβ̂ + Zb̂`,
     /// `Xβ̂`, `y − Xβ̂ − Zb̂` and that over σ̂. β̂ and σ̂ are `result`'s, b̂ the model's levels after
     /// the fit (so `result` must be this model's last fit).
+    ///
+    /// On several processes (the reader's group) every process calls it (the chunks are read
+    /// collectively), and only the one with a `file` (rank 0) computes and writes the rows; its
+    /// write error is every process's, after the pass.
     /// - Throws: ``LMMError/input(_:)`` for a chunk that cannot be read; the file's write errors.
-    package func writeFittedValues(_ result: FitResult, to file: StreamingOutputFile) throws {
+    package func writeFittedValues(_ result: FitResult, to file: StreamingOutputFile?) throws {
         try LMMError.wrapping {
             let p = keptFixed.count
             guard result.fixedEffects.count == p else {
@@ -20,10 +24,13 @@ extension StreamingMixedModel {
             var binary = LMMBinaryChunk()
             let chunk = DesignChunk(design: design, capacity: reader.rowsPerChunk)
             let views = states.map(\.view)
-            try file.write("row,fitted,fitted_marginal,residual,pearson\n")
+            // A write error stops the writing, not the reading: the other processes read on.
+            var writeError: (any Error)?
+            do { try file?.write("row,fitted,fitted_marginal,residual,pearson\n") } catch { writeError = error }
             var text = ""
             for c in 0..<reader.chunkCount {
                 try reader.readChunk(c, into: &binary)
+                guard let file, writeError == nil else { continue }
                 chunk.load(binary, design: design, kinds: kinds, complete: statistics.completeChunks[c])
                 let sourceRows = chunk.sourceRows
                 text.removeAll(keepingCapacity: true)
@@ -34,8 +41,9 @@ extension StreamingMixedModel {
                     let row = chunk.firstRow + (sourceRows.map { Int($0[i]) } ?? i) + 1
                     text += "\(row),\(fitted),\(marginal),\(residual),\(residual / sigma)\n"
                 }
-                try file.write(text)
+                do { try file.write(text) } catch { writeError = error }
             }
+            try reader.group.agreeing { if let writeError { throw writeError } }
         }
     }
 }

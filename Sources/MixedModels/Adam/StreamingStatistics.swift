@@ -20,6 +20,8 @@ struct StreamingStatistics {
     var touched = 0.0
     /// Chunks with no missing value in a column the formula uses (their later loads skip the scan).
     var completeChunks: [Bool] = []
+    /// Complete rows of each chunk.
+    var chunkRows: [Int] = []
     /// Per term with an intercept: the columns of the full X (other than the intercept) that are
     /// constant within each of its levels — group-level covariates, fixed factors that nest the
     /// term — with each slot's value (NaN for an empty slot). ``Rebalancing`` uses them.
@@ -27,6 +29,12 @@ struct StreamingStatistics {
 
     /// Accumulates the statistics of `reader`'s rows into `states` (nₗ, Zₗ'Zₗ, Xₗ'Zₗ) and
     /// returns the rest. `progress` gets the rows read so far after each chunk.
+    ///
+    /// In a group of K processes (the reader's) the pass is divided: each process reads from
+    /// disk and sums the chunks it owns (c mod K = rank), and the sums are combined
+    /// (``combine(states:candidates:group:)``): the same statistics on every process, equal to
+    /// one process's up to the order of the additions. Collective: a failure on any process
+    /// (a chunk that cannot be read, a value that is not finite) is thrown on every process.
     static func gather(design: StreamingDesign, reader: LMMBinaryReader, states: [TermState],
                        progress: (Int) -> Void) throws -> StreamingStatistics {
         let p = design.fixed.count
@@ -45,8 +53,13 @@ struct StreamingStatistics {
                 candidates.append((j, t, [Double](repeating: .nan, count: states[j].slotCount)))
             }
         }
-        for c in 0..<reader.chunkCount {
-            try reader.readChunk(c, into: &binary)
+        let group = reader.group
+        let own = Array(stride(from: group.rank, to: reader.chunkCount, by: group.size))
+        statistics.completeChunks = [Bool](repeating: false, count: reader.chunkCount)
+        statistics.chunkRows = [Int](repeating: 0, count: reader.chunkCount)
+        try group.agreeing {
+        for c in own {
+            try reader.readChunk(c, into: &binary, shared: false)
             chunk.load(binary, design: design, kinds: kinds)
             let rows = chunk.rowCount, stride = chunk.capacity
             for i in 0..<rows {
@@ -124,10 +137,14 @@ struct StreamingStatistics {
                 if !constant { candidates[c].values = [] }
             }
             statistics.n += rows
-            statistics.completeChunks.append(chunk.sourceRows == nil)
+            statistics.completeChunks[c] = chunk.sourceRows == nil
+            statistics.chunkRows[c] = rows
             statistics.rowCount += binary.rowCount
-            progress(statistics.rowCount)
+            // On K processes: this one's rows times K, an estimate of the whole pass's progress.
+            progress(min(statistics.rowCount * group.size, reader.rowCount))
         }
+        }
+        if group.size > 1 { statistics.combine(states: states, candidates: &candidates, group: group) }
         if statistics.rowCount == 0 {
             throw InputError("no data rows: the file has no rows to fit", file: design.source)
         }

@@ -13,7 +13,8 @@
 ///      32   8  dataOffset         UInt64: where chunk 0 starts (end of header, multiple of 8)
 ///      40   8  footerOffset       UInt64  (patched when the writer finishes; 0 = unfinished)
 ///      48   4  headerChecksum     UInt32: CRC-32C of the header up to dataOffset, this field as 0
-///      52   4  reserved           zero
+///      52   2  shardIndex         UInt16: a shard's index in its set (lmm convert --shards), else zero
+///      54   2  shardCount         UInt16: shards in the set; zero in a whole file
 ///      56      column descriptors, one per column:
 ///                1  kind          UInt8: 1 = float64, 2 = factor (Int32 codes)
 ///                3  reserved      zero
@@ -195,7 +196,8 @@ struct LMMBinaryLayout: Sendable {
     }
 
     /// The header bytes for these columns, with `rowCount` and `footerOffset` as given.
-    static func header(columns: [LMMBinaryColumn], rowsPerChunk: Int, rowCount: Int, footerOffset: Int) -> [UInt8] {
+    static func header(columns: [LMMBinaryColumn], rowsPerChunk: Int, rowCount: Int, footerOffset: Int,
+                       shard: LMMBinaryShardID? = nil) -> [UInt8] {
         var bytes = LMMBinaryFormat.magic
         bytes.appendLittleEndian(LMMBinaryFormat.version)
         bytes.appendLittleEndian(UInt32(columns.count))
@@ -204,7 +206,9 @@ struct LMMBinaryLayout: Sendable {
         let dataOffset = headerSize(columns: columns)
         bytes.appendLittleEndian(UInt64(dataOffset))
         bytes.appendLittleEndian(UInt64(footerOffset))
-        bytes += [UInt8](repeating: 0, count: 8)    // checksum, reserved
+        bytes += [UInt8](repeating: 0, count: 4)    // checksum
+        bytes.appendLittleEndian(UInt16(shard?.index ?? 0))
+        bytes.appendLittleEndian(UInt16(shard?.count ?? 0))
         for column in columns {
             bytes.append(column.kind.rawValue)
             bytes += [0, 0, 0]

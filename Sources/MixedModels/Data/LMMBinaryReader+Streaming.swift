@@ -5,12 +5,7 @@ extension LMMBinaryReader {
     /// offsets; a user wants the row: this adds which row the data end in and how many are whole.
     /// - Parameter group: the processes reading the file together (see ``LMMBinaryReader/group``).
     public static func openForStreaming(path: String, group: any ProcessGroup = SingleProcess()) throws -> LMMBinaryReader {
-        do {
-            return try LMMBinaryReader(path: path, group: group)
-        } catch var error as InputError {
-            if let rows = truncation(path: path) { error.message += "; " + rows }
-            throw error
-        }
+        try LMMBinaryReader(path: path, group: group, describingTruncation: true)
     }
 
     /// For a file shorter than its header promises: where its data end, in rows.

@@ -22,169 +22,98 @@ import Darwin
 ///         let y = chunk.float64(0)        // chunk.rowCount values
 ///     }
 public final class LMMBinaryReader: Sendable {
-    /// The file read.
+    /// The file read (for a shard set, the shard named on the command line).
     public let path: String
     /// The columns, in file order.
     public let columns: [LMMBinaryColumn]
-    /// Number of data rows.
+    /// Number of data rows (of the whole set, for a shard set).
     public let rowCount: Int
     /// Rows in every chunk but the last.
     public let rowsPerChunk: Int
 
     private let layout: LMMBinaryLayout
     private let file: String
-    private let fd: Int32
+    /// The files: one for a whole file; for a set of K shards, K, shard s holding the chunks c
+    /// with c mod K = s (chunk c is its chunk c / K). Nil for another rank's shard.
+    private let parts: [LMMBinaryFile?]
     /// Level labels of each column in code order (empty for float64 columns).
     private let levelLabels: [[String]]
-    /// CRC-32C of each chunk, from the footer.
-    private let chunkChecksums: [UInt32]
     /// The processes reading the file together: chunk c is read from disk by rank c mod K and
     /// broadcast to the others (``readChunk(_:into:)``); alone, this process reads every chunk.
     public let group: any ProcessGroup
 
     /// Opens the file and reads its header and footer.
+    ///
+    /// A name `NAME.s-of-K.lmmbin` is a shard of a set written by `lmm convert --shards K`
+    /// (``LMMBinaryShardSet``): one process opens all K shards and reads them as one file; on K
+    /// ranks each rank opens only its own shard (rank r, `NAME.r-of-K.lmmbin`), and the ranks
+    /// check that their shards make one set (collective).
     /// - Parameter group: the processes reading the file together (every one opens it; see
-    ///   ``group``); this process alone by default.
+    ///   ``group``); this process alone by default. Collective: a failure on any process is
+    ///   thrown on every process, with its message and rank.
     /// - Throws: ``InputError`` naming the file when it cannot be read, is not an lmmbin file
-    ///   (bad magic), has another version, is truncated, or its sizes are inconsistent.
-    public init(path: String, group: any ProcessGroup = SingleProcess()) throws {
-        let file = FileIO.fileName(path)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw InputError("cannot open the file: \(FileIO.lastError)", file: file) }
-        do {
-            let size = try FileIO.size(fd, file: file)
-            let fixed = LMMBinaryFormat.fixedHeaderSize
-            guard size >= 8 else {
-                throw InputError("not an lmmbin file: only \(size) bytes", file: file)
-            }
-            let start = try FileIO.readBytes(fd, count: min(size, fixed), offset: 0, file: file)
-            guard Array(start[0..<8]) == LMMBinaryFormat.magic else {
-                throw InputError("not an lmmbin file (bad magic number)", file: file)
-            }
-            var cursor = LMMBinaryCursor(start, file: file, part: "header")
-            cursor.position = 8
-            let version = try cursor.read(UInt32.self)
-            guard version == LMMBinaryFormat.version else {
-                if version == 1 {
-                    throw InputError("this .lmmbin file has format version 1, written by an earlier lmm without checksums; "
-                                     + "re-run `lmm convert` on the CSV file to rewrite it (version \(LMMBinaryFormat.version))", file: file)
-                }
-                throw InputError("unsupported lmmbin version \(version); this program reads version \(LMMBinaryFormat.version)", file: file)
-            }
-            let columnCount64 = UInt64(try cursor.read(UInt32.self))
-            let rowCount64 = try cursor.read(UInt64.self)
-            let rowsPerChunk64 = try cursor.read(UInt64.self)
-            let dataOffset64 = try cursor.read(UInt64.self)
-            let footerOffset64 = try cursor.read(UInt64.self)
-            // The header's own extent first, so that its checksum can be verified before any
-            // other field is believed.
-            guard dataOffset64 >= UInt64(fixed), dataOffset64 <= UInt64(size), dataOffset64 % 8 == 0 else {
-                throw InputError("truncated or corrupt header: data offset \(dataOffset64) is not within the file (\(size) bytes)", file: file)
-            }
-            let dataOffset = Int(dataOffset64)
-            var header = try FileIO.readBytes(fd, count: dataOffset, offset: 0, file: file)
-            let checksumAt = LMMBinaryFormat.headerChecksumOffset
-            let stored = header[checksumAt..<checksumAt + 4].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-            for k in checksumAt..<checksumAt + 4 { header[k] = 0 }
-            guard CRC32C.checksum(header) == stored else {
-                throw InputError("header checksum mismatch: the header (bytes 0 to \(dataOffset - 1)) is corrupt", file: file)
-            }
-            guard columnCount64 >= 1 else { throw InputError("the header declares no columns", file: file) }
-            // Each descriptor takes at least 9 bytes of the header.
-            guard columnCount64 <= UInt64(dataOffset / 9) else {
-                throw InputError("corrupt header: \(columnCount64) columns cannot fit in a \(dataOffset)-byte header", file: file)
-            }
-            let columnCount = Int(columnCount64)
-            guard rowsPerChunk64 >= 1, rowsPerChunk64 <= UInt64(Int32.max) else {
-                throw InputError("invalid rows per chunk \(rowsPerChunk64) in the header", file: file)
-            }
-            guard footerOffset64 != 0 else {
-                throw InputError("unfinished file: the writer did not finish (no footer)", file: file)
-            }
-            guard footerOffset64 <= UInt64(size), rowCount64 <= UInt64(size) else {
-                throw InputError("truncated or inconsistent file: the header points past its end (\(size) bytes)", file: file)
-            }
-
-            // Column descriptors.
-            cursor = LMMBinaryCursor(header, file: file, part: "header")
-            cursor.position = fixed
-            var columns: [LMMBinaryColumn] = []
-            var names = Set<String>()
-            for j in 0..<columnCount {
-                let rawKind = try cursor.read(UInt8.self)
-                guard let kind = LMMBinaryColumn.Kind(rawValue: rawKind) else {
-                    throw InputError("column \(j + 1) has unknown kind \(rawKind)", file: file)
-                }
-                _ = try cursor.readBytes(3)
-                let length = Int(try cursor.read(UInt32.self))
-                guard length >= 1 else { throw InputError("column \(j + 1) has an empty name", file: file) }
-                let name = try cursor.readString(length, what: "the name of column \(j + 1)")
-                guard names.insert(name).inserted else { throw InputError("duplicate column name '\(name)'", file: file) }
-                columns.append(LMMBinaryColumn(name: name, kind: kind))
-            }
-            guard LMMBinaryLayout.headerSize(columns: columns) == dataOffset else {
-                throw InputError("inconsistent header: data offset \(dataOffset) does not follow the column descriptors", file: file)
-            }
-            let layout = LMMBinaryLayout(columns: columns, rowsPerChunk: Int(rowsPerChunk64), dataOffset: dataOffset)
-            guard let expectedFooter = layout.checkedFooterOffset(rowCount: Int(rowCount64)), expectedFooter <= size else {
-                throw InputError("inconsistent sizes: \(rowCount64) rows of these columns do not fit in the file (\(size) bytes)", file: file)
-            }
-            guard Int(footerOffset64) == expectedFooter else {
-                throw InputError("inconsistent sizes: \(rowCount64) rows end the data at offset \(expectedFooter), but the footer is at \(footerOffset64)", file: file)
-            }
-            let rowCount = Int(rowCount64)
-            let chunkCount = layout.chunkCount(rowCount: rowCount)
-
-            // Footer: level labels, chunk checksums, its own checksum.
-            let footer = try FileIO.readBytes(fd, count: size - expectedFooter, offset: expectedFooter, file: file)
-            guard footer.count >= 20, Array(footer[0..<8]) == LMMBinaryFormat.footerMagic,
-                  Array(footer[(footer.count - 8)...]) == LMMBinaryFormat.endMagic else {
-                throw InputError("truncated or corrupt file: no footer at offset \(expectedFooter)", file: file)
-            }
-            let footerStored = footer[(footer.count - 12)..<(footer.count - 8)].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-            guard CRC32C.checksum(footer[0..<(footer.count - 12)]) == footerStored else {
-                throw InputError("footer checksum mismatch: the footer (level labels and chunk checksums, from offset \(expectedFooter)) is corrupt", file: file)
-            }
-            cursor = LMMBinaryCursor(Array(footer[0..<(footer.count - 12)]), file: file, part: "footer")
-            cursor.position = 8
-            var levelLabels = [[String]](repeating: [], count: columnCount)
-            for j in 0..<columnCount where columns[j].kind == .factor {
-                let count = Int(try cursor.read(UInt32.self))
-                guard count <= footer.count else {
-                    throw InputError("truncated footer: column '\(columns[j].name)' declares \(count) levels", file: file)
-                }
-                var labels: [String] = []
-                labels.reserveCapacity(count)
-                for k in 0..<count {
-                    let length = Int(try cursor.read(UInt32.self))
-                    labels.append(try cursor.readString(length, what: "level \(k + 1) of column '\(columns[j].name)'"))
-                }
-                levelLabels[j] = labels
-            }
-            guard cursor.bytes.count - cursor.position == 4 * chunkCount else {
-                throw InputError("inconsistent footer: \(cursor.bytes.count - cursor.position) bytes of chunk checksums for \(chunkCount) chunks", file: file)
-            }
-            var chunkChecksums: [UInt32] = []
-            chunkChecksums.reserveCapacity(chunkCount)
-            for _ in 0..<chunkCount { chunkChecksums.append(try cursor.read(UInt32.self)) }
-
-            self.path = path
-            self.file = file
-            self.fd = fd
-            self.columns = columns
-            self.rowCount = rowCount
-            self.rowsPerChunk = Int(rowsPerChunk64)
-            self.chunkChecksums = chunkChecksums
-            self.layout = layout
-            self.levelLabels = levelLabels
-            self.group = group
-        } catch {
-            close(fd)
-            throw error
-        }
+    ///   (bad magic), has another version, is truncated, or its sizes are inconsistent; when a
+    ///   shard set needs another number of ranks, or its shards are not of one set.
+    public convenience init(path: String, group: any ProcessGroup = SingleProcess()) throws {
+        try self.init(path: path, group: group, describingTruncation: false)
     }
 
-    deinit { close(fd) }
+    /// ``init(path:group:)``; with `describingTruncation` a file cut short is described in rows.
+    init(path: String, group: any ProcessGroup, describingTruncation: Bool) throws {
+        let set = LMMBinaryShardSet(path: path)
+        let wanted: [Int]
+        if let set {
+            guard group.size == 1 || group.size == set.count else {
+                throw InputError("this is shard \(set.index) of a set of \(set.count) (lmm convert --shards \(set.count)): "
+                                 + "run it on \(set.count) ranks (mpirun -np \(set.count)), one shard each, or on one process",
+                                 file: FileIO.fileName(path))
+            }
+            wanted = group.size == 1 ? Array(0..<set.count) : [group.rank]
+        } else {
+            wanted = [0]
+        }
+        var opened: [LMMBinaryFile] = []
+        var failure: (any Error)?
+        do {
+            for s in wanted {
+                let shardPath = set?.path(of: s) ?? path
+                let part: LMMBinaryFile
+                do {
+                    part = try LMMBinaryFile(path: shardPath)
+                } catch var error as InputError where describingTruncation {
+                    if let rows = Self.truncation(path: shardPath) { error.message += "; " + rows }
+                    throw error
+                }
+                try LMMBinaryShardSet.check(part, isShard: set.map { LMMBinaryShardID(index: s, count: $0.count) })
+                opened.append(part)
+            }
+        } catch {
+            failure = error
+        }
+        try group.agree(failure)
+        let first = opened[0]
+        if let set {
+            let shards = opened.map(LMMBinaryShardSet.Summary.init)
+            let all = group.size == 1 ? shards : LMMBinaryShardSet.exchange(shards[0], count: set.count, group: group)
+            rowCount = try LMMBinaryShardSet.checkSet(all, names: (0..<set.count).map { FileIO.fileName(set.path(of: $0)) })
+            var parts = [LMMBinaryFile?](repeating: nil, count: set.count)
+            for (s, part) in zip(wanted, opened) { parts[s] = part }
+            self.parts = parts
+        } else {
+            rowCount = first.rowCount
+            parts = [first]
+        }
+        self.path = path
+        file = FileIO.fileName(path)
+        columns = first.columns
+        rowsPerChunk = first.rowsPerChunk
+        layout = first.layout
+        levelLabels = first.levelLabels
+        self.group = group
+    }
+
+    /// The number of shard files of the data: 1 for a whole file.
+    public var shardCount: Int { parts.count }
 
     /// Number of chunks; every one but the last has ``rowsPerChunk`` rows.
     public var chunkCount: Int { layout.chunkCount(rowCount: rowCount) }
@@ -265,19 +194,22 @@ public final class LMMBinaryReader: Sendable {
         chunk.rowCount = rows
     }
 
-    /// Chunk `index`'s bytes as stored, into `raw` (sized for them), checked against its checksum.
+    /// Chunk `index`'s bytes as stored, into `raw` (sized for them), from its file (for a shard
+    /// set, shard index mod K), checked against its checksum.
     private func readVerified(_ index: Int, into raw: inout [UInt8]) throws {
-        let byteCount = raw.count
-        try raw.withUnsafeMutableBytes { try read(into: $0.baseAddress, byteCount, offset: layout.chunkOffset(index)) }
-        guard raw.withUnsafeBytes({ CRC32C.checksum($0) }) == chunkChecksums[index] else {
-            let rows = rowCount(ofChunk: index), firstRow = index * rowsPerChunk
-            throw InputError("chunk \(index + 1) of \(chunkCount) (rows \(firstRow + 1) to \(firstRow + rows)) is corrupt: checksum mismatch", file: file)
+        guard let part = parts[index % parts.count] else {
+            throw InputError("chunk \(index + 1) is in shard \(index % parts.count) of \(parts.count), which rank \(group.rank) did not open", file: file)
         }
-    }
-
-    private func read(into pointer: UnsafeMutableRawPointer?, _ count: Int, offset: Int) throws {
-        guard count > 0, let pointer else { return }
-        try FileIO.preadAll(fd, pointer, count, offset: offset, file: file)
+        let local = index / parts.count
+        let byteCount = raw.count
+        try raw.withUnsafeMutableBytes {
+            guard byteCount > 0, let pointer = $0.baseAddress else { return }
+            try FileIO.preadAll(part.fd, pointer, byteCount, offset: layout.chunkOffset(local), file: part.name)
+        }
+        guard raw.withUnsafeBytes({ CRC32C.checksum($0) }) == part.chunkChecksums[local] else {
+            let rows = rowCount(ofChunk: index), firstRow = index * rowsPerChunk
+            throw InputError("chunk \(index + 1) of \(chunkCount) (rows \(firstRow + 1) to \(firstRow + rows)) is corrupt: checksum mismatch", file: part.name)
+        }
     }
 
     /// Copies `byteCount` bytes of `raw` from `offset` into the storage of `array`.

@@ -26,6 +26,8 @@ public final class LMMBinaryWriter {
     public let rowsPerChunk: Int
     /// Rows appended so far.
     public private(set) var rowCount = 0
+    /// Set when the file is a shard of a set (its header says so).
+    let shard: LMMBinaryShardID?
 
     private let layout: LMMBinaryLayout
     private let file: String
@@ -50,7 +52,7 @@ public final class LMMBinaryWriter {
     /// CRC-32C of each chunk written, for the footer.
     private var chunkChecksums: [UInt32] = []
 
-    private enum State { case open, finished, failed }
+    private enum State { case open, complete, finished, failed }
 
     /// Creates the temporary file and writes a provisional header.
     /// - Parameters:
@@ -58,7 +60,12 @@ public final class LMMBinaryWriter {
     ///   - columns: the columns, with unique non-empty names.
     ///   - rowsPerChunk: rows per chunk, the unit of reading.
     /// - Throws: ``InputError`` for invalid columns, ``LMMError/output(file:reason:)`` when the file cannot be created.
-    public init(path: String, columns: [LMMBinaryColumn], rowsPerChunk: Int = LMMBinaryFormat.defaultRowsPerChunk) throws {
+    public convenience init(path: String, columns: [LMMBinaryColumn], rowsPerChunk: Int = LMMBinaryFormat.defaultRowsPerChunk) throws {
+        try self.init(path: path, columns: columns, rowsPerChunk: rowsPerChunk, shard: nil)
+    }
+
+    /// ``init(path:columns:rowsPerChunk:)`` for shard `shard` of a set (``LMMBinaryShardSet``).
+    init(path: String, columns: [LMMBinaryColumn], rowsPerChunk: Int, shard: LMMBinaryShardID?) throws {
         let file = FileIO.fileName(path)
         guard !columns.isEmpty else { throw InputError("an lmmbin file needs at least one column", file: file) }
         guard (1...Int(Int32.max)).contains(rowsPerChunk) else {
@@ -76,8 +83,9 @@ public final class LMMBinaryWriter {
         self.path = path
         self.columns = columns
         self.rowsPerChunk = rowsPerChunk
+        self.shard = shard
         self.file = file
-        let header = LMMBinaryLayout.header(columns: columns, rowsPerChunk: rowsPerChunk, rowCount: 0, footerOffset: 0)
+        let header = LMMBinaryLayout.header(columns: columns, rowsPerChunk: rowsPerChunk, rowCount: 0, footerOffset: 0, shard: shard)
         let layout = LMMBinaryLayout(columns: columns, rowsPerChunk: rowsPerChunk, dataOffset: header.count)
         self.layout = layout
         segmentOffsets = columns.indices.map { layout.segmentOffset($0, rows: rowsPerChunk) }
@@ -104,7 +112,7 @@ public final class LMMBinaryWriter {
     }
 
     deinit {
-        if state == .open { abandon() }
+        if state == .open || state == .complete { abandon() }
         buffer.deallocate()
     }
 
@@ -136,7 +144,7 @@ public final class LMMBinaryWriter {
     private func checkOpen() throws {
         switch state {
         case .open: return
-        case .finished: throw LMMError.output(file: file, reason: "the writer has already finished")
+        case .finished, .complete: throw LMMError.output(file: file, reason: "the writer has already finished")
         case .failed: throw LMMError.output(file: file, reason: "the writer failed earlier; nothing more can be written")
         }
     }
@@ -321,6 +329,13 @@ public final class LMMBinaryWriter {
     /// - Throws: ``InputError`` when a factor column has a code without a level, or on an
     ///   I/O error; the temporary file is removed and no file is left at `path`.
     public func finish() throws {
+        try complete()
+        try publish()
+    }
+
+    /// The first half of ``finish()``: the temporary file complete and closed, not yet renamed
+    /// (for a set of files that appear together or not at all).
+    func complete() throws {
         try checkOpen()
         do {
             for j in columns.indices where columns[j].kind == .factor && Int(largestCode[j]) >= levels[j].count {
@@ -341,7 +356,7 @@ public final class LMMBinaryWriter {
             try footer.withUnsafeBytes { try FileIO.writeAll(fd, $0.baseAddress!, $0.count, file: file) }
             let footerOffset = layout.footerOffset(rowCount: rowCount)
             let header = LMMBinaryLayout.header(columns: columns, rowsPerChunk: rowsPerChunk,
-                                                rowCount: rowCount, footerOffset: footerOffset)
+                                                rowCount: rowCount, footerOffset: footerOffset, shard: shard)
             try header.withUnsafeBytes { try FileIO.pwriteAll(fd, $0.baseAddress!, $0.count, offset: 0, file: file) }
             if let existing, !OutputTarget.adopt(existing, fd: fd) {
                 throw InputError("cannot give the new file the owner and mode of the one it replaces; remove it or choose another name", file: file)
@@ -349,6 +364,17 @@ public final class LMMBinaryWriter {
             let result = close(fd)
             fd = -1
             guard result == 0 else { throw LMMError.output(file: file, reason: "cannot write: \(FileIO.lastError)") }
+            state = .complete
+        } catch {
+            abandon()
+            throw error
+        }
+    }
+
+    /// The second half of ``finish()``: renames the complete temporary file to ``path``.
+    func publish() throws {
+        guard state == .complete else { throw LMMError.output(file: file, reason: "the file is not complete") }
+        do {
             guard rename(temporaryPath, destination) == 0 else {
                 throw LMMError.output(file: file, reason: "cannot create the file: \(FileIO.lastError)")
             }

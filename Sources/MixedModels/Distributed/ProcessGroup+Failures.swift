@@ -17,8 +17,12 @@ extension ProcessGroup {
     }
 
     /// Collective: every process passes its own failure or nil; when any is not nil, every
-    /// process throws the lowest failing rank's error.
+    /// process throws the lowest failing rank's error. Alone, its own error unchanged.
     func agree(_ failure: (any Error)?) throws {
+        guard size > 1 else {
+            if let failure { throw failure }
+            return
+        }
         var failed = [Double](repeating: 0, count: size)
         if failure != nil { failed[rank] = 1 }
         allreduceSum(&failed)

@@ -19,6 +19,9 @@ public protocol ProcessGroup: AnyObject, Sendable {
     /// process (summed at rank 0, then broadcast): for the floating-point partial sums of a
     /// distributed fit, whose processes must take the same decisions.
     func sum(_ values: inout [Double])
+    /// Replaces `values` by their elementwise maximum over the processes (the same count on
+    /// each): exact in any order, so the same on every process.
+    func maximum(_ values: inout [Double])
 }
 
 /// This process alone: rank 0 of 1, where the collectives have nothing to do.
@@ -29,4 +32,5 @@ public final class SingleProcess: ProcessGroup {
     public func broadcast(_ bytes: inout [UInt8], from root: Int) {}
     public func allreduceSum(_ values: inout [Double]) {}
     public func sum(_ values: inout [Double]) {}
+    public func maximum(_ values: inout [Double]) {}
 }

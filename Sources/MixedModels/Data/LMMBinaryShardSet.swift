@@ -1,0 +1,157 @@
+/// A set of K shard files of one `.lmmbin` data set (`lmm convert --shards K`), named
+/// `NAME.0-of-K.lmmbin` … `NAME.(K−1)-of-K.lmmbin` (``shardPath(_:index:count:)``).
+///
+/// Shard s holds the chunks c of the whole data with c mod K = s, in order, each a valid
+/// `.lmmbin` file with the same columns, rows per chunk and levels, its header marking its
+/// place (``LMMBinaryShardID``). On K ranks, rank r reads shard r — exactly the chunks it reads
+/// of a whole file — so the fits are the same as from the whole file.
+struct LMMBinaryShardSet {
+    /// Where the given name is in the set.
+    let index: Int
+    /// Shards in the set.
+    let count: Int
+    /// The name before and after `s-of-K`.
+    private let prefix: String
+    private let suffix: String
+
+    /// The set a path names: `….s-of-K.ext` or `….s-of-K` with 0 ≤ s < K; nil for any other name.
+    init?(path: String) {
+        let slash = path.lastIndex(of: "/").map { path.index(after: $0) } ?? path.startIndex
+        let name = path[slash...]
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count >= 2 else { return nil }
+        // The `s-of-K` part is the last one, or the one before the extension.
+        for position in [parts.count - 2, parts.count - 1] where position >= 1 {
+            let field = parts[position].split(separator: "-", omittingEmptySubsequences: false)
+            guard field.count == 3, field[1] == "of", let s = Self.number(field[0]), let k = Self.number(field[2]),
+                  k >= 1, s < k else { continue }
+            index = s
+            count = k
+            prefix = String(path[..<slash]) + parts[..<position].joined(separator: ".") + "."
+            let rest = parts[(position + 1)...].joined(separator: ".")
+            suffix = rest.isEmpty ? "" : "." + rest
+            return
+        }
+        return nil
+    }
+
+    /// A decimal number without a leading zero (but 0), below 65,536 (the header's field).
+    private static func number(_ text: Substring) -> Int? {
+        guard !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }), text.count <= 5,
+              text == "0" || text.first != "0", let value = Int(text), value <= Int(UInt16.max) else { return nil }
+        return value
+    }
+
+    /// The path of shard `s`.
+    func path(of s: Int) -> String { prefix + "\(s)-of-\(count)" + suffix }
+
+    /// The path of shard `index` of `count` of the output `path`: `OUT.lmmbin` →
+    /// `OUT.index-of-count.lmmbin` (before the last extension, if the name has one).
+    static func shardPath(_ path: String, index: Int, count: Int) -> String {
+        let slash = path.lastIndex(of: "/").map { path.index(after: $0) } ?? path.startIndex
+        let name = path[slash...]
+        if let dot = name.lastIndex(of: "."), dot != name.startIndex {
+            return String(path[..<dot]) + ".\(index)-of-\(count)" + String(path[dot...])
+        }
+        return path + ".\(index)-of-\(count)"
+    }
+
+    /// Checks that `file`'s header says what its name says: shard `shard`, or a whole file when nil.
+    static func check(_ file: LMMBinaryFile, isShard shard: LMMBinaryShardID?) throws {
+        switch (shard, file.shard) {
+        case (nil, nil):
+            return
+        case (nil, let actual?):
+            throw InputError("this is shard \(actual.index) of a set of \(actual.count) (lmm convert --shards), under another "
+                             + "name: the shards are found by the names lmm convert gave them (NAME.\(actual.index)-of-\(actual.count).lmmbin)",
+                             file: file.name)
+        case (let expected?, nil):
+            throw InputError("named as shard \(expected.index) of \(expected.count), but it is a whole .lmmbin file, not a shard of a set",
+                             file: file.name)
+        case (let expected?, let actual?):
+            guard expected == actual else {
+                throw InputError("named as shard \(expected.index) of \(expected.count), but its header says shard \(actual.index) of "
+                                 + "\(actual.count): not a shard of this set", file: file.name)
+            }
+        }
+    }
+
+    /// What a shard tells the others: enough to check that the shards make one set.
+    struct Summary: Equatable {
+        var index: Int
+        var rowCount: Int
+        var chunkCount: Int
+        var rowsPerChunk: Int
+        var fingerprint: UInt32
+
+        init(_ file: LMMBinaryFile) {
+            index = file.shard?.index ?? 0
+            rowCount = file.rowCount
+            chunkCount = file.chunkCount
+            rowsPerChunk = file.rowsPerChunk
+            fingerprint = file.levelFingerprint
+        }
+
+        init(_ values: ArraySlice<Double>) {
+            let v = Array(values)
+            index = Int(v[0])
+            rowCount = Int(v[1])
+            chunkCount = Int(v[2])
+            rowsPerChunk = Int(v[3])
+            fingerprint = UInt32(v[4])
+        }
+
+        /// As doubles (integers below 2⁵³: exact).
+        var values: [Double] { [Double(index), Double(rowCount), Double(chunkCount), Double(rowsPerChunk), Double(fingerprint)] }
+    }
+
+    /// Collective: every rank's shard summary, by rank (one sum of 5·K doubles).
+    static func exchange(_ own: Summary, count: Int, group: any ProcessGroup) -> [Summary] {
+        var values = [Double](repeating: 0, count: 5 * count)
+        values.replaceSubrange(5 * group.rank..<5 * group.rank + 5, with: own.values)
+        group.allreduceSum(&values)
+        return (0..<count).map { Summary(values[5 * $0..<5 * $0 + 5]) }
+    }
+
+    /// Checks that the shards, in order, are the K shards of one data set: the same columns,
+    /// levels and rows per chunk, and the chunks and rows that K shards of their total hold.
+    /// Every process checks the same summaries, so all throw the same error.
+    /// - Returns: the rows of the whole set.
+    static func checkSet(_ shards: [Summary], names: [String]) throws -> Int {
+        let count = shards.count
+        let first = shards[0]
+        for s in shards.indices {
+            guard shards[s].rowsPerChunk == first.rowsPerChunk else {
+                throw InputError("\(shards[s].rowsPerChunk) rows per chunk, but \(names[0]) has \(first.rowsPerChunk): not a shard of the same set",
+                                 file: names[s])
+            }
+            guard shards[s].fingerprint == first.fingerprint else {
+                throw InputError("its columns or factor levels differ from those of \(names[0]): not a shard of the same set", file: names[s])
+            }
+        }
+        let chunks = shards.reduce(0) { $0 + $1.chunkCount }
+        let rows = shards.reduce(0) { $0 + $1.rowCount }
+        let perChunk = first.rowsPerChunk
+        let last = (chunks - 1) % count    // the shard holding the last chunk, which may be short
+        for s in shards.indices {
+            let expected = s < chunks ? (chunks - 1 - s) / count + 1 : 0
+            let full = shards[s].chunkCount * perChunk
+            let rowsFit = s == last ? shards[s].rowRange(perChunk: perChunk).contains(shards[s].rowCount) : shards[s].rowCount == full
+            guard shards[s].chunkCount == expected, rowsFit else {
+                throw InputError("\(shards[s].rowCount) rows in \(shards[s].chunkCount) chunks, but shard \(s) of a set of \(count) with "
+                                 + "\(chunks) chunks of \(perChunk) rows in all holds \(expected) chunks, "
+                                 + (s == last ? "the last one possibly short" : "all full")
+                                 + ": the shards are not of one set (convert the data again with lmm convert --shards \(count))",
+                                 file: names[s])
+            }
+        }
+        return rows
+    }
+}
+
+extension LMMBinaryShardSet.Summary {
+    /// The rows a shard of `chunkCount` chunks may hold when its last chunk may be short.
+    func rowRange(perChunk: Int) -> ClosedRange<Int> {
+        chunkCount == 0 ? 0...0 : (chunkCount - 1) * perChunk + 1...chunkCount * perChunk
+    }
+}

@@ -160,8 +160,9 @@ extension LinearMixedModel {
 }
 
 extension LinearMixedModel {
-    /// The profiled criterion and its analytic gradient at θ.
-    func objectiveAndGradient(at theta: [Double], criterion: Criterion) throws -> (Double, [Double]) {
+    /// The profiled criterion and its analytic gradient at θ (`lmm-bench evaluate --gradient`
+    /// times it).
+    package func objectiveAndGradient(at theta: [Double], criterion: Criterion) throws -> (Double, [Double]) {
         let value = try objective(at: theta, criterion: criterion)
         return (value, try ProfiledGradient.compute(pls, criterion: criterion))
     }

@@ -70,6 +70,7 @@ enum ProfiledGradient {
 
         // M_I = Σ_J A⁻¹_{IJ} (Λ'G)_{JI} for every level block I, from the stored blocks of G.
         let inverse = try pls.invert()
+        let onPattern = inverse.valuesOnPattern
         var M = [Double](repeating: 0, count: terms.reduce(0) { $0 + $1.levelCount * $1.effectCount * $1.effectCount })
         var mOffset = [Int](), offset = 0
         for term in terms { mOffset.append(offset); offset += term.levelCount * term.effectCount * term.effectCount }
@@ -99,7 +100,14 @@ enum ProfiledGradient {
                             product[r + s2 * ka] = tg
                         }
                     }
-                    inverseBlock.withUnsafeMutableBufferPointer { inverse.block(rows: c0, kb, columns: r0, ka, into: $0.baseAddress!) }
+                    inverseBlock.withUnsafeMutableBufferPointer { out in
+                        if let onPattern {
+                            // A⁻¹[c0 + s1, r0 + r] = A⁻¹[r0 + r, c0 + s1], stored where G stores (r, s1).
+                            for r in 0..<ka { for s1 in 0..<kb { out[s1 + r * kb] = onPattern[gBase + s1 * blockRows + r] } }
+                        } else {
+                            inverse.block(rows: c0, kb, columns: r0, ka, into: out.baseAddress!)
+                        }
+                    }
                     for s2 in 0..<kb {
                         for s1 in 0..<kb {
                             var sum = 0.0
@@ -130,6 +138,7 @@ enum ProfiledGradient {
             }
         }
 
+        PhaseLog.mark("    gradient: traces on Z'Z's blocks")
         let nu = Double(criterion == .ml ? n : n - p)
         let rss = pls.penalizedRSS
         var gradient: [Double] = []

@@ -65,12 +65,31 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
     /// other term is scalar (then W is a links × k₁ row-major matrix).
     private let linkDense: UnsafeMutableBufferPointer<Int32>
     private let scalarLinks: Bool
+    /// The links again, grouped by the column of S they update (their dense start), within a
+    /// column in increasing link (so level) order, with the end of their level's links: the
+    /// scalar kernels walk S column by column, so each column stays in cache while every
+    /// update to it lands (by level, the updates of one level scatter over all of S). Only for
+    /// scalar links with k₁ ≤ 2.
+    private struct ColumnLink {
+        var link: Int32
+        var levelEnd: Int32
+    }
+    private let columnLinkStart: UnsafeMutableBufferPointer<Int>
+    private let columnLinks: UnsafeMutableBufferPointer<ColumnLink>
+    /// Column ranges of S of about equal work (Σ over their links of the rows below), the
+    /// units that Dispatch workers take: `columnChunks[c] ..< columnChunks[c + 1]`.
+    private let columnChunks: [Int]
+    /// The same columns in two parts of about equal work (the selected inverse's two workers).
+    private let inverseParts: [Int]
     /// W = A₂₁ L₁₁⁻ᵀ: for each link, k_b × k₁ values, column-major.
     private var W: [Double]
     /// L₁₁ per level, k₁ × k₁ column-major (lower).
     private var L11: [Double]
-    /// S and then its Cholesky factor L_S (lower), nS × nS column-major.
-    private var S: [Double]
+    /// S and then its Cholesky factor L_S (lower), nS × nS column-major. Only the lower
+    /// triangle is ever written (the general inverse kernel mirrors it), and the storage comes
+    /// from `calloc`, whose large blocks are fresh pages: the strict upper triangle's pages are
+    /// never touched and hold no memory (at 10,000 columns about 400 MB of the 800 MB).
+    private let S: UnsafeMutableBufferPointer<Double>
     /// Three k_max × k_max work blocks.
     private var scratch: [Double]
     private let kmax: Int
@@ -184,9 +203,48 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
         linkDense = .allocate(capacity: max(links.count, 1))
         _ = linkDense.initialize(from: links.map(\.denseStart))
         scalarLinks = links.allSatisfy { $0.k == 1 }
+        let byColumn = scalarLinks && k1 <= 2
+        columnLinkStart = .allocate(capacity: nS + 1)
+        columnLinkStart.initialize(repeating: 0)
+        columnLinks = .allocate(capacity: byColumn ? max(links.count, 1) : 1)
+        var chunks = [0, nS]
+        var parts = [0, nS]
+        if byColumn {
+            for link in links { columnLinkStart[Int(link.denseStart) + 1] += 1 }
+            for j in 0..<nS { columnLinkStart[j + 1] += columnLinkStart[j] }
+            var next = Array(columnLinkStart[0..<nS])
+            var work = [Double](repeating: 0, count: nS)
+            for l in 0..<levels1 {
+                let end = levelStart[l + 1]
+                for b in levelStart[l]..<end {
+                    let j = Int(links[b].denseStart)
+                    columnLinks[next[j]] = ColumnLink(link: Int32(b), levelEnd: Int32(end))
+                    next[j] += 1
+                    work[j] += Double(end - b)
+                }
+            }
+            // About 8 chunks per core, cut at equal shares of the work.
+            let total = work.reduce(0, +)
+            let count = max(1, min(nS, 8 * Threading.coreCount))
+            chunks = [0]
+            var sum = 0.0
+            for j in 0..<nS {
+                sum += work[j]
+                if Double(chunks.count) * total / Double(count) <= sum && j + 1 < nS && chunks.count < count { chunks.append(j + 1) }
+            }
+            chunks.append(nS)
+            var half = 0.0
+            for j in 0..<nS {
+                half += work[j]
+                if 2 * half >= total && j + 1 < nS { parts = [0, j + 1, nS]; break }
+            }
+        }
+        columnChunks = chunks
+        inverseParts = parts
         W = [Double](repeating: 0, count: wCount)
         L11 = [Double](repeating: 0, count: levels1 * k1 * k1)
-        S = [Double](repeating: 0, count: nS * nS)
+        S = UnsafeMutableBufferPointer(start: calloc(max(nS * nS, 1), MemoryLayout<Double>.stride)!
+            .bindMemory(to: Double.self, capacity: max(nS * nS, 1)), count: nS * nS)
         kmax = design.terms.map(\.effectCount).max() ?? 1
         scratch = [Double](repeating: 0, count: 3 * kmax * kmax)
         denseRHS = [Double](repeating: 0, count: nS)
@@ -197,6 +255,9 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
         levelStart.deallocate()
         links.deallocate()
         linkDense.deallocate()
+        columnLinkStart.deallocate()
+        columnLinks.deallocate()
+        free(S.baseAddress)
     }
 
     var summary: String {
@@ -206,6 +267,7 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
     // MARK: Factorization
 
     func factorize(templates T: UnsafeBufferPointer<Double>) throws -> Double {
+        PhaseLog.mark("  (before factorization)")
         let g = UnsafePointer(G.values.baseAddress!)
         let T1 = T.baseAddress!  // term 0's template starts at offset 0
         var logDet = 0.0
@@ -243,9 +305,12 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
                 }
             }
         }
+        PhaseLog.mark("    factor: L₁₁, W")
         try formComplement(T)
+        PhaseLog.mark("    factor: Schur complement")
         Threading.setBLASThreads(blasThreads)
-        let info = S.withUnsafeMutableBufferPointer { BLAS.potrfLower(n: nS, A: $0.baseAddress!, lda: nS) }
+        let info = BLAS.potrfLower(n: nS, A: S.baseAddress!, lda: nS)
+        PhaseLog.mark("    factor: dpotrf")
         if info != 0 { throw PLSError.factorizationFailed }
         for d in 0..<nS { logDet += 2 * log(S[d + d * nS]) }
         return logDet
@@ -255,8 +320,8 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
     private func formComplement(_ T: UnsafeBufferPointer<Double>) throws {
         let nS = self.nS, k1 = self.k1
         let g = UnsafePointer(G.values.baseAddress!)
-        S.withUnsafeMutableBufferPointer { Sbuf in
-            let Sp = Sbuf.baseAddress!
+        do {
+            let Sp = S.baseAddress!
             // Zero the lower triangle (the part dpotrf reads).
             for j in 0..<nS { (Sp + j * nS + j).update(repeating: 0, count: nS - j) }
             scratch.withUnsafeMutableBufferPointer { work in
@@ -285,18 +350,27 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
             W.withUnsafeBufferPointer { Wbuf in
                 let w = Wbuf.baseAddress!
                 if scalarLinks && k1 <= 2 {
-                    // Every link one row: W is links × k₁; a tight loop per column.
+                    // Every link one row: W is links × k₁. Column by column of S (each column
+                    // in cache while its updates land), the columns shared out to the cores:
+                    // every entry still receives its levels' updates in level order, so the
+                    // result does not depend on the number of threads and equals the level
+                    // by level order's.
                     let dense = linkDense.baseAddress!
-                    for l in 0..<levels1 {
-                        let end = levelStart[l + 1]
-                        for b in levelStart[l]..<end {
-                            let column = Sp + Int(dense[b]) * nS
-                            if k1 == 1 {
-                                let x = w[b]
-                                for a in b..<end { column[Int(dense[a])] -= w[a] * x }
-                            } else {
-                                let x0 = w[2 * b], x1 = w[2 * b + 1]
-                                for a in b..<end { column[Int(dense[a])] -= w[2 * a] * x0 + w[2 * a + 1] * x1 }
+                    let start = UnsafePointer(columnLinkStart.baseAddress!), byColumn = UnsafePointer(columnLinks.baseAddress!)
+                    let chunks = columnChunks
+                    let nS = self.nS
+                    Parallel.forEach(chunks.count - 1) { c in
+                        for j in chunks[c]..<chunks[c + 1] {
+                            let column = Sp + j * nS
+                            for e in start[j]..<start[j + 1] {
+                                let b = Int(byColumn[e].link), end = Int(byColumn[e].levelEnd)
+                                if k1 == 1 {
+                                    let x = w[b]
+                                    for a in b..<end { column[Int(dense[a])] -= w[a] * x }
+                                } else {
+                                    let x0 = w[2 * b], x1 = w[2 * b + 1]
+                                    for a in b..<end { column[Int(dense[a])] -= w[2 * a] * x0 + w[2 * a + 1] * x1 }
+                                }
                             }
                         }
                     }
@@ -371,9 +445,7 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
                             }
                         }
                     }
-                    S.withUnsafeBufferPointer { Sbuf in
-                        BLAS.trsmLeftLowerNoTrans(m: nS, n: columns, L: Sbuf.baseAddress!, ldl: nS, B: Dp, ldb: nS)
-                    }
+                    BLAS.trsmLeftLowerNoTrans(m: nS, n: columns, L: S.baseAddress!, ldl: nS, B: Dp, ldb: nS)
                     for c in 0..<columns { for d in 0..<nS { B[q1 + d + c * q] = Dp[d + c * nS] } }
                 }
             }
@@ -386,9 +458,7 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
         denseRHS.withUnsafeMutableBufferPointer { Dbuf in
             let Dp = Dbuf.baseAddress!
             for d in 0..<nS { Dp[d] = x[q1 + d] }
-            S.withUnsafeBufferPointer { Sbuf in
-                BLAS.trsvLowerTransposed(n: nS, L: Sbuf.baseAddress!, ldl: nS, x: Dp)
-            }
+            BLAS.trsvLowerTransposed(n: nS, L: S.baseAddress!, ldl: nS, x: Dp)
             L11.withUnsafeBufferPointer { L in
                 W.withUnsafeBufferPointer { Wbuf in
                     for l in 0..<levels1 {
@@ -416,13 +486,15 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
 
     func invert() -> InverseEntries {
         let nS = self.nS, k1 = self.k1
-        S.withUnsafeMutableBufferPointer { _ = BLAS.potriLower(n: nS, A: $0.baseAddress!, lda: nS) }
+        PhaseLog.mark("  (solves)")
+        BLAS.potriLower(n: nS, A: S.baseAddress!, lda: nS)
+        PhaseLog.mark("    selected inverse: dpotri")
         // First-term blocks: Σ₁₁,l = L₁₁⁻ᵀ (I + W_l' S⁻¹ W_l) L₁₁⁻¹ and
         // Σ₂₁ = −S⁻¹ W_l L₁₁⁻¹ on the links of level l.
         var diagonal = [Double](repeating: 0, count: levels1 * k1 * k1)
         var cross = [Double](repeating: 0, count: W.count)
-        S.withUnsafeMutableBufferPointer { Sbuf in
-            let Sp = Sbuf.baseAddress!
+        do {
+            let Sp = S.baseAddress!
             // The general kernel below reads S⁻¹[·, j] as one contiguous column: mirror the lower
             // triangle (in tiles, so the strided writes stay in cache). The scalar kernel reads the
             // lower triangle only.
@@ -439,42 +511,63 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
             W.withUnsafeBufferPointer { Wbuf in
                 L11.withUnsafeBufferPointer { L in
                     cross.withUnsafeMutableBufferPointer { C in
+                        if scalarLinks && k1 <= 2 {
+                            // Y = S⁻¹[R,R] W_l for every level at once, column by column of S⁻¹
+                            // (the order in which the complement was formed): each pair a > b of
+                            // a level once, from the lower triangle, column dense[b] read down
+                            // its rows dense[a] (increasing) while it is in cache. The columns
+                            // are cut in two parts of equal work, one per core.
+                            let dense = linkDense.baseAddress!, w = Wbuf.baseAddress!
+                            let parts = inverseParts, start = UnsafePointer(columnLinkStart.baseAddress!)
+                            let byColumn = UnsafePointer(columnLinks.baseAddress!)
+                            let count = C.count
+                            // Part 0 writes into the cross blocks, part 1 into its own buffer,
+                            // added after: the same sums whatever the number of threads.
+                            let y0 = C.baseAddress!
+                            let y1 = UnsafeMutablePointer<Double>.allocate(capacity: max(count, 1))
+                            defer { y1.deallocate() }
+                            Parallel.forEach(parts.count - 1) { part in
+                                let y = part == 0 ? y0 : y1
+                                y.update(repeating: 0, count: count)
+                                for j in parts[part]..<parts[part + 1] {
+                                    let column = Sp + j * nS
+                                    for e in start[j]..<start[j + 1] {
+                                        let b = Int(byColumn[e].link), end = Int(byColumn[e].levelEnd)
+                                        if k1 == 1 {
+                                            let wb = w[b]
+                                            var yb = column[Int(dense[b])] * wb
+                                            for a in (b + 1)..<end {
+                                                let value = column[Int(dense[a])]
+                                                y[a] += value * wb
+                                                yb += value * w[a]
+                                            }
+                                            y[b] += yb
+                                        } else {
+                                            let wb0 = w[2 * b], wb1 = w[2 * b + 1]
+                                            let diagonal = column[Int(dense[b])]
+                                            var yb0 = diagonal * wb0, yb1 = diagonal * wb1
+                                            for a in (b + 1)..<end {
+                                                let value = column[Int(dense[a])]
+                                                y[2 * a] += value * wb0
+                                                y[2 * a + 1] += value * wb1
+                                                yb0 += value * w[2 * a]
+                                                yb1 += value * w[2 * a + 1]
+                                            }
+                                            y[2 * b] += yb0
+                                            y[2 * b + 1] += yb1
+                                        }
+                                    }
+                                }
+                            }
+                            if parts.count > 2 { for index in 0..<count { y0[index] += y1[index] } }
+                            PhaseLog.mark("    selected inverse: S⁻¹W")
+                        }
                         for l in 0..<levels1 {
                             let range = levelStart[l]..<levelStart[l + 1]
                             let Ll = L.baseAddress! + l * k1 * k1
                             // Y = S⁻¹[R,R] W_l, written where the cross blocks go.
                             if scalarLinks && k1 <= 2 {
-                                // Each pair a ≥ b once, from the lower triangle: column dense[b]
-                                // read down its rows dense[a] (increasing), as the complement was
-                                // formed — half the reads, in memory order.
-                                let dense = linkDense.baseAddress!, w = Wbuf.baseAddress!, y = C.baseAddress!
-                                for a in range { for c in 0..<k1 { y[k1 * a + c] = 0 } }
-                                for b in range {
-                                    let column = Sp + Int(dense[b]) * nS
-                                    if k1 == 1 {
-                                        let wb = w[b]
-                                        var yb = column[Int(dense[b])] * wb
-                                        for a in (b + 1)..<range.upperBound {
-                                            let value = column[Int(dense[a])]
-                                            y[a] += value * wb
-                                            yb += value * w[a]
-                                        }
-                                        y[b] += yb
-                                    } else {
-                                        let wb0 = w[2 * b], wb1 = w[2 * b + 1]
-                                        let diagonal = column[Int(dense[b])]
-                                        var yb0 = diagonal * wb0, yb1 = diagonal * wb1
-                                        for a in (b + 1)..<range.upperBound {
-                                            let value = column[Int(dense[a])]
-                                            y[2 * a] += value * wb0
-                                            y[2 * a + 1] += value * wb1
-                                            yb0 += value * w[2 * a]
-                                            yb1 += value * w[2 * a + 1]
-                                        }
-                                        y[2 * b] += yb0
-                                        y[2 * b + 1] += yb1
-                                    }
-                                }
+                                // Y was formed for every level above, column by column.
                             } else {
                             for a in range {
                                 let la = links[a]
@@ -525,13 +618,58 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
                 }
             }
         }
-        return Inverse(owner: self, diagonal: diagonal, cross: cross)
+        PhaseLog.mark("    selected inverse: level blocks")
+        let onPattern = valuesOnPattern(diagonal: diagonal, cross: cross)
+        PhaseLog.mark("    selected inverse: on Z'Z's pattern")
+        return Inverse(owner: self, diagonal: diagonal, cross: cross, valuesOnPattern: onPattern)
+    }
+
+    /// A⁻¹ at the positions of G's stored values, from the blocks `invert()` computed and S⁻¹
+    /// (the gradient reads it there: looking each block up cost a binary search among the
+    /// level's links and took longer than the gradient's arithmetic).
+    private func valuesOnPattern(diagonal: [Double], cross: [Double]) -> [Double] {
+        let colptr = G.columnPointers
+        var values = [Double](repeating: 0, count: Int(colptr[q]))
+        let k1 = self.k1, nS = self.nS
+        values.withUnsafeMutableBufferPointer { out in
+            // First-term diagonal blocks: the only stored blocks of those columns.
+            for l in 0..<levels1 {
+                for s in 0..<k1 {
+                    let base = Int(colptr[l * k1 + s])
+                    assert(Int(colptr[l * k1 + s + 1]) - base == k1, "a first-term column of Z'Z holds its own block only")
+                    for r in 0..<k1 { out[base + r] = diagonal[l * k1 * k1 + r + s * k1] }
+                }
+            }
+            // Links: G stores (first-term effect r, other effect s) at gBase + s·stride + r.
+            for index in 0..<links.count {
+                let link = links[index]
+                let kb = Int(link.k), base = Int(link.gBase), stride = Int(link.stride), offset = Int(link.wOffset)
+                for s in 0..<kb { for r in 0..<k1 { out[base + s * stride + r] = cross[offset + s + r * kb] } }
+            }
+            // Blocks among the other terms: S⁻¹ (lower triangle).
+            do {
+                let Sbuf = S
+                for pair in pairBlocks {
+                    let ka = design.terms[Int(pair.termRow)].effectCount
+                    let kb = design.terms[Int(pair.termColumn)].effectCount
+                    let dr = Int(pair.denseRow), dc = Int(pair.denseColumn)
+                    for s in 0..<kb {
+                        for r in 0..<ka {
+                            let i = dr + r, j = dc + s
+                            out[Int(pair.gBase) + s * Int(pair.stride) + r] = i >= j ? Sbuf[i + j * nS] : Sbuf[j + i * nS]
+                        }
+                    }
+                }
+            }
+        }
+        return values
     }
 
     private struct Inverse: InverseEntries {
         let owner: BlockedDenseFactorization
         let diagonal: [Double]
         let cross: [Double]
+        let valuesOnPattern: [Double]?
 
         /// The link of a first-term level containing dense index d: its W offset, dense start, k.
         private func link(level l: Int, dense d: Int) -> (offset: Int, start: Int, k: Int)? {

@@ -36,9 +36,15 @@ protocol InverseEntries {
 
     /// The block `A⁻¹[rows, columns]` (rows i₀..<i₀+m, columns j₀..<j₀+k), column-major.
     func block(rows i0: Int, _ m: Int, columns j0: Int, _ k: Int, into out: UnsafeMutablePointer<Double>)
+
+    /// `A⁻¹` at every stored value of `Z'Z` (same pattern, same positions), when the
+    /// factorization lays it out that way; nil otherwise (then read it through ``block``).
+    var valuesOnPattern: [Double]? { get }
 }
 
 extension InverseEntries {
+    var valuesOnPattern: [Double]? { nil }
+
     func block(rows i0: Int, _ m: Int, columns j0: Int, _ k: Int, into out: UnsafeMutablePointer<Double>) {
         for c in 0..<k { for r in 0..<m { out[r + c * m] = entry(i0 + r, j0 + c) } }
     }

@@ -39,15 +39,15 @@ struct IterativeMemory: Sendable, Equatable {
     /// The fit with `probes` probe vectors at its peak (see the type's documentation).
     func fitBytes(probes: Int, gaussSeidel: Bool) -> Int {
         let m = p + 1 + probes
-        let rowBatch = MixedModelOperator.rowBatch
+        let partials = min(RowSlots.maxSlots * (q + p) * 16, RowSlots.partialBudget / 8)
         // Held through the fit: the probes, [X y] by rows, the solutions, two evaluations (u, b,
         // c, residuals, Λ'Z'X, M), the two preconditioners' blocks and the trace's block inverses.
         let held = q * probes + n * (p + 1) + q * m + 2 * (3 * q + n + 2 * q * p) + 3 * blockEntries
         // One evaluation: Λ'Z'[X y] and the right-hand sides, then either the conjugate-gradient
         // vectors (four and a workspace) or the probe solutions and the trace estimate's vectors.
         let evaluation = q * (p + 1) + q * m
-        let solve = 5 * q * m + n * min(m, rowBatch)
-        let trace = 5 * q * probes + 2 * q * p + q + n * min(probes, rowBatch)
+        let solve = 5 * q * m + partials
+        let trace = 5 * q * probes + 2 * q * p + q + partials
         // The average-information step's variates and fitted rows.
         let information = 2 * n * parameterCount + 7 * q * parameterCount
         var doubles = held + max(evaluation + max(solve, trace), information)

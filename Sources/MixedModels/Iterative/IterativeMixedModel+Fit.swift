@@ -144,10 +144,11 @@ extension IterativeMixedModel {
         let n = Double(model.observations)
         let mean = model.sumOverProcesses([frame.y.reduce(0, +)])[0] / n
         var sums = [frame.y.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }]
-        for term in model.terms {
-            for r in 0..<term.k {
+        for term in frame.randomTerms {
+            let effects = term.effects.values
+            for r in 0..<term.effectCount {
                 var square = 0.0
-                for i in 0..<model.n { square += term.effects[i + r * model.n] * term.effects[i + r * model.n] }
+                for i in 0..<model.n { square += effects[i + r * model.n] * effects[i + r * model.n] }
                 sums.append(square)
             }
         }
@@ -199,13 +200,15 @@ extension IterativeMixedModel {
 
         let ZtXy = Buffer(q * (p + 1))
         model.rightHandSide(state.Xy.pointer, count: p + 1, includeFixed: false,
-                            workspace: OperatorWorkspace(n: n, q: q, count: p + 1), into: ZtXy.pointer)
+                            workspace: OperatorWorkspace(model: model, count: p + 1), into: ZtXy.pointer)
         let rhs = Buffer(q * m)
         for a in 0..<q {
             for c in 0...p { rhs[a * m + c] = ZtXy[a * (p + 1) + c] }
             for c in 0..<N { rhs[a * m + p + 1 + c] = state.z[a * N + c] }
         }
+        PhaseLog.mark("evaluation: set-up")
         let report = solvers.A.solve(rhs.pointer, count: m, x: state.x.pointer)
+        PhaseLog.mark("evaluation: solve, \(m) × \(report.maxIterations) iterations")
         guard report.converged else {
             throw IterativeFitError(message: "conjugate gradients did not reach a relative residual of \(options.solverTolerance) in \(solvers.A.maxIterations) iterations")
         }
@@ -242,8 +245,10 @@ extension IterativeMixedModel {
 
         let (b, residuals) = fitted(u: u, beta: beta)
         let sse = model.sumOverProcesses([residuals.reduce(0) { $0 + $1 * $1 }])[0]
+        PhaseLog.mark("evaluation: β, residuals")
         var estimate = state.probes.estimate(model: model, blocks: solvers.blocksA, probes: state.z, solutions: probeSolutions)
         if options.criterion == .reml { addFixedEffectsPart(to: &estimate, M: M, schurInverse: schurInverse) }
+        PhaseLog.mark("evaluation: traces")
         let score = try VarianceScore(layout: layout, phi: phi, model: model, b: b, sse: sse, estimate: estimate,
                                   criterion: options.criterion)
         return Evaluation(phi: phi, u: u, beta: beta, b: b, residuals: residuals, sse: sse, estimate: estimate, score: score,
@@ -339,11 +344,13 @@ extension IterativeMixedModel {
         // (ML: β fixed, so u_w = c_w and no X).
         let solvers = Solvers(model: model, kind: options.preconditioner, tolerance: options.solverTolerance)
         let rhs = Buffer(q * count)
-        let workspace = OperatorWorkspace(n: n, q: q, count: count)
+        let workspace = OperatorWorkspace(model: model, count: count)
         model.rightHandSide(w.pointer, count: count, includeFixed: false, workspace: workspace, into: rhs.pointer)
         if state.variateSolution == nil { state.variateSolution = Buffer(q * count) }
         let solution = state.variateSolution!
+        PhaseLog.mark("information: set-up")
         let report = solvers.A.solve(rhs.pointer, count: count, x: solution.pointer)
+        PhaseLog.mark("information: solve, \(count) × \(report.maxIterations) iterations")
         let u = Buffer(q * count), betaW = Buffer(p * count)
         for index in 0..<(q * count) { u[index] = solution[index] }
         if includeFixed && p > 0 {
@@ -375,6 +382,7 @@ extension IterativeMixedModel {
                 information[b + a * count] = value
             }
         }
+        PhaseLog.mark("information: the rest")
         return (information, report.maxIterations)
     }
 

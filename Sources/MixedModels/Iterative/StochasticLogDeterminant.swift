@@ -33,7 +33,7 @@ struct StochasticLogDeterminant {
         for index in 0..<(q * m) { current[index] = z[index] / scale }
         var alphas = [[Double]](repeating: [], count: m), betas = [[Double]](repeating: [], count: m)
         var active = [Bool](repeating: true, count: m)
-        let workspace = OperatorWorkspace(n: model.n, q: q, count: m)
+        let workspace = OperatorWorkspace(model: model, count: m)
         var steps = 0
         var lastEstimate = [Double](repeating: .nan, count: m)
         while active.contains(true) && steps < maxSteps {

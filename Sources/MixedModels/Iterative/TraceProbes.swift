@@ -64,7 +64,7 @@ struct TraceProbes {
         let jacobi = BlockJacobiPreconditioner(blocks: blocks)
         let w = Buffer(dimension * m), hw = Buffer(dimension * m), difference = Buffer(dimension * m)
         jacobi.apply(z.pointer, count: m, into: w.pointer)
-        let workspace = OperatorWorkspace(n: model.n, q: model.q, count: m)
+        let workspace = OperatorWorkspace(model: model, count: m)
         model.apply(w.pointer, count: m, includeFixed: includeFixed, workspace: workspace, into: hw.pointer)
         jacobi.apply(hw.pointer, count: m, into: difference.pointer)     // P⁻¹Hw
         // x − Cz = x − 2w + P⁻¹Hw

@@ -1,3 +1,4 @@
+import CLAPACK
 import Foundation
 
 /// Matrix-free products with the mixed-model equations in the spherical coordinates of
@@ -77,6 +78,8 @@ final class MixedModelOperator {
     static let rowChunk = 16_384
     /// Levels per chunk of a parallel gather.
     static let levelChunk = 4_096
+    /// Rows ahead of the one at work whose random accesses are prefetched.
+    static let prefetchDistance = 12
 
     /// The operator of `frame`'s rows; with a `group` of several processes, `frame` holds this
     /// process's share of the rows and every level of every term (collective).
@@ -574,6 +577,18 @@ extension MixedModelOperator {
                         acc[r] = V()
                     }
                     for i in slots.primaryStart[l]..<slots.primaryStart[l + 1] {
+                        // The other terms' entries a few rows ahead, into the cache (they are
+                        // read at random; waiting for them is most of a pass's time).
+                        let ahead = min(i + Self.prefetchDistance, n - 1)
+                        for t in others {
+                            let code = Int(t.codes[ahead])
+                            let source = lambdaV + (t.offset + code * t.k) * m, target = partial + (t.secondary + code * t.k) * W
+                            for r in 0..<t.k {
+                                for line in stride(from: 0, to: W, by: 8) { lmm_prefetch(source + r * m + line) }
+                                lmm_prefetch(source + r * m + W - 1)
+                            }
+                            for line in stride(from: 0, to: t.k * W, by: 8) { lmm_prefetch(target + line) }
+                        }
                         var f: V
                         if let E = primaryEffects {
                             f = V()

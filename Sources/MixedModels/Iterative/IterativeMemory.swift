@@ -39,7 +39,7 @@ struct IterativeMemory: Sendable, Equatable {
     /// The fit with `probes` probe vectors at its peak (see the type's documentation).
     func fitBytes(probes: Int, gaussSeidel: Bool) -> Int {
         let m = p + 1 + probes
-        let width = min(IterativeMixedModel.FitState.blockWidth, m)
+        let width = min(IterativeMixedModel.FitState.blockWidth(q: q), m)
         let partials = min(RowSlots.maxSlots * (q + p) * 16, RowSlots.partialBudget / 8)
         // Held through the fit: the solutions of every column (the next solves' start), Z'[X y],
         // two evaluations (u, b, c, residuals, Λ'Z'X, M), the two preconditioners' blocks and
@@ -52,7 +52,7 @@ struct IterativeMemory: Sendable, Equatable {
         // The average-information step's variates and fitted rows; the log determinant's
         // Lanczos vectors for a block of probes.
         let information = 2 * n * parameterCount + 7 * q * parameterCount
-        let logDeterminant = 6 * q * min(StochasticLogDeterminant.blockWidth, probes) + partials
+        let logDeterminant = 6 * q * min(width, probes) + partials
         var doubles = held + max(evaluation, information, logDeterminant)
         if gaussSeidel { doubles += (n + 2 * q + p) * width }
         return 8 * doubles + MemoryBudget.blasBuffer
@@ -76,6 +76,6 @@ struct IterativeMemory: Sendable, Equatable {
         let what = "the iterative fit with \(probes) probes"
         try MemoryBudget.require(fitBytes(probes: probes, gaussSeidel: gaussSeidel), for: what, available: available,
                                  advice: Self.advice(probes: probes))
-        try MemoryBudget.probe(8 * 4 * q * min(IterativeMixedModel.FitState.blockWidth, p + 1 + probes), for: what, advice: Self.advice(probes: probes))
+        try MemoryBudget.probe(8 * 4 * q * min(IterativeMixedModel.FitState.blockWidth(q: q), p + 1 + probes), for: what, advice: Self.advice(probes: probes))
     }
 }

@@ -33,7 +33,7 @@ extension IterativeMixedModel {
     /// iteration, which start the next one's solves.
     ///
     /// The right-hand sides [Λ'Z'X  Λ'Z'y  z] (p + 1 + N columns) are solved in blocks of at
-    /// most ``blockWidth`` columns (each column's iterations are its own, so the blocks give
+    /// most ``blockWidth(q:)`` columns (each column's iterations are its own, so the blocks give
     /// the same solutions as one solve of all): the conjugate-gradient vectors are held for
     /// one block at a time, and the probes are drawn again for each use.
     final class FitState {
@@ -43,10 +43,13 @@ extension IterativeMixedModel {
         /// The blocks of columns of [X y | probes].
         let blocks: [Range<Int>]
         /// Per block, the solutions of A x = [Λ'Z'X  Λ'Z'y  z] at the last θ (q × block width).
-        let solutions: [Buffer]
+        private(set) var solutions: [Buffer]
         var variateSolution: Buffer?
 
-        static let blockWidth = 16
+        /// Columns per block: 16 (one pass over the rows per conjugate-gradient iteration), or 8
+        /// when a block's vectors (about seven of q × 16 doubles) would pass 512 MB. The width
+        /// changes no value, only the memory and the passes over the rows.
+        static func blockWidth(q: Int) -> Int { 7 * q * 16 * 8 <= 512 << 20 ? 16 : 8 }
 
         init(model: MixedModelOperator, options: IterativeOptions) {
             let n = model.n, p = model.p, q = model.q
@@ -62,8 +65,15 @@ extension IterativeMixedModel {
                 model.sumOverProcesses(ZtXy.pointer, count: q * (p + 1))
             }
             let m = p + 1 + options.probes
-            blocks = stride(from: 0, to: m, by: Self.blockWidth).map { $0..<min(m, $0 + Self.blockWidth) }
+            let width = Self.blockWidth(q: q)
+            blocks = stride(from: 0, to: m, by: width).map { $0..<min(m, $0 + width) }
             solutions = blocks.map { Buffer(q * $0.count) }
+        }
+
+        /// Frees the solutions (and the variates'), once no solve follows.
+        func release() {
+            solutions = []
+            variateSolution = nil
         }
     }
 
@@ -144,6 +154,7 @@ extension IterativeMixedModel {
             }
         }
         let (information, _) = try averageInformation(evaluation, layout: layout, state: state, options: options)
+        state.release()     // before the log determinant's Lanczos vectors
         return try result(evaluation, information: information, layout: layout, state: state, options: options,
                           iterations: iteration, converged: converged, start: begin)
     }

@@ -22,16 +22,16 @@ struct StochasticLogDeterminant {
         var steps: Int
     }
 
-    /// Probes per block: each probe's Lanczos recurrence is its own, so blocks of probes give
-    /// the same values as all at once, with the vectors of one block held at a time.
-    static let blockWidth = 16
-
+    /// Probes in blocks (``IterativeMixedModel/FitState/blockWidth(q:)``): each probe's Lanczos
+    /// recurrence is its own, so blocks give the same values as all at once, with the vectors
+    /// of one block held at a time.
     func estimate(model: MixedModelOperator, blocks: LevelBlocks) -> Estimate {
         precondition(!blocks.includeFixed)
         var samples: [Double] = []
         var steps = 0
-        for start in stride(from: 0, to: probes, by: Self.blockWidth) {
-            let block = start..<min(probes, start + Self.blockWidth)
+        let width = IterativeMixedModel.FitState.blockWidth(q: model.q)
+        for start in stride(from: 0, to: probes, by: width) {
+            let block = start..<min(probes, start + width)
             let (blockSamples, blockSteps) = estimate(model: model, blocks: blocks, probes: block)
             samples += blockSamples
             steps = max(steps, blockSteps)

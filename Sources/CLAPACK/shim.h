@@ -28,3 +28,7 @@ void dsyrk_(const char *uplo, const char *trans, const int *n, const int *k,
 void dgemv_(const char *trans, const int *m, const int *n, const double *alpha,
             const double *a, const int *lda, const double *x, const int *incx,
             const double *beta, double *y, const int *incy);
+
+// Not LAPACK: a hint to the cache that the matrix-free iterative method's row pass will read
+// (and write) this address soon (its random accesses to the smaller terms' level vectors).
+static inline void lmm_prefetch(const void *address) { __builtin_prefetch(address, 1, 3); }

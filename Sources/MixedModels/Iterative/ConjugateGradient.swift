@@ -4,6 +4,10 @@ import Foundation
 /// at once: each right-hand side keeps its own step lengths (the iterations are independent),
 /// but each iteration makes one pass over the rows for all of them. A right-hand side stops
 /// moving once its residual is below `tolerance` relative to its ‖b‖.
+///
+/// The vector updates run over chunks of coordinates on the operator's threads; their inner
+/// products are summed per chunk, then over the chunks in order (chunks fixed by the
+/// dimension), so the iterates do not depend on the number of threads.
 final class ConjugateGradient {
     let model: MixedModelOperator
     let includeFixed: Bool
@@ -38,19 +42,20 @@ final class ConjugateGradient {
     func solve(_ b: UnsafePointer<Double>, count m: Int, x: UnsafeMutablePointer<Double>) -> Report {
         let dimension = model.dimension(includeFixed: includeFixed)
         let size = dimension * m
-        let workspace = OperatorWorkspace(n: model.n, q: model.q, count: m)
+        let workspace = OperatorWorkspace(model: model, count: m)
         let r = UnsafeMutablePointer<Double>.allocate(capacity: size)
         let z = UnsafeMutablePointer<Double>.allocate(capacity: size)
         let direction = UnsafeMutablePointer<Double>.allocate(capacity: size)
         let product = UnsafeMutablePointer<Double>.allocate(capacity: size)
         defer { r.deallocate(); z.deallocate(); direction.deallocate(); product.deallocate() }
+        let vectors = BlockVectors(dimension: dimension, count: m, threads: model.threads)
 
-        var bNorm = dots(b, b, dimension, m).map { $0.squareRoot() }
+        var bNorm = vectors.dots(b, b).map { $0.squareRoot() }
         model.apply(x, count: m, includeFixed: includeFixed, workspace: workspace, into: product)
-        for index in 0..<size { r[index] = b[index] - product[index] }
+        vectors.forEach { range in for index in range { r[index] = b[index] - product[index] } }
         var active = [Bool](repeating: true, count: m)
         var iterations = [Int](repeating: 0, count: m)
-        var residualNorm = dots(r, r, dimension, m).map { $0.squareRoot() }
+        var residualNorm = vectors.dots(r, r).map { $0.squareRoot() }
         for c in 0..<m {
             if bNorm[c] == 0 {
                 bNorm[c] = 1
@@ -60,43 +65,95 @@ final class ConjugateGradient {
             if residualNorm[c] <= tolerance * bNorm[c] { active[c] = false }
         }
         preconditioner.apply(r, count: m, into: z)
-        for index in 0..<size { direction[index] = z[index] }
-        var rho = dots(r, z, dimension, m)
+        vectors.forEach { range in for index in range { direction[index] = z[index] } }
+        var rho = vectors.dots(r, z)
         var iteration = 0
         while active.contains(true) && iteration < maxIterations {
             iteration += 1
             model.apply(direction, count: m, includeFixed: includeFixed, workspace: workspace, into: product)
-            let curvature = dots(direction, product, dimension, m)
+            let curvature = vectors.dots(direction, product)
             var alpha = [Double](repeating: 0, count: m)
             for c in 0..<m where active[c] { alpha[c] = curvature[c] > 0 ? rho[c] / curvature[c] : 0 }
-            for a in 0..<dimension {
-                for c in 0..<m {
-                    x[a * m + c] += alpha[c] * direction[a * m + c]
-                    r[a * m + c] -= alpha[c] * product[a * m + c]
-                }
-            }
-            residualNorm = dots(r, r, dimension, m).map { $0.squareRoot() }
+            // x += α d, r −= α Hd, and ‖r‖² in the same pass.
+            residualNorm = alpha.withUnsafeBufferPointer { alpha in
+                nonisolated(unsafe) let alpha = alpha
+                return vectors.dots(updating: { rows in
+                    for a in rows {
+                        for c in 0..<m {
+                            x[a * m + c] += alpha[c] * direction[a * m + c]
+                            r[a * m + c] -= alpha[c] * product[a * m + c]
+                        }
+                    }
+                }, r, r)
+            }.map { $0.squareRoot() }
             for c in 0..<m where active[c] {
                 iterations[c] = iteration
                 if residualNorm[c] <= tolerance * bNorm[c] || curvature[c] <= 0 { active[c] = false }
             }
             preconditioner.apply(r, count: m, into: z)
-            let newRho = dots(r, z, dimension, m)
-            for c in 0..<m {
-                let beta = active[c] && rho[c] != 0 ? newRho[c] / rho[c] : 0
-                for a in 0..<dimension { direction[a * m + c] = active[c] ? z[a * m + c] + beta * direction[a * m + c] : 0 }
+            let newRho = vectors.dots(r, z)
+            var beta = [Double](repeating: 0, count: m), keep = [Double](repeating: 0, count: m)
+            for c in 0..<m where active[c] {
+                beta[c] = rho[c] != 0 ? newRho[c] / rho[c] : 0
+                keep[c] = 1
+            }
+            beta.withUnsafeBufferPointer { beta in
+                keep.withUnsafeBufferPointer { keep in
+                    nonisolated(unsafe) let beta = beta, keep = keep
+                    vectors.forEach { range in
+                        for a in range.lowerBound / m..<range.upperBound / m {
+                            for c in 0..<m { direction[a * m + c] = keep[c] * z[a * m + c] + beta[c] * direction[a * m + c] }
+                        }
+                    }
+                }
             }
             rho = newRho
         }
         return Report(iterations: iterations, relativeResiduals: (0..<m).map { residualNorm[$0] / bNorm[$0] }, tolerance: tolerance)
     }
+}
 
-    /// Column-wise inner products of two dimension × m blocks.
-    private func dots(_ u: UnsafePointer<Double>, _ v: UnsafePointer<Double>, _ dimension: Int, _ m: Int) -> [Double] {
-        var sums = [Double](repeating: 0, count: m)
-        sums.withUnsafeMutableBufferPointer { s in
-            for a in 0..<dimension { for c in 0..<m { s[c] += u[a * m + c] * v[a * m + c] } }
+/// Loops over blocks of m vectors (dimension × m, coordinate-major) in fixed chunks of
+/// coordinates, on several threads; inner products summed per chunk, then over the chunks in
+/// order — the same values whatever the number of threads.
+struct BlockVectors {
+    let dimension: Int
+    let count: Int
+    let threads: Int
+    /// Coordinates per chunk.
+    static let chunk = 4_096
+
+    var chunks: Int { (dimension + Self.chunk - 1) / Self.chunk }
+
+    /// Calls `body` with each chunk's range of entries (a multiple of m wide), in parallel.
+    func forEach(_ body: @escaping (Range<Int>) -> Void) {
+        let m = count, dimension = self.dimension
+        Parallel.forEach(chunks, concurrent: chunks > 1, threads: threads) { chunk in
+            let start = chunk * Self.chunk, end = min(dimension, start + Self.chunk)
+            body((start * m)..<(end * m))
         }
+    }
+
+    /// Column-wise inner products u'v of two dimension × m blocks.
+    func dots(_ u: UnsafePointer<Double>, _ v: UnsafePointer<Double>) -> [Double] {
+        dots(updating: nil, u, v)
+    }
+
+    /// Runs `update` on each chunk's coordinates, then takes that chunk's part of u'v.
+    func dots(updating update: ((Range<Int>) -> Void)?, _ u: UnsafePointer<Double>, _ v: UnsafePointer<Double>) -> [Double] {
+        let m = count, dimension = self.dimension, chunks = self.chunks
+        var partial = [Double](repeating: 0, count: max(chunks * m, 1))
+        partial.withUnsafeMutableBufferPointer { partial in
+            nonisolated(unsafe) let partial = partial.baseAddress!, u = u, v = v
+            Parallel.forEach(chunks, concurrent: chunks > 1, threads: threads) { chunk in
+                let start = chunk * Self.chunk, end = min(dimension, start + Self.chunk)
+                update?(start..<end)
+                let sums = partial + chunk * m
+                for a in start..<end { for c in 0..<m { sums[c] += u[a * m + c] * v[a * m + c] } }
+            }
+        }
+        var sums = [Double](repeating: 0, count: m)
+        for chunk in 0..<chunks { for c in 0..<m { sums[c] += partial[chunk * m + c] } }
         return sums
     }
 }

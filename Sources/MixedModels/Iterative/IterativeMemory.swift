@@ -1,9 +1,9 @@
 /// What an iterative fit allocates beyond the model frame, estimated before it is allocated
-/// (issue 11, item 12): the matrix-free operator (a copy of X and y, each term's rows by level
-/// and per-level Gram blocks), then the fit's vectors — [X y] by rows, the probes and their
-/// solutions (q × (p + 1 + probes), several of them in the conjugate-gradient solves), the
-/// per-level blocks of the two preconditioners, the Gauss–Seidel workspaces — and OpenBLAS's
-/// buffer, mapped at the first factorization of X'X.
+/// (issue 11, item 12): the matrix-free operator (a copy of X and y sorted by the primary
+/// term's level, each term's codes and effects, the row order and per-level Gram blocks), then
+/// the fit's vectors — the solutions of every column (q × (p + 1 + probes)), the conjugate-
+/// gradient vectors of one block of columns, the per-level blocks of the two preconditioners,
+/// the Gauss–Seidel workspaces — and OpenBLAS's buffer, mapped at the first factorization of X'X.
 struct IterativeMemory: Sendable, Equatable {
     var n: Int
     var p: Int
@@ -39,19 +39,22 @@ struct IterativeMemory: Sendable, Equatable {
     /// The fit with `probes` probe vectors at its peak (see the type's documentation).
     func fitBytes(probes: Int, gaussSeidel: Bool) -> Int {
         let m = p + 1 + probes
-        let rowBatch = MixedModelOperator.rowBatch
-        // Held through the fit: the probes, [X y] by rows, the solutions, two evaluations (u, b,
-        // c, residuals, Λ'Z'X, M), the two preconditioners' blocks and the trace's block inverses.
-        let held = q * probes + n * (p + 1) + q * m + 2 * (3 * q + n + 2 * q * p) + 3 * blockEntries
-        // One evaluation: Λ'Z'[X y] and the right-hand sides, then either the conjugate-gradient
-        // vectors (four and a workspace) or the probe solutions and the trace estimate's vectors.
-        let evaluation = q * (p + 1) + q * m
-        let solve = 5 * q * m + n * min(m, rowBatch)
-        let trace = 5 * q * probes + 2 * q * p + q + n * min(probes, rowBatch)
-        // The average-information step's variates and fitted rows.
+        let width = min(IterativeMixedModel.FitState.blockWidth(q: q), m)
+        let partials = min(RowSlots.maxSlots * (q + p) * 16, RowSlots.partialBudget / 8)
+        // Held through the fit: the solutions of every column (the next solves' start), Z'[X y],
+        // two evaluations (u, b, c, residuals, Λ'Z'X, M), the two preconditioners' blocks and
+        // their inverses and the trace's block inverses.
+        let held = q * m + q * (p + 1) + 2 * (3 * q + n + 2 * q * p) + 5 * blockEntries
+        // One evaluation: Λ'Z'[X y], c and the trace's sums per level, then a block of columns:
+        // its right-hand sides, probes, conjugate-gradient vectors (four and a workspace), the
+        // solutions' copy and the control variate's three vectors and workspace.
+        let evaluation = q * (p + 1) + 3 * q + 2 * blockEntries + 11 * q * width + partials
+        // The average-information step's variates and fitted rows; the log determinant's
+        // Lanczos vectors for a block of probes.
         let information = 2 * n * parameterCount + 7 * q * parameterCount
-        var doubles = held + max(evaluation + max(solve, trace), information)
-        if gaussSeidel { doubles += (n + 2 * q + p) * m }
+        let logDeterminant = 6 * q * min(width, probes) + partials
+        var doubles = held + max(evaluation, information, logDeterminant)
+        if gaussSeidel { doubles += (n + 2 * q + p) * width }
         return 8 * doubles + MemoryBudget.blasBuffer
     }
 
@@ -73,6 +76,6 @@ struct IterativeMemory: Sendable, Equatable {
         let what = "the iterative fit with \(probes) probes"
         try MemoryBudget.require(fitBytes(probes: probes, gaussSeidel: gaussSeidel), for: what, available: available,
                                  advice: Self.advice(probes: probes))
-        try MemoryBudget.probe(8 * 4 * q * (p + 1 + probes), for: what, advice: Self.advice(probes: probes))
+        try MemoryBudget.probe(8 * 4 * q * min(IterativeMixedModel.FitState.blockWidth(q: q), p + 1 + probes), for: what, advice: Self.advice(probes: probes))
     }
 }

@@ -29,29 +29,51 @@ extension IterativeMixedModel {
         var schurInverse: [Double]
     }
 
-    /// The persistent state of a fit: the probes, [X y] by rows, and the solutions of the last
+    /// The persistent state of a fit: the probes, Z'[X y], and the solutions of the last
     /// iteration, which start the next one's solves.
+    ///
+    /// The right-hand sides [Λ'Z'X  Λ'Z'y  z] (p + 1 + N columns) are solved in blocks of at
+    /// most ``blockWidth(q:)`` columns (each column's iterations are its own, so the blocks give
+    /// the same solutions as one solve of all): the conjugate-gradient vectors are held for
+    /// one block at a time, and the probes are drawn again for each use.
     final class FitState {
         let probes: TraceProbes
-        /// Probes, q × N.
-        let z: Buffer
-        /// [X y] row-major, n × (p + 1).
-        let Xy: Buffer
-        /// Solutions of A x = [Λ'Z'X  Λ'Z'y  z], q × (p + 1 + N).
-        let x: Buffer
+        /// Z'[X y] before Λ' (q × (p + 1)): it does not depend on θ.
+        let ZtXy: Buffer
+        /// The blocks of columns of [X y | probes].
+        let blocks: [Range<Int>]
+        /// Per block, the solutions of A x = [Λ'Z'X  Λ'Z'y  z] at the last θ (q × block width).
+        private(set) var solutions: [Buffer]
         var variateSolution: Buffer?
+
+        /// Columns per block: 16 (one pass over the rows per conjugate-gradient iteration), or 8
+        /// when a block's vectors (about seven of q × 16 doubles) would pass 512 MB. The width
+        /// changes no value, only the memory and the passes over the rows.
+        static func blockWidth(q: Int) -> Int { 7 * q * 16 * 8 <= 512 << 20 ? 16 : 8 }
 
         init(model: MixedModelOperator, options: IterativeOptions) {
             let n = model.n, p = model.p, q = model.q
             probes = TraceProbes(count: options.probes, seed: options.seed)
-            z = Buffer(q * options.probes)
-            probes.fill(q: q, dimension: q, into: z.pointer)
-            Xy = Buffer(n * (p + 1))
-            for i in 0..<n {
-                for t in 0..<p { Xy[i * (p + 1) + t] = model.X[i + t * n] }
-                Xy[i * (p + 1) + p] = model.y[i]
+            ZtXy = Buffer(q * (p + 1))
+            do {
+                let Xy = Buffer(n * (p + 1))
+                for i in 0..<n {
+                    for t in 0..<p { Xy[i * (p + 1) + t] = model.X[i + t * n] }
+                    Xy[i * (p + 1) + p] = model.y[i]
+                }
+                for j in model.terms.indices { model.gather(term: j, Xy.pointer, count: p + 1, into: ZtXy.pointer) }
+                model.sumOverProcesses(ZtXy.pointer, count: q * (p + 1))
             }
-            x = Buffer(q * (p + 1 + options.probes))
+            let m = p + 1 + options.probes
+            let width = Self.blockWidth(q: q)
+            blocks = stride(from: 0, to: m, by: width).map { $0..<min(m, $0 + width) }
+            solutions = blocks.map { Buffer(q * $0.count) }
+        }
+
+        /// Frees the solutions (and the variates'), once no solve follows.
+        func release() {
+            solutions = []
+            variateSolution = nil
         }
     }
 
@@ -132,6 +154,7 @@ extension IterativeMixedModel {
             }
         }
         let (information, _) = try averageInformation(evaluation, layout: layout, state: state, options: options)
+        state.release()     // before the log determinant's Lanczos vectors
         return try result(evaluation, information: information, layout: layout, state: state, options: options,
                           iterations: iteration, converged: converged, start: begin)
     }
@@ -144,10 +167,11 @@ extension IterativeMixedModel {
         let n = Double(model.observations)
         let mean = model.sumOverProcesses([frame.y.reduce(0, +)])[0] / n
         var sums = [frame.y.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }]
-        for term in model.terms {
-            for r in 0..<term.k {
+        for term in frame.randomTerms {
+            let effects = term.effects.values
+            for r in 0..<term.effectCount {
                 var square = 0.0
-                for i in 0..<model.n { square += term.effects[i + r * model.n] * term.effects[i + r * model.n] }
+                for i in 0..<model.n { square += effects[i + r * model.n] * effects[i + r * model.n] }
                 sums.append(square)
             }
         }
@@ -188,37 +212,53 @@ extension IterativeMixedModel {
         }
     }
 
-    /// Solves A x = [Λ'Z'X  Λ'Z'y  z] at φ in one batch, eliminates β through the p × p Schur
+    /// Solves A x = [Λ'Z'X  Λ'Z'y  z] at φ in blocks of columns, eliminates β through the p × p Schur
     /// complement, and estimates the score. The probes estimate A⁻¹ only; for REML the rank-p
     /// part of H⁻¹ that β adds, M S⁻¹ M', is exact.
     func evaluate(phi: [Double], layout: VarianceParameters, state: FitState, options: IterativeOptions) throws -> Evaluation {
         model.setTheta(try theta(phi, layout))
         let solvers = Solvers(model: model, kind: options.preconditioner, tolerance: options.solverTolerance)
         let q = model.q, p = model.p, n = model.n, N = state.probes.count
-        let m = p + 1 + N
 
         let ZtXy = Buffer(q * (p + 1))
-        model.rightHandSide(state.Xy.pointer, count: p + 1, includeFixed: false,
-                            workspace: OperatorWorkspace(n: n, q: q, count: p + 1), into: ZtXy.pointer)
-        let rhs = Buffer(q * m)
-        for a in 0..<q {
-            for c in 0...p { rhs[a * m + c] = ZtXy[a * (p + 1) + c] }
-            for c in 0..<N { rhs[a * m + p + 1 + c] = state.z[a * N + c] }
-        }
-        let report = solvers.A.solve(rhs.pointer, count: m, x: state.x.pointer)
-        guard report.converged else {
-            throw IterativeFitError(message: "conjugate gradients did not reach a relative residual of \(options.solverTolerance) in \(solvers.A.maxIterations) iterations")
-        }
+        model.applyLambdaTransposed(state.ZtXy.pointer, count: p + 1, into: ZtXy.pointer)
         var ZtX = [Double](repeating: 0, count: q * p), M = [Double](repeating: 0, count: q * p)
         var c = [Double](repeating: 0, count: q)
-        let probeSolutions = Buffer(q * N)
-        for a in 0..<q {
-            for t in 0..<p {
-                ZtX[a * p + t] = ZtXy[a * (p + 1) + t]
-                M[a * p + t] = state.x[a * m + t]
+        for a in 0..<q { for t in 0..<p { ZtX[a * p + t] = ZtXy[a * (p + 1) + t] } }
+        let accumulator = TraceProbes.Accumulator(model: model, blocks: solvers.blocksA, count: N)
+        PhaseLog.mark("evaluation: set-up")
+        var iterations = 0
+        for (block, columns) in state.blocks.enumerated() {
+            let width = columns.count
+            let fixed = columns.lowerBound..<max(columns.lowerBound, min(columns.upperBound, p + 1))
+            let probes = (max(columns.lowerBound, p + 1) - (p + 1))..<(columns.upperBound - (p + 1))
+            let rhs = Buffer(q * width)
+            for a in 0..<q { for column in fixed { rhs[a * width + column - columns.lowerBound] = ZtXy[a * (p + 1) + column] } }
+            let z = Buffer(q * probes.count)
+            if !probes.isEmpty {
+                state.probes.fill(probes: probes, q: q, dimension: q, into: z.pointer)
+                let shift = fixed.count
+                for a in 0..<q { for j in 0..<probes.count { rhs[a * width + shift + j] = z[a * probes.count + j] } }
             }
-            c[a] = state.x[a * m + p]
-            for j in 0..<N { probeSolutions[a * N + j] = state.x[a * m + p + 1 + j] }
+            let x = state.solutions[block]
+            let report = solvers.A.solve(rhs.pointer, count: width, x: x.pointer)
+            guard report.converged else {
+                throw IterativeFitError(message: "conjugate gradients did not reach a relative residual of \(options.solverTolerance) in \(solvers.A.maxIterations) iterations")
+            }
+            iterations = max(iterations, report.maxIterations)
+            for column in fixed {
+                let index = column - columns.lowerBound
+                for a in 0..<q {
+                    if column < p { M[a * p + column] = x[a * width + index] } else { c[a] = x[a * width + index] }
+                }
+            }
+            if !probes.isEmpty {
+                let solutions = Buffer(q * probes.count)
+                let shift = fixed.count
+                for a in 0..<q { for j in 0..<probes.count { solutions[a * probes.count + j] = x[a * width + shift + j] } }
+                accumulator.add(probes: probes, z: z.pointer, solutions: solutions.pointer)
+            }
+            PhaseLog.mark("evaluation: block \(block + 1), \(width) × \(report.maxIterations) iterations")
         }
         // S = X'X − (Λ'Z'X)'M, and β̂ = S⁻¹(X'y − (Λ'Z'X)'c), û = c − Mβ̂.
         var schur = model.XtX
@@ -242,12 +282,14 @@ extension IterativeMixedModel {
 
         let (b, residuals) = fitted(u: u, beta: beta)
         let sse = model.sumOverProcesses([residuals.reduce(0) { $0 + $1 * $1 }])[0]
-        var estimate = state.probes.estimate(model: model, blocks: solvers.blocksA, probes: state.z, solutions: probeSolutions)
+        PhaseLog.mark("evaluation: β, residuals")
+        var estimate = accumulator.estimate()
         if options.criterion == .reml { addFixedEffectsPart(to: &estimate, M: M, schurInverse: schurInverse) }
+        PhaseLog.mark("evaluation: traces")
         let score = try VarianceScore(layout: layout, phi: phi, model: model, b: b, sse: sse, estimate: estimate,
                                   criterion: options.criterion)
         return Evaluation(phi: phi, u: u, beta: beta, b: b, residuals: residuals, sse: sse, estimate: estimate, score: score,
-                          solverIterations: report.maxIterations, ZtX: ZtX, M: M, schur: schur, schurInverse: schurInverse)
+                          solverIterations: iterations, ZtX: ZtX, M: M, schur: schur, schurInverse: schurInverse)
     }
 
     /// H⁻¹ on the u block is A⁻¹ + M S⁻¹ M': adds the second (exact) to the sums and the trace.
@@ -339,11 +381,13 @@ extension IterativeMixedModel {
         // (ML: β fixed, so u_w = c_w and no X).
         let solvers = Solvers(model: model, kind: options.preconditioner, tolerance: options.solverTolerance)
         let rhs = Buffer(q * count)
-        let workspace = OperatorWorkspace(n: n, q: q, count: count)
+        let workspace = OperatorWorkspace(model: model, count: count)
         model.rightHandSide(w.pointer, count: count, includeFixed: false, workspace: workspace, into: rhs.pointer)
         if state.variateSolution == nil { state.variateSolution = Buffer(q * count) }
         let solution = state.variateSolution!
+        PhaseLog.mark("information: set-up")
         let report = solvers.A.solve(rhs.pointer, count: count, x: solution.pointer)
+        PhaseLog.mark("information: solve, \(count) × \(report.maxIterations) iterations")
         let u = Buffer(q * count), betaW = Buffer(p * count)
         for index in 0..<(q * count) { u[index] = solution[index] }
         if includeFixed && p > 0 {
@@ -375,6 +419,7 @@ extension IterativeMixedModel {
                 information[b + a * count] = value
             }
         }
+        PhaseLog.mark("information: the rest")
         return (information, report.maxIterations)
     }
 

@@ -88,7 +88,7 @@ extension IterativeMixedModel {
             fixedEffectNames: frame.fixedEffectNames, fixedEffects: model.basis.userFixedEffects(evaluation.beta), fixedEffectCovariance: covarianceOfBeta,
             varianceComponents: varCorr(covariances, sigmaSquared), objective: objective,
             groupingNames: frame.randomTerms.map(\.groupingName), levelCounts: frame.randomTerms.map(\.levelCount),
-            randomEffects: ranef, residuals: gatheredResiduals(evaluation.residuals), iterations: iterations, converged: converged,
+            randomEffects: ranef, residuals: gatheredResiduals(model.inFrameOrder(evaluation.residuals)), iterations: iterations, converged: converged,
             messages: messages,
             elapsedSeconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
         ).result

@@ -92,7 +92,7 @@ public final class IterativeMixedModel {
         let dimension = model.q + model.p
         var rhs = [Double](repeating: 0, count: dimension)
         var x = [Double](repeating: 0, count: dimension)
-        let workspace = OperatorWorkspace(n: model.n, q: model.q, count: 1)
+        let workspace = OperatorWorkspace(model: model, count: 1)
         model.y.withUnsafeBufferPointer { y in
             rhs.withUnsafeMutableBufferPointer { model.rightHandSide(y.baseAddress!, count: 1, includeFixed: true, workspace: workspace, into: $0.baseAddress!) }
         }
@@ -138,7 +138,7 @@ extension IterativeMixedModel {
         let rhs = Buffer(dimension), x = Buffer(dimension)
         model.y.withUnsafeBufferPointer {
             model.rightHandSide($0.baseAddress!, count: 1, includeFixed: includeFixed,
-                                workspace: OperatorWorkspace(n: model.n, q: model.q, count: 1), into: rhs.pointer)
+                                workspace: OperatorWorkspace(model: model, count: 1), into: rhs.pointer)
         }
         let report = (includeFixed ? solvers.H : solvers.A).solve(rhs.pointer, count: 1, x: x.pointer)
         return SolveMeasurement(iterations: report.maxIterations, relativeResidual: report.relativeResiduals[0],

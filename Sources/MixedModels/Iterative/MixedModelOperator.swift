@@ -1,3 +1,4 @@
+import CLAPACK
 import Foundation
 
 /// Matrix-free products with the mixed-model equations in the spherical coordinates of
@@ -6,16 +7,21 @@ import Foundation
 ///     H = W'W + diag(I_q, 0_p) = [Λ'Z'ZΛ + I   Λ'Z'X]
 ///                                [X'ZΛ          X'X  ]
 ///
-/// and `A = Λ'Z'ZΛ + I` its random-effects block. Nothing q × q is ever formed: a product is one
-/// pass over the rows (`Wv`) and one gather per level (`W'f`), from the model frame's level
-/// codes and effect columns. Several right-hand sides go through each pass together.
+/// and `A = Λ'Z'ZΛ + I` its random-effects block. Nothing q × q is ever formed: a product is
+/// one pass over the rows that computes each row's fitted value and adds it back to the row's
+/// levels (``RowSlots``), from the level codes and effect columns held here.
+///
+/// The rows are held sorted by the level of the *primary* term (the one with the most
+/// coordinates; stable, so within a level in the frame's order): the primary term's vectors
+/// are then read and written in order, and only the other terms' (smaller) vectors are
+/// accessed at random. ``rowOrder`` maps the held rows back to the frame's.
 ///
 /// Vectors of the system are stored coordinate-major (`v[a·m + c]` for coordinate a of
 /// right-hand side c, m right-hand sides); row vectors likewise (`f[i·m + c]`). Every reduction
 /// runs over chunks fixed by the data's size and is summed in chunk order, so results are the
 /// same whatever the number of threads.
 final class MixedModelOperator {
-    /// One random-effects term's rows, grouped by level.
+    /// One random-effects term's rows, in the operator's row order.
     struct TermRows {
         /// Where the term's coordinates of u are (``TermLayout``, shared with the exact engine).
         let layout: TermLayout
@@ -23,17 +29,20 @@ final class MixedModelOperator {
         var levelCount: Int { layout.levelCount }
         /// First coordinate of the term in u.
         var offset: Int { layout.offset }
-        /// Level of each row.
-        let codes: [Int32]
-        /// The term's model matrix, n × k column-major.
-        let effects: [Double]
+        /// Level of each row, and the term's model matrix (n × k column-major; not held for an
+        /// intercept-only term, whose only effect is 1 on every row).
+        let columns: TermColumns
+        var codes: UnsafePointer<Int32> { UnsafePointer(columns.codes) }
         /// True when the term is `(1 | g)`: its only effect is 1 on every row.
-        let interceptOnly: Bool
-        /// Rows of level l: `rows[rowStart[l] ..< rowStart[l + 1]]`, increasing.
-        let rowStart: [Int]
-        let rows: [Int32]
+        var interceptOnly: Bool { columns.effects == nil }
         /// Σ over the level's rows of eᵢeᵢ' (k × k per level, column-major): Zₗ'Zₗ before Λ.
         let gram: [Double]
+
+        /// Effect r of row i (n rows).
+        @inline(__always) func effect(_ i: Int, _ r: Int, n: Int) -> Double {
+            guard let effects = columns.effects else { return 1 }
+            return effects[i + r * n]
+        }
     }
 
     /// Rows held by this process (all of them, alone).
@@ -57,6 +66,10 @@ final class MixedModelOperator {
     let XtX: [Double]
     /// The current Tⱼ (k × k column-major, lower triangular) of every term.
     private(set) var templates: [[Double]]
+    /// Held row i is the frame's row `rowOrder[i]`.
+    let rowOrder: [Int32]
+    /// The passes over the rows: slots of primary levels and where each term's coordinates go.
+    let slots: RowSlots
 
     /// Threads of the passes over rows and levels (the results do not depend on it).
     var threads = Threading.coreCount
@@ -65,6 +78,8 @@ final class MixedModelOperator {
     static let rowChunk = 16_384
     /// Levels per chunk of a parallel gather.
     static let levelChunk = 4_096
+    /// Rows ahead of the one at work whose random accesses are prefetched.
+    static let prefetchDistance = 12
 
     /// The operator of `frame`'s rows; with a `group` of several processes, `frame` holds this
     /// process's share of the rows and every level of every term (collective).
@@ -73,36 +88,66 @@ final class MixedModelOperator {
         self.group = group
         self.observations = observations ?? frame.n
         p = frame.X.columns
-        var X = frame.X.values, y = frame.y
-        var basis = FixedEffectBasis.orthogonalize(&X, n: n, p: p, group: group)
-        basis.removeFit(from: &y, workingX: X, n: n, group: group)
-        self.X = X
-        self.y = y
+        var Xf = frame.X.values, yf = frame.y
+        var basis = FixedEffectBasis.orthogonalize(&Xf, n: n, p: p, group: group)
+        basis.removeFit(from: &yf, workingX: Xf, n: n, group: group)
         self.basis = basis
         let layouts = TermLayout.consecutive(effectCounts: frame.randomTerms.map(\.effectCount),
                                              levelCounts: frame.randomTerms.map(\.levelCount),
                                              parameters: CovarianceParameters(effectCounts: frame.randomTerms.map(\.effectCount)))
+        // The primary term: the most coordinates (the first of equals); rows sorted by its level.
+        var primary = 0
+        for (j, layout) in layouts.enumerated() where layout.columnCount > layouts[primary].columnCount { primary = j }
+        let n = frame.n
+        var order = [Int32](repeating: 0, count: n)
+        var primaryStart = [Int](repeating: 0, count: 1)
+        if layouts.isEmpty {
+            for i in 0..<n { order[i] = Int32(i) }
+        } else {
+            let codes = frame.randomTerms[primary].codes
+            var counts = [Int](repeating: 0, count: layouts[primary].levelCount + 1)
+            for code in codes { counts[Int(code) + 1] += 1 }
+            for l in 0..<layouts[primary].levelCount { counts[l + 1] += counts[l] }
+            primaryStart = counts
+            var next = counts
+            for (i, code) in codes.enumerated() {
+                order[next[Int(code)]] = Int32(i)
+                next[Int(code)] += 1
+            }
+        }
+        rowOrder = order
+        var X = [Double](repeating: 0, count: n * p), y = [Double](repeating: 0, count: n)
+        for i in 0..<n {
+            let source = Int(order[i])
+            y[i] = yf[source]
+            for t in 0..<p { X[i + t * n] = Xf[source + t * n] }
+        }
+        Xf = []
+        yf = []
+        self.X = X
+        self.y = y
         var terms: [TermRows] = []
         for (term, layout) in zip(frame.randomTerms, layouts) {
             let k = term.effectCount, levels = term.levelCount
-            var counts = [Int](repeating: 0, count: levels + 1)
-            for code in term.codes { counts[Int(code) + 1] += 1 }
-            for l in 0..<levels { counts[l + 1] += counts[l] }
-            var next = counts
-            var rows = [Int32](repeating: 0, count: frame.n)
-            for (i, code) in term.codes.enumerated() {
-                rows[next[Int(code)]] = Int32(i)
-                next[Int(code)] += 1
+            let interceptOnly = k == 1 && term.effects.values.allSatisfy { $0 == 1 }
+            let columns = TermColumns(n: n, k: k, interceptOnly: interceptOnly)
+            let source = term.effects.values
+            for i in 0..<n {
+                let from = Int(order[i])
+                columns.codes[i] = term.codes[from]
+                if let effects = columns.effects { for r in 0..<k { effects[i + r * n] = source[from + r * n] } }
             }
-            let effects = term.effects.values
             var gram = [Double](repeating: 0, count: levels * k * k)
-            for i in 0..<frame.n {
-                let base = Int(term.codes[i]) * k * k
-                for s in 0..<k { for r in 0..<k { gram[base + r + s * k] += effects[i + r * frame.n] * effects[i + s * frame.n] } }
+            for i in 0..<n {
+                let base = Int(columns.codes[i]) * k * k
+                if interceptOnly {
+                    gram[base] += 1
+                } else {
+                    let E = columns.effects!
+                    for s in 0..<k { for r in 0..<k { gram[base + r + s * k] += E[i + r * n] * E[i + s * n] } }
+                }
             }
-            let interceptOnly = k == 1 && effects.allSatisfy { $0 == 1 }
-            terms.append(TermRows(layout: layout, codes: term.codes, effects: effects,
-                                  interceptOnly: interceptOnly, rowStart: counts, rows: rows, gram: gram))
+            terms.append(TermRows(layout: layout, columns: columns, gram: gram))
         }
         q = layouts.last.map { $0.offset + $0.columnCount } ?? 0
         var XtX = [Double](repeating: 0, count: p * p)
@@ -121,20 +166,26 @@ final class MixedModelOperator {
             var start = 0
             for j in terms.indices {
                 let count = terms[j].gram.count
-                terms[j] = TermRows(layout: terms[j].layout, codes: terms[j].codes, effects: terms[j].effects,
-                                    interceptOnly: terms[j].interceptOnly, rowStart: terms[j].rowStart, rows: terms[j].rows,
-                                    gram: Array(sums[start..<start + count]))
+                terms[j] = TermRows(layout: terms[j].layout, columns: terms[j].columns, gram: Array(sums[start..<start + count]))
                 start += count
             }
             XtX = Array(sums[start...])
         }
         self.terms = terms
         self.XtX = XtX
+        slots = RowSlots(terms: terms, primary: primary, primaryStart: primaryStart, n: n, p: p)
         templates = terms.map { term in
             var T = [Double](repeating: 0, count: term.k * term.k)
             for r in 0..<term.k { T[r + r * term.k] = 1 }
             return T
         }
+    }
+
+    /// `values` (one per held row, in the operator's order) in the frame's row order.
+    func inFrameOrder(_ values: [Double]) -> [Double] {
+        var out = [Double](repeating: 0, count: values.count)
+        for i in values.indices { out[Int(rowOrder[i])] = values[i] }
+        return out
     }
 
     /// Sets Λ from θ (lme4's order: each Tⱼ's lower triangle column by column).
@@ -170,46 +221,66 @@ final class MixedModelOperator {
         for j in terms.indices { applyLambdaTransposed(term: j, v, count: m, into: out) }
     }
 
-    /// Λ v on term j's coordinates only.
+    /// Λ v on term j's coordinates only (in place allowed).
     func applyLambda(term j: Int, _ v: UnsafePointer<Double>, count m: Int, into out: UnsafeMutablePointer<Double>) {
-        let term = terms[j]
-        let k = term.k
-        templates[j].withUnsafeBufferPointer { T in
-            if k == 1 {
-                let t = T[0]
-                for index in (term.offset * m)..<((term.offset + term.levelCount) * m) { out[index] = t * v[index] }
-                return
-            }
-            for l in 0..<term.levelCount {
-                let base = term.layout.start(level: l)
-                for r in stride(from: k - 1, through: 0, by: -1) {
-                    for c in 0..<m {
-                        var sum = 0.0
-                        for a in 0...r { sum += T[r + a * k] * v[(base + a) * m + c] }
-                        out[(base + r) * m + c] = sum
-                    }
-                }
-            }
-        }
+        lambdaKernel(term: j, transposed: false, v, count: m, into: out)
     }
 
     /// Λ' v on term j's coordinates only (in place allowed).
     func applyLambdaTransposed(term j: Int, _ v: UnsafePointer<Double>, count m: Int, into out: UnsafeMutablePointer<Double>) {
+        lambdaKernel(term: j, transposed: true, v, count: m, into: out)
+    }
+
+    /// Tⱼ (or Tⱼ') applied level by level, over chunks of levels on the operator's threads.
+    private func lambdaKernel(term j: Int, transposed: Bool, _ v: UnsafePointer<Double>, count m: Int,
+                              into out: UnsafeMutablePointer<Double>) {
         let term = terms[j]
-        let k = term.k
-        templates[j].withUnsafeBufferPointer { T in
+        let k = term.k, T = templates[j]
+        nonisolated(unsafe) let v = v, out = out
+        let chunks = (term.levelCount + Self.levelChunk - 1) / Self.levelChunk
+        Parallel.forEach(chunks, concurrent: chunks > 1 && term.levelCount * k * m > 1 << 16, threads: threads) { chunk in
+            let first = chunk * Self.levelChunk, last = min(term.levelCount, first + Self.levelChunk)
             if k == 1 {
                 let t = T[0]
-                for index in (term.offset * m)..<((term.offset + term.levelCount) * m) { out[index] = t * v[index] }
+                for index in ((term.offset + first) * m)..<((term.offset + last) * m) { out[index] = t * v[index] }
                 return
             }
-            for l in 0..<term.levelCount {
-                let base = term.layout.start(level: l)
-                for a in 0..<k {
+            if k == 2 {
+                let t00 = T[0], t10 = T[1], t11 = T[3]
+                for l in first..<last {
+                    let base0 = (term.offset + 2 * l) * m, base1 = base0 + m
                     for c in 0..<m {
-                        var sum = 0.0
-                        for r in a..<k { sum += T[r + a * k] * v[(base + r) * m + c] }
-                        out[(base + a) * m + c] = sum
+                        let v0 = v[base0 + c], v1 = v[base1 + c]
+                        if transposed {
+                            out[base0 + c] = t00 * v0 + t10 * v1
+                            out[base1 + c] = t11 * v1
+                        } else {
+                            out[base0 + c] = t00 * v0
+                            out[base1 + c] = t10 * v0 + t11 * v1
+                        }
+                    }
+                }
+                return
+            }
+            T.withUnsafeBufferPointer { T in
+                for l in first..<last {
+                    let base = term.layout.start(level: l)
+                    if transposed {
+                        for a in 0..<k {
+                            for c in 0..<m {
+                                var sum = 0.0
+                                for r in a..<k { sum += T[r + a * k] * v[(base + r) * m + c] }
+                                out[(base + a) * m + c] = sum
+                            }
+                        }
+                    } else {
+                        for r in stride(from: k - 1, through: 0, by: -1) {
+                            for c in 0..<m {
+                                var sum = 0.0
+                                for a in 0...r { sum += T[r + a * k] * v[(base + a) * m + c] }
+                                out[(base + r) * m + c] = sum
+                            }
+                        }
                     }
                 }
             }
@@ -247,57 +318,75 @@ final class MixedModelOperator {
                     continue
                 }
                 let term = terms[block]
-                let k = term.k
-                term.codes.withUnsafeBufferPointer { codes in
-                    if term.interceptOnly {
-                        for i in start..<end {
-                            let base = (term.offset + Int(codes[i])) * m
-                            for c in 0..<w { out[i * w + c] += sign * lambdaV[base + c] }
+                let k = term.k, codes = term.codes
+                if let E = term.columns.effects {
+                    for i in start..<end {
+                        let base = term.layout.start(level: Int(codes[i]))
+                        for r in 0..<k {
+                            let e = sign * E[i + r * n]
+                            for c in 0..<w { out[i * w + c] += e * lambdaV[(base + r) * m + c] }
                         }
-                    } else {
-                        term.effects.withUnsafeBufferPointer { E in
-                            for i in start..<end {
-                                let base = term.layout.start(level: Int(codes[i]))
-                                for r in 0..<k {
-                                    let e = sign * E[i + r * n]
-                                    for c in 0..<w { out[i * w + c] += e * lambdaV[(base + r) * m + c] }
-                                }
-                            }
-                        }
+                    }
+                } else {
+                    for i in start..<end {
+                        let base = (term.offset + Int(codes[i])) * m
+                        for c in 0..<w { out[i * w + c] += sign * lambdaV[base + c] }
                     }
                 }
             }
         }
     }
 
-    /// out_u ← Z_j' f for term j's coordinates (before Λ'), for each level (parallel over levels).
+    /// out_u ← Z_j' f for term j's coordinates (before Λ'): the primary term level by level,
+    /// another by partial sums per slot of rows, added in slot order.
     /// With `columns`, f holds just those right-hand sides (n × columns.count).
     func gather(term j: Int, _ f: UnsafePointer<Double>, count m: Int, columns: Range<Int>? = nil,
                 into target: UnsafeMutablePointer<Double>) {
         let columns = columns ?? 0..<m
         let w = columns.count
         nonisolated(unsafe) let f = f, out = target + columns.lowerBound
-        let term = terms[j], n = self.n
-        let k = term.k
-        let chunks = (term.levelCount + Self.levelChunk - 1) / Self.levelChunk
-        Parallel.forEach(chunks, concurrent: chunks > 1, threads: threads) { chunk in
-            let start = chunk * Self.levelChunk, end = min(term.levelCount, start + Self.levelChunk)
-            term.rows.withUnsafeBufferPointer { rows in
-                term.effects.withUnsafeBufferPointer { E in
-                    for l in start..<end {
-                        let base = term.layout.start(level: l)
-                        for r in 0..<k { for c in 0..<w { out[(base + r) * m + c] = 0 } }
-                        for position in term.rowStart[l]..<term.rowStart[l + 1] {
-                            let i = Int(rows[position])
-                            if term.interceptOnly {
-                                for c in 0..<w { out[base * m + c] += f[i * w + c] }
-                            } else {
-                                for r in 0..<k {
-                                    let e = E[i + r * n]
-                                    for c in 0..<w { out[(base + r) * m + c] += e * f[i * w + c] }
-                                }
-                            }
+        let term = terms[j], n = self.n, k = term.k, slots = self.slots
+        if j == slots.primary {
+            Parallel.forEach(slots.count, concurrent: slots.count > 1, threads: threads) { s in
+                for l in slots.levelBounds[s]..<slots.levelBounds[s + 1] {
+                    let base = term.layout.start(level: l)
+                    for r in 0..<k {
+                        for c in 0..<w {
+                            var sum = 0.0
+                            for i in slots.primaryStart[l]..<slots.primaryStart[l + 1] { sum += term.effect(i, r, n: n) * f[i * w + c] }
+                            out[(base + r) * m + c] = sum
                         }
+                    }
+                }
+            }
+            return
+        }
+        // Other terms: per slot, the sums over its rows (8 right-hand sides at a time).
+        let size = term.levelCount * k
+        let partial = UnsafeMutablePointer<Double>.allocate(capacity: max(slots.count * size * min(w, 8), 1))
+        defer { partial.deallocate() }
+        nonisolated(unsafe) let sums = partial
+        for b0 in stride(from: 0, to: w, by: 8) {
+            let width = min(8, w - b0)
+            Parallel.forEach(slots.count, concurrent: slots.count > 1, threads: threads) { s in
+                let target = sums + s * size * width
+                target.update(repeating: 0, count: size * width)
+                let codes = term.codes
+                for i in slots.primaryStart[slots.levelBounds[s]]..<slots.primaryStart[slots.levelBounds[s + 1]] {
+                    let base = Int(codes[i]) * k
+                    for r in 0..<k {
+                        let e = term.effect(i, r, n: n)
+                        for c in 0..<width { target[(base + r) * width + c] += e * f[i * w + b0 + c] }
+                    }
+                }
+            }
+            let chunks = (size + Self.levelChunk - 1) / Self.levelChunk
+            Parallel.forEach(chunks, concurrent: chunks > 1, threads: threads) { chunk in
+                for a in (chunk * Self.levelChunk)..<min(size, (chunk + 1) * Self.levelChunk) {
+                    for c in 0..<width {
+                        var sum = 0.0
+                        for s in 0..<slots.count { sum += sums[s * size * width + a * width + c] }
+                        out[(term.offset + a) * m + b0 + c] = sum
                     }
                 }
             }
@@ -366,32 +455,36 @@ final class MixedModelOperator {
         if group.size > 1 { group.sum(&values) }
         return values
     }
-
-    /// Right-hand sides per pass over the rows: the row buffer is n × this, not n × m.
-    static let rowBatch = 8
 }
 
 /// Workspace for products with H or A, allocated once per count of right-hand sides.
 final class OperatorWorkspace {
     let count: Int
-    /// n × min(m, rowBatch) row vectors.
-    let rowValues: UnsafeMutablePointer<Double>
     /// q × m (Λv, or Z'f before Λ').
     let lambdaValues: UnsafeMutablePointer<Double>
+    /// The slots' partial sums of a pass (``RowSlots/partialDoubles``).
+    let partials: UnsafeMutablePointer<Double>
+    /// Λv padded to two right-hand sides, for a single one (q + p, × 2) and the product's.
+    let single: (v: UnsafeMutablePointer<Double>, out: UnsafeMutablePointer<Double>)?
     let n: Int
     let q: Int
 
-    init(n: Int, q: Int, count: Int) {
-        self.n = n
-        self.q = q
+    init(model: MixedModelOperator, count: Int) {
+        n = model.n
+        q = model.q
         self.count = count
-        rowValues = .allocate(capacity: max(n * min(count, MixedModelOperator.rowBatch), 1))
         lambdaValues = .allocate(capacity: max(q * count, 1))
+        partials = .allocate(capacity: max(model.slots.partialDoubles, 1))
+        single = count == 1 ? (.allocate(capacity: 2 * (model.q + model.p) + 2), .allocate(capacity: 2 * (model.q + model.p) + 2)) : nil
     }
 
     deinit {
-        rowValues.deallocate()
         lambdaValues.deallocate()
+        partials.deallocate()
+        if let single {
+            single.v.deallocate()
+            single.out.deallocate()
+        }
     }
 }
 
@@ -401,20 +494,48 @@ extension MixedModelOperator {
                into out: UnsafeMutablePointer<Double>) {
         precondition(workspace.count == m)
         applyLambda(v, count: m, into: workspace.lambdaValues)
-        var blocks = Array(terms.indices)
-        if includeFixed { blocks.append(terms.count) }
-        // Z'Z Λv into `out` (before Λ'), a batch of right-hand sides per pass over the rows.
-        for c0 in stride(from: 0, to: m, by: Self.rowBatch) {
-            let columns = c0..<min(m, c0 + Self.rowBatch)
-            rowProduct(lambdaV: workspace.lambdaValues, beta: includeFixed ? v + q * m : nil, count: m, columns: columns,
-                       blocks: blocks, accumulate: false, into: workspace.rowValues)
-            for j in terms.indices { gather(term: j, workspace.rowValues, count: m, columns: columns, into: out) }
-            if includeFixed { gatherFixed(workspace.rowValues, count: m, columns: columns, into: out + q * m) }
+        if m == 1, let single = workspace.single {
+            // One right-hand side: twice, as two lanes (the kernels work on 2, 4 or 8 at a time).
+            let dimension = dimension(includeFixed: includeFixed)
+            for a in 0..<q { single.v[2 * a] = workspace.lambdaValues[a]; single.v[2 * a + 1] = workspace.lambdaValues[a] }
+            if includeFixed { for t in 0..<p { single.v[2 * (q + t)] = v[q + t]; single.v[2 * (q + t) + 1] = v[q + t] } }
+            slotProduct(SIMD2<Double>.self, lambdaV: single.v, beta: includeFixed ? single.v + 2 * q : nil, count: 2, column: 0,
+                        partials: workspace.partials, into: single.out)
+            for a in 0..<dimension { out[a] = single.out[2 * a] }
+        } else {
+            var c0 = 0
+            let beta = includeFixed ? v + q * m : nil
+            // 16, 8, 4 or 2 right-hand sides per pass (the smallest that takes what is left, at
+            // most 16); the last pass may overlap the one before (its columns are computed
+            // again by the same operations, to the same values).
+            while c0 < m {
+                let left = m - c0
+                var width = left > 8 ? 16 : left > 4 ? 8 : left > 2 ? 4 : 2
+                while width > m { width /= 2 }
+                let start = min(c0, m - width)
+                switch width {
+                case 16:
+                    slotProduct(SIMD16<Double>.self, lambdaV: workspace.lambdaValues, beta: beta, count: m, column: start,
+                                partials: workspace.partials, into: out)
+                case 8:
+                    slotProduct(SIMD8<Double>.self, lambdaV: workspace.lambdaValues, beta: beta, count: m, column: start,
+                                partials: workspace.partials, into: out)
+                case 4:
+                    slotProduct(SIMD4<Double>.self, lambdaV: workspace.lambdaValues, beta: beta, count: m, column: start,
+                                partials: workspace.partials, into: out)
+                default:
+                    slotProduct(SIMD2<Double>.self, lambdaV: workspace.lambdaValues, beta: beta, count: m, column: start,
+                                partials: workspace.partials, into: out)
+                }
+                c0 = start + width
+            }
         }
         // This process's rows gave partial sums: one collective of (q + p) × m values.
         sumOverProcesses(out, count: dimension(includeFixed: includeFixed) * m)
         applyLambdaTransposed(out, count: m, into: out)
-        for index in 0..<(q * m) { out[index] += v[index] }
+        BlockVectors(dimension: q, count: m, threads: threads).forEach { range in
+            for index in range { out[index] += v[index] }
+        }
     }
 
     /// The right-hand sides of the mixed-model equations for responses `responses` (n × m,
@@ -422,5 +543,220 @@ extension MixedModelOperator {
     func rightHandSide(_ responses: UnsafePointer<Double>, count m: Int, includeFixed: Bool, workspace: OperatorWorkspace,
                        into out: UnsafeMutablePointer<Double>) {
         transposeProduct(responses, count: m, includeFixed: includeFixed, work: workspace.lambdaValues, into: out)
+    }
+
+    /// One pass over the rows for right-hand sides `column ..< column + V.scalarCount`: out ←
+    /// Z'(ZΛv + Xβ) on the u coordinates (before Λ') and, with `beta`, X'(ZΛv + Xβ) on the β ones.
+    /// Each slot of rows adds its primary levels' sums straight into `out` and the other terms'
+    /// (and X's) into its own partial sums, which are then added in slot order.
+    private func slotProduct<V: SIMD>(_: V.Type, lambdaV: UnsafePointer<Double>, beta: UnsafePointer<Double>?, count m: Int,
+                                      column: Int, partials: UnsafeMutablePointer<Double>, into out: UnsafeMutablePointer<Double>)
+        where V.Scalar == Double {
+        let W = V.scalarCount
+        let slots = self.slots, n = self.n, p = self.p
+        let primaryTerm = terms[slots.primary]
+        let kP = primaryTerm.k, primaryOffset = primaryTerm.offset
+        let primaryEffects = primaryTerm.columns.effects.map { UnsafePointer($0) }
+        let others = slots.others(terms)
+        let width = slots.partialWidth
+        nonisolated(unsafe) let lambdaV = lambdaV + column, beta = beta.map { $0 + column }, out = out + column
+        nonisolated(unsafe) let partials = partials
+        let fixedRow = slots.secondaryCount
+        let matrix = X
+        Parallel.forEach(slots.count, concurrent: slots.count > 1, threads: threads) { s in
+            let partial = partials + s * width
+            partial.update(repeating: 0, count: width)
+            matrix.withUnsafeBufferPointer { X in
+            others.withUnsafeBufferPointer { others in
+            withUnsafeTemporaryAllocation(of: V.self, capacity: 2 * kP) { scratch in
+                let vP = scratch.baseAddress!, acc = vP + kP
+                for l in slots.levelBounds[s]..<slots.levelBounds[s + 1] {
+                    let baseP = primaryOffset + l * kP
+                    for r in 0..<kP {
+                        vP[r] = UnsafeRawPointer(lambdaV + (baseP + r) * m).loadUnaligned(as: V.self)
+                        acc[r] = V()
+                    }
+                    for i in slots.primaryStart[l]..<slots.primaryStart[l + 1] {
+                        // The other terms' entries a few rows ahead, into the cache (they are
+                        // read at random; waiting for them is most of a pass's time).
+                        let ahead = min(i + Self.prefetchDistance, n - 1)
+                        for t in others {
+                            let code = Int(t.codes[ahead])
+                            let source = lambdaV + (t.offset + code * t.k) * m, target = partial + (t.secondary + code * t.k) * W
+                            for r in 0..<t.k {
+                                for line in stride(from: 0, to: W, by: 8) { lmm_prefetch(source + r * m + line) }
+                                lmm_prefetch(source + r * m + W - 1)
+                            }
+                            for line in stride(from: 0, to: t.k * W, by: 8) { lmm_prefetch(target + line) }
+                        }
+                        var f: V
+                        if let E = primaryEffects {
+                            f = V()
+                            for r in 0..<kP { f += E[i + r * n] * vP[r] }
+                        } else {
+                            f = vP[0]
+                        }
+                        for t in others {
+                            let code = Int(t.codes[i])
+                            if let E = t.effects {
+                                let base = (t.offset + code * t.k) * m
+                                for r in 0..<t.k { f += E[i + r * n] * UnsafeRawPointer(lambdaV + base + r * m).loadUnaligned(as: V.self) }
+                            } else {
+                                f += UnsafeRawPointer(lambdaV + (t.offset + code) * m).loadUnaligned(as: V.self)
+                            }
+                        }
+                        if let beta {
+                            for t in 0..<p { f += X[i + t * n] * UnsafeRawPointer(beta + t * m).loadUnaligned(as: V.self) }
+                        }
+                        if let E = primaryEffects {
+                            for r in 0..<kP { acc[r] += E[i + r * n] * f }
+                        } else {
+                            acc[0] += f
+                        }
+                        for t in others {
+                            let code = Int(t.codes[i])
+                            let target = UnsafeMutableRawPointer(partial + (t.secondary + code * t.k) * W)
+                            if let E = t.effects {
+                                for r in 0..<t.k {
+                                    let sum = target.load(fromByteOffset: r * W * 8, as: V.self) + E[i + r * n] * f
+                                    target.storeBytes(of: sum, toByteOffset: r * W * 8, as: V.self)
+                                }
+                            } else {
+                                target.storeBytes(of: target.load(as: V.self) + f, as: V.self)
+                            }
+                        }
+                        if beta != nil {
+                            for t in 0..<p {
+                                let target = UnsafeMutableRawPointer(partial + (fixedRow + t) * W)
+                                target.storeBytes(of: target.load(as: V.self) + X[i + t * n] * f, as: V.self)
+                            }
+                        }
+                    }
+                    for r in 0..<kP { UnsafeMutableRawPointer(out + (baseP + r) * m).storeBytes(of: acc[r], as: V.self) }
+                }
+            }
+            }
+            }
+        }
+        // The other terms' coordinates (and X's) from the slots' partial sums, in slot order.
+        let rows = slots.secondaryCount + (beta == nil ? 0 : p)
+        let chunks = (rows + Self.levelChunk - 1) / Self.levelChunk
+        let destination = slots.destinations(terms, q: q)
+        Parallel.forEach(chunks, concurrent: chunks > 1, threads: threads) { chunk in
+            for a in (chunk * Self.levelChunk)..<min(rows, (chunk + 1) * Self.levelChunk) {
+                var sum = V()
+                for s in 0..<slots.count { sum += UnsafeRawPointer(partials + s * width + a * W).load(as: V.self) }
+                UnsafeMutableRawPointer(out + destination(a) * m).storeBytes(of: sum, as: V.self)
+            }
+        }
+    }
+}
+
+/// A term as the row kernels see it: its level codes and effects (nil: intercept only), k,
+/// its first coordinate in u and in the slots' partial sums.
+struct KernelTerm {
+    let codes: UnsafePointer<Int32>
+    let effects: UnsafePointer<Double>?
+    let k: Int
+    let offset: Int
+    let secondary: Int
+}
+
+/// The owner of one term's row columns: level codes and (unless intercept only) effects,
+/// n × k column-major.
+final class TermColumns: @unchecked Sendable {
+    let codes: UnsafeMutablePointer<Int32>
+    let effects: UnsafeMutablePointer<Double>?
+
+    init(n: Int, k: Int, interceptOnly: Bool) {
+        codes = .allocate(capacity: max(n, 1))
+        codes.initialize(repeating: 0, count: max(n, 1))
+        if interceptOnly {
+            effects = nil
+        } else {
+            effects = .allocate(capacity: max(n * k, 1))
+            effects!.initialize(repeating: 0, count: max(n * k, 1))
+        }
+    }
+
+    deinit {
+        codes.deallocate()
+        effects?.deallocate()
+    }
+}
+
+/// How a pass over the rows is split: the primary term's levels (rows sorted by them) in a
+/// fixed number of slots of about equal rows, fixed by the data alone so that results do not
+/// depend on the threads. Each slot keeps its own partial sums of the other terms' coordinates
+/// and of X'f (16 right-hand sides wide at most).
+struct RowSlots: Sendable {
+    let primary: Int
+    /// Rows of primary level l: `primaryStart[l] ..< primaryStart[l + 1]`.
+    let primaryStart: [Int]
+    /// Slot s covers primary levels `levelBounds[s] ..< levelBounds[s + 1]`.
+    let levelBounds: [Int]
+    /// Per term: its first coordinate in a slot's partial sums (−1 for the primary term).
+    let secondaryStart: [Int]
+    /// Coordinates of the other terms; X's p follow them in a slot's partial sums.
+    let secondaryCount: Int
+    /// Doubles of one slot's partial sums: (other coordinates + p) × 16.
+    let partialWidth: Int
+
+    var count: Int { levelBounds.count - 1 }
+    var partialDoubles: Int { count * partialWidth }
+
+    static let maxSlots = 4
+    /// Bytes of partial sums the slots may hold together.
+    static let partialBudget = 256 << 20
+
+    init(terms: [MixedModelOperator.TermRows], primary: Int, primaryStart: [Int], n: Int, p: Int) {
+        self.primary = primary
+        self.primaryStart = primaryStart
+        var starts: [Int] = []
+        var secondary = 0
+        for (j, term) in terms.enumerated() {
+            if j == primary {
+                starts.append(-1)
+            } else {
+                starts.append(secondary)
+                secondary += term.levelCount * term.k
+            }
+        }
+        secondaryStart = starts
+        secondaryCount = secondary
+        partialWidth = (secondary + p) * 16
+        let levels = primaryStart.count - 1
+        var count = min(Self.maxSlots, max(1, n / 32_768), max(levels, 1))
+        count = max(1, min(count, Self.partialBudget / max(partialWidth * 8, 1)))
+        var bounds = [0]
+        var level = 0
+        for s in 1..<count {
+            let target = n * s / count
+            while level < levels && primaryStart[level] < target { level += 1 }
+            bounds.append(max(level, bounds.last!))
+        }
+        bounds.append(levels)
+        levelBounds = bounds
+    }
+
+    /// The terms other than the primary, as the kernels see them.
+    func others(_ terms: [MixedModelOperator.TermRows]) -> [KernelTerm] {
+        terms.indices.filter { $0 != primary }.map { j in
+            KernelTerm(codes: terms[j].codes, effects: terms[j].columns.effects.map { UnsafePointer($0) }, k: terms[j].k,
+                       offset: terms[j].offset, secondary: secondaryStart[j])
+        }
+    }
+
+    /// The coordinate of the system (u, then β at q) of row a of the partial sums.
+    func destinations(_ terms: [MixedModelOperator.TermRows], q: Int) -> @Sendable (Int) -> Int {
+        // Each other term's block of the partial sums maps to its block of u.
+        let blocks = terms.indices.filter { $0 != primary }.map { (start: secondaryStart[$0], offset: terms[$0].offset) }
+        let secondaryCount = self.secondaryCount
+        return { a in
+            if a >= secondaryCount { return q + (a - secondaryCount) }
+            var shift = 0
+            for block in blocks where a >= block.start { shift = block.offset - block.start }
+            return a + shift
+        }
     }
 }

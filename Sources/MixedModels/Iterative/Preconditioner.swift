@@ -25,6 +25,8 @@ final class LevelBlocks {
     private(set) var factors: [[Double]]
     /// Cholesky factor of X'X (p × p), when included.
     private(set) var fixedFactor: [Double]
+    /// Per term: the inverses of the blocks, k × k per level (what the preconditioner applies).
+    private(set) var inverses: [[Double]]
     /// Σ over all blocks of log det.
     private(set) var logDeterminant = 0.0
 
@@ -32,6 +34,7 @@ final class LevelBlocks {
         self.model = model
         self.includeFixed = includeFixed
         factors = model.terms.map { [Double](repeating: 0, count: $0.levelCount * $0.k * $0.k) }
+        inverses = factors
         fixedFactor = model.XtX
         if includeFixed && model.p > 0 {
             let p = model.p
@@ -71,6 +74,19 @@ final class LevelBlocks {
                     for a in 0..<k { logDet += 2 * log(F[G + a + a * k]) }
                 }
             }
+            let factor = factors[j]
+            inverses[j].withUnsafeMutableBufferPointer { S in
+                factor.withUnsafeBufferPointer { F in
+                    for l in 0..<term.levelCount {
+                        let L = F.baseAddress! + l * k * k, inverse = S.baseAddress! + l * k * k
+                        for c in 0..<k {
+                            for a in 0..<k { inverse[a + c * k] = a == c ? 1 : 0 }
+                            SmallCholesky.solveLower(L, k, inverse + c * k)
+                            SmallCholesky.solveUpper(L, k, inverse + c * k)
+                        }
+                    }
+                }
+            }
         }
         if includeFixed { for t in 0..<model.p { logDet += 2 * log(fixedFactor[t + t * model.p]) } }
         logDeterminant = logDet
@@ -97,27 +113,34 @@ final class LevelBlocks {
         let term = model.terms[block]
         let k = term.k
         nonisolated(unsafe) let r = r, z = z
-        factors[block].withUnsafeBufferPointer { F in
-            nonisolated(unsafe) let F = F
+        inverses[block].withUnsafeBufferPointer { S in
+            nonisolated(unsafe) let S = S.baseAddress!
             let chunks = (term.levelCount + MixedModelOperator.levelChunk - 1) / MixedModelOperator.levelChunk
             Parallel.forEach(chunks, concurrent: chunks > 1 && m > 1, threads: model.threads) { chunk in
                 let start = chunk * MixedModelOperator.levelChunk
                 let end = min(term.levelCount, start + MixedModelOperator.levelChunk)
-                var x = [Double](repeating: 0, count: k)
                 for l in start..<end {
                     let base = term.layout.start(level: l)
-                    let L = F.baseAddress! + l * k * k
-                    for c in 0..<m {
-                        if k == 1 {
-                            z[base * m + c] = r[base * m + c] / (L[0] * L[0])
-                            continue
+                    let inverse = S + l * k * k
+                    switch k {
+                    case 1:
+                        let d = inverse[0]
+                        for c in 0..<m { z[base * m + c] = d * r[base * m + c] }
+                    case 2:
+                        let s00 = inverse[0], s10 = inverse[1], s11 = inverse[3]
+                        for c in 0..<m {
+                            let r0 = r[base * m + c], r1 = r[(base + 1) * m + c]
+                            z[base * m + c] = s00 * r0 + s10 * r1
+                            z[(base + 1) * m + c] = s10 * r0 + s11 * r1
                         }
-                        for a in 0..<k { x[a] = r[(base + a) * m + c] }
-                        x.withUnsafeMutableBufferPointer { x in
-                            SmallCholesky.solveLower(L, k, x.baseAddress!)
-                            SmallCholesky.solveUpper(L, k, x.baseAddress!)
+                    default:
+                        for c in 0..<m {
+                            for a in 0..<k {
+                                var sum = 0.0
+                                for b in 0..<k { sum += inverse[a + b * k] * r[(base + b) * m + c] }
+                                z[(base + a) * m + c] = sum
+                            }
                         }
-                        for a in 0..<k { z[(base + a) * m + c] = x[a] }
                     }
                 }
             }

@@ -22,18 +22,36 @@ struct StochasticLogDeterminant {
         var steps: Int
     }
 
+    /// Probes in blocks (``IterativeMixedModel/FitState/blockWidth(q:)``): each probe's Lanczos
+    /// recurrence is its own, so blocks give the same values as all at once, with the vectors
+    /// of one block held at a time.
     func estimate(model: MixedModelOperator, blocks: LevelBlocks) -> Estimate {
         precondition(!blocks.includeFixed)
-        let m = probes, q = model.q
+        var samples: [Double] = []
+        var steps = 0
+        let width = IterativeMixedModel.FitState.blockWidth(q: model.q)
+        for start in stride(from: 0, to: probes, by: width) {
+            let block = start..<min(probes, start + width)
+            let (blockSamples, blockSteps) = estimate(model: model, blocks: blocks, probes: block)
+            samples += blockSamples
+            steps = max(steps, blockSteps)
+        }
+        return Estimate(value: blocks.logDeterminant + Statistics.mean(samples),
+                        standardError: Statistics.standardErrorOfMean(samples), steps: steps)
+    }
+
+    /// The samples of probes `range` and the Lanczos steps they took.
+    private func estimate(model: MixedModelOperator, blocks: LevelBlocks, probes range: Range<Int>) -> ([Double], Int) {
+        let m = range.count, q = model.q
         let z = Buffer(q * m)
-        TraceProbes(count: m, seed: seed ^ 0xA076_1D64_78BD_642F).fill(q: q, dimension: q, into: z.pointer)
+        TraceProbes(count: probes, seed: seed ^ 0xA076_1D64_78BD_642F).fill(probes: range, q: q, dimension: q, into: z.pointer)
         let previous = Buffer(q * m), current = Buffer(q * m)
         let next = Buffer(q * m), product = Buffer(q * m)
         let scale = Double(q).squareRoot()
         for index in 0..<(q * m) { current[index] = z[index] / scale }
         var alphas = [[Double]](repeating: [], count: m), betas = [[Double]](repeating: [], count: m)
         var active = [Bool](repeating: true, count: m)
-        let workspace = OperatorWorkspace(n: model.n, q: q, count: m)
+        let workspace = OperatorWorkspace(model: model, count: m)
         var steps = 0
         var lastEstimate = [Double](repeating: .nan, count: m)
         while active.contains(true) && steps < maxSteps {
@@ -80,8 +98,7 @@ struct StochasticLogDeterminant {
             let T = alphas[c], offDiagonal = Array(betas[c].prefix(T.count - 1))
             samples.append(Double(q) * (Self.quadrature(T, offDiagonal) - (T[0] - 1)))
         }
-        return Estimate(value: blocks.logDeterminant + Statistics.mean(samples),
-                        standardError: Statistics.standardErrorOfMean(samples), steps: steps)
+        return (samples, steps)
     }
 
     /// e₁' log(T) e₁ for the tridiagonal T (diagonal α, off-diagonal β).

@@ -22,16 +22,22 @@ struct TraceProbes {
     /// `dimension` with zeros; probe c draws from its own stream, so the probes do not depend
     /// on how the work is split.
     func fill(q: Int, dimension: Int, into z: UnsafeMutablePointer<Double>) {
-        let m = count
-        for c in 0..<m {
+        fill(probes: 0..<count, q: q, dimension: dimension, into: z)
+    }
+
+    /// Probes `range` (of the `count`) into z, dimension × range.count: the same values as
+    /// those columns of ``fill(q:dimension:into:)``.
+    func fill(probes range: Range<Int>, q: Int, dimension: Int, into z: UnsafeMutablePointer<Double>) {
+        let m = range.count
+        for (column, c) in range.enumerated() {
             var generator = SplitMix64(seed: seed &+ 0x5851_F42D_4C95_7F2D &* UInt64(c + 1))
             var bits: UInt64 = 0
             for a in 0..<q {
                 if a % 64 == 0 { bits = generator.next() }
-                z[a * m + c] = bits & 1 == 0 ? -1 : 1
+                z[a * m + column] = bits & 1 == 0 ? -1 : 1
                 bits >>= 1
             }
-            for a in q..<dimension { z[a * m + c] = 0 }
+            for a in q..<dimension { z[a * m + column] = 0 }
         }
     }
 
@@ -57,74 +63,100 @@ struct TraceProbes {
         var traceStandardError: Double { Statistics.standardErrorOfMean(traceSamples) }
     }
 
-    func estimate(model: MixedModelOperator, blocks: LevelBlocks, probes z: Buffer, solutions x: Buffer) -> Estimate {
-        let m = count
-        let includeFixed = blocks.includeFixed
-        let dimension = model.dimension(includeFixed: includeFixed)
-        let jacobi = BlockJacobiPreconditioner(blocks: blocks)
-        let w = Buffer(dimension * m), hw = Buffer(dimension * m), difference = Buffer(dimension * m)
-        jacobi.apply(z.pointer, count: m, into: w.pointer)
-        let workspace = OperatorWorkspace(n: model.n, q: model.q, count: m)
-        model.apply(w.pointer, count: m, includeFixed: includeFixed, workspace: workspace, into: hw.pointer)
-        jacobi.apply(hw.pointer, count: m, into: difference.pointer)     // P⁻¹Hw
-        // x − Cz = x − 2w + P⁻¹Hw
-        for index in 0..<(dimension * m) { difference[index] = x[index] - 2 * w[index] + difference[index] }
+    /// The estimates built up from blocks of probes and their solutions (the probes in order:
+    /// the same sums as from all of them at once).
+    final class Accumulator {
+        let model: MixedModelOperator
+        let blocks: LevelBlocks
+        let count: Int
+        private var exact: [(sum: [Double], inverses: [Double], trace: Double)]
+        private var samples: [[[Double]]]
+        private var perLevel: [[Double]]
+        private var diagonalSum: [[Double]], diagonalSquares: [[Double]]
+        private var traceSamples: [Double]
 
-        var termSums: [[Double]] = [], termSamples: [[[Double]]] = [], levelBlocks: [[Double]] = []
-        var blockInverses: [[Double]] = [], levelDiagonalErrors: [[Double]] = []
-        var trace = 0.0
-        var traceSamples = [Double](repeating: 0, count: m)
-        for (j, term) in model.terms.enumerated() {
-            let k = term.k
-            let T = model.templates[j]
-            let exact = blocks.summedInverse(term: j)
-            var samples = [[Double]](repeating: [Double](repeating: 0, count: k * k), count: m)
-            var perLevel = exact.inverses
-            var left = [Double](repeating: 0, count: k), right = [Double](repeating: 0, count: k)
-            var diagonalErrors = [Double](repeating: 0, count: term.levelCount * k)
-            var diagonalSum = [Double](repeating: 0, count: k), diagonalSquares = [Double](repeating: 0, count: k)
-            for l in 0..<term.levelCount {
-                let base = term.layout.start(level: l)
-                for r in 0..<k { diagonalSum[r] = 0; diagonalSquares[r] = 0 }
-                for c in 0..<m {
-                    for a in 0..<k {
-                        traceSamples[c] += z[(base + a) * m + c] * difference[(base + a) * m + c]
-                        for b in 0..<k {
-                            perLevel[l * k * k + a + b * k] += 0.5 * (z[(base + a) * m + c] * difference[(base + b) * m + c]
-                                + z[(base + b) * m + c] * difference[(base + a) * m + c]) / Double(m)
+        init(model: MixedModelOperator, blocks: LevelBlocks, count: Int) {
+            self.model = model
+            self.blocks = blocks
+            self.count = count
+            exact = model.terms.indices.map { blocks.summedInverse(term: $0) }
+            samples = model.terms.map { [[Double]](repeating: [Double](repeating: 0, count: $0.k * $0.k), count: count) }
+            perLevel = exact.map(\.inverses)
+            diagonalSum = model.terms.map { [Double](repeating: 0, count: $0.levelCount * $0.k) }
+            diagonalSquares = diagonalSum
+            traceSamples = [Double](repeating: 0, count: count)
+        }
+
+        /// Adds probes `range` (z, dimension × range.count) with their solutions x = Mz.
+        func add(probes range: Range<Int>, z: UnsafePointer<Double>, solutions x: UnsafePointer<Double>) {
+            let m = range.count, N = count
+            let includeFixed = blocks.includeFixed
+            let dimension = model.dimension(includeFixed: includeFixed)
+            let jacobi = BlockJacobiPreconditioner(blocks: blocks)
+            let w = Buffer(dimension * m), hw = Buffer(dimension * m), difference = Buffer(dimension * m)
+            jacobi.apply(z, count: m, into: w.pointer)
+            let workspace = OperatorWorkspace(model: model, count: m)
+            model.apply(w.pointer, count: m, includeFixed: includeFixed, workspace: workspace, into: hw.pointer)
+            jacobi.apply(hw.pointer, count: m, into: difference.pointer)     // P⁻¹Hw
+            // x − Cz = x − 2w + P⁻¹Hw
+            for index in 0..<(dimension * m) { difference[index] = x[index] - 2 * w[index] + difference[index] }
+
+            for (j, term) in model.terms.enumerated() {
+                let k = term.k
+                let T = model.templates[j]
+                var left = [Double](repeating: 0, count: k), right = [Double](repeating: 0, count: k)
+                for l in 0..<term.levelCount {
+                    let base = term.layout.start(level: l)
+                    for column in 0..<m {
+                        let c = range.lowerBound + column
+                        for a in 0..<k {
+                            traceSamples[c] += z[(base + a) * m + column] * difference[(base + a) * m + column]
+                            for b in 0..<k {
+                                perLevel[j][l * k * k + a + b * k] += 0.5 * (z[(base + a) * m + column] * difference[(base + b) * m + column]
+                                    + z[(base + b) * m + column] * difference[(base + a) * m + column]) / Double(N)
+                            }
                         }
-                    }
-                    for r in 0..<k {
-                        var sumLeft = 0.0, sumRight = 0.0
-                        for a in 0...r {
-                            sumLeft += T[r + a * k] * z[(base + a) * m + c]
-                            sumRight += T[r + a * k] * difference[(base + a) * m + c]
+                        for r in 0..<k {
+                            var sumLeft = 0.0, sumRight = 0.0
+                            for a in 0...r {
+                                sumLeft += T[r + a * k] * z[(base + a) * m + column]
+                                sumRight += T[r + a * k] * difference[(base + a) * m + column]
+                            }
+                            left[r] = sumLeft
+                            right[r] = sumRight
+                            diagonalSum[j][l * k + r] += sumLeft * sumRight
+                            diagonalSquares[j][l * k + r] += sumLeft * sumRight * sumLeft * sumRight
                         }
-                        left[r] = sumLeft
-                        right[r] = sumRight
-                        diagonalSum[r] += sumLeft * sumRight
-                        diagonalSquares[r] += sumLeft * sumRight * sumLeft * sumRight
+                        for s in 0..<k { for r in 0..<k { samples[j][c][r + s * k] += 0.5 * (left[r] * right[s] + left[s] * right[r]) } }
                     }
-                    for s in 0..<k { for r in 0..<k { samples[c][r + s * k] += 0.5 * (left[r] * right[s] + left[s] * right[r]) } }
-                }
-                // The standard error of the mean of the m samples (Tz)ᵣ(T(x − Cz))ᵣ.
-                for r in 0..<k {
-                    let variance = (diagonalSquares[r] - diagonalSum[r] * diagonalSum[r] / Double(m)) / Double(max(m - 1, 1))
-                    diagonalErrors[l * k + r] = (max(variance, 0) / Double(m)).squareRoot()
                 }
             }
-            var mean = exact.sum
-            for c in 0..<m { for index in 0..<(k * k) { mean[index] += samples[c][index] / Double(m) } }
-            trace += exact.trace
-            termSums.append(mean)
-            termSamples.append(samples)
-            levelBlocks.append(perLevel)
-            blockInverses.append(exact.inverses)
-            levelDiagonalErrors.append(diagonalErrors)
         }
-        trace += traceSamples.reduce(0, +) / Double(m)
-        return Estimate(termSums: termSums, termSamples: termSamples, trace: trace, traceSamples: traceSamples,
-                        levelBlocks: levelBlocks, blockInverses: blockInverses, levelDiagonalErrors: levelDiagonalErrors)
+
+        /// The estimates from every probe added.
+        func estimate() -> Estimate {
+            let m = count
+            var termSums: [[Double]] = [], levelDiagonalErrors: [[Double]] = []
+            var trace = 0.0
+            for (j, term) in model.terms.enumerated() {
+                let k = term.k
+                // The standard error of the mean of the m samples (Tz)ᵣ(T(x − Cz))ᵣ.
+                var diagonalErrors = [Double](repeating: 0, count: term.levelCount * k)
+                for index in diagonalErrors.indices {
+                    let sum = diagonalSum[j][index]
+                    let variance = (diagonalSquares[j][index] - sum * sum / Double(m)) / Double(max(m - 1, 1))
+                    diagonalErrors[index] = (max(variance, 0) / Double(m)).squareRoot()
+                }
+                var mean = exact[j].sum
+                for c in 0..<m { for index in 0..<(k * k) { mean[index] += samples[j][c][index] / Double(m) } }
+                trace += exact[j].trace
+                termSums.append(mean)
+                levelDiagonalErrors.append(diagonalErrors)
+            }
+            trace += traceSamples.reduce(0, +) / Double(m)
+            return Estimate(termSums: termSums, termSamples: samples, trace: trace, traceSamples: traceSamples,
+                            levelBlocks: perLevel, blockInverses: exact.map(\.inverses), levelDiagonalErrors: levelDiagonalErrors)
+        }
     }
 }
 

@@ -37,7 +37,11 @@ let package = Package(
         // MARK: - Core library
         .target(
             name: "MixedModels",
-            dependencies: ["CCHOLMOD", "CNLopt", "CLAPACK"]
+            dependencies: ["CCHOLMOD", "CNLopt", "CLAPACK"],
+            // The numerical kernels are optimized in debug builds too: unoptimized, the
+            // matrix-free method's SIMD row pass (generic over the block width) and the dense
+            // loops made the test suite 3–4× slower (MPI and iterative suites above 5 minutes).
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
 
         // MARK: - Command-line tools

@@ -55,10 +55,14 @@ enum MemoryBudget {
     /// failure is an error and not an abort.
     static func probe(_ bytes: Int, for what: String, advice: String = InsufficientMemory.exactAdvice) throws {
         guard bytes >= 64 << 20 else { return }
-        guard let pointer = malloc(bytes) else {
+        // mmap, as glibc's malloc does for a buffer this large, because an optimizing compiler
+        // removes a malloc whose pointer is only compared with nil and freed: the probe then
+        // always succeeded in release builds.
+        let pointer = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let pointer, pointer != MAP_FAILED else {
             throw InsufficientMemory(needed: bytes, available: available() ?? 0, what: what, advice: advice)
         }
-        free(pointer)
+        munmap(pointer, bytes)
     }
 
     /// The product of `factors`, or `Int.max` when it overflows (a size that cannot be had).

@@ -322,24 +322,15 @@ enum MPIRunner {
     /// (`lmm-mpi rank R exit S`), and mpirun lets every rank finish rather than ending the
     /// others when the first one fails (its own status is then 0).
     static func run(ranks: Int, _ arguments: [String], reportingEachRank: Bool = false) throws -> CommandRunner.Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: mpirun!)
         let program = CommandRunner.productsDirectory.appendingPathComponent("lmm-mpi").path
         var command = [program] + arguments
+        var environment: [String: String] = [:]
         if reportingEachRank {
             command = ["sh", "-c", #""$0" "$@"; s=$?; echo "lmm-mpi rank $OMPI_COMM_WORLD_RANK exit $s" >&2; exit $s"#] + command
-            process.environment = ProcessInfo.processInfo.environment.merging(["OMPI_MCA_orte_abort_on_non_zero_status": "0"]) { $1 }
+            environment["OMPI_MCA_orte_abort_on_non_zero_status"] = "0"
         }
-        process.arguments = ["--oversubscribe", "--allow-run-as-root", "-np", String(ranks)] + command
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CommandRunner.Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                                    stderr: String(decoding: stderr, as: UTF8.self),
-                                    signaled: process.terminationReason == .uncaughtSignal)
+        return try CommandRunner.run(program: URL(fileURLWithPath: mpirun!),
+                                     ["--oversubscribe", "--allow-run-as-root", "-np", String(ranks)] + command,
+                                     environment: environment)
     }
 }

@@ -21,31 +21,7 @@ extension LMMBinaryReader {
         let rowCounts = chunks.map { rowCount(ofChunk: $0) }
         let rows = rowCounts.reduce(0, +)
         let table = try group.agreeing { () throws -> DataTable in
-            var doubles = columns.map { $0.kind == .float64 ? [Double](repeating: 0, count: rows) : [] }
-            var codes = columns.map { $0.kind == .factor ? [Int32](repeating: 0, count: rows) : [] }
-            var chunk = LMMBinaryChunk()
-            var first = 0
-            for c in chunks {
-                try readChunk(c, into: &chunk, shared: false)
-                let range = first..<first + chunk.rowCount
-                for j in columns.indices {
-                    switch columns[j].kind {
-                    case .float64: doubles[j].replaceSubrange(range, with: chunk.doubles[j])
-                    case .factor: codes[j].replaceSubrange(range, with: chunk.codeArrays[j])
-                    }
-                }
-                first += chunk.rowCount
-            }
-            var table: [String: Column] = [:]
-            for (j, column) in columns.enumerated() {
-                switch column.kind {
-                case .float64:
-                    table[column.name] = .numeric(doubles[j])
-                case .factor:
-                    table[column.name] = .categorical(Self.inROrder(Factor(codes: codes[j], levels: levels(of: column.name)!)))
-                }
-            }
-            return DataTable(source: FileIO.fileName(path), columnNames: columns.map(\.name), columns: table, rowCount: rows)
+            try readTable(chunks: chunks, rows: rows, shared: false)
         }
         return LMMBinaryShare(table: table, chunks: chunks, rowCounts: rowCounts, totalRowCount: rowCount)
     }

@@ -299,18 +299,26 @@ public final class LMMBinaryReader: Sendable {
     /// ``Factor``s with their levels in R's order, as ``CSVReader`` gives them (the codes are
     /// renumbered when the file stores the levels in another order). Unused levels are kept.
     public func readAll() throws -> DataTable {
-        var doubles = columns.map { $0.kind == .float64 ? [Double](repeating: 0, count: rowCount) : [] }
-        var codes = columns.map { $0.kind == .factor ? [Int32](repeating: 0, count: rowCount) : [] }
+        try readTable(chunks: Array(0..<chunkCount), rows: rowCount, shared: true)
+    }
+
+    /// The rows of `chunks` (increasing), one after another, as a ``DataTable`` with every
+    /// factor's levels in R's order; `shared` as in ``readChunk(_:into:shared:)``.
+    func readTable(chunks: [Int], rows: Int, shared: Bool) throws -> DataTable {
+        var doubles = columns.map { $0.kind == .float64 ? [Double](repeating: 0, count: rows) : [] }
+        var codes = columns.map { $0.kind == .factor ? [Int32](repeating: 0, count: rows) : [] }
         var chunk = LMMBinaryChunk()
-        for c in 0..<chunkCount {
-            try readChunk(c, into: &chunk)
+        var first = 0
+        for c in chunks {
+            try readChunk(c, into: &chunk, shared: shared)
+            let range = first..<first + chunk.rowCount
             for j in columns.indices {
-                let range = chunk.firstRow..<chunk.firstRow + chunk.rowCount
                 switch columns[j].kind {
                 case .float64: doubles[j].replaceSubrange(range, with: chunk.doubles[j])
                 case .factor: codes[j].replaceSubrange(range, with: chunk.codeArrays[j])
                 }
             }
+            first += chunk.rowCount
         }
         var table: [String: Column] = [:]
         for (j, column) in columns.enumerated() {
@@ -321,7 +329,7 @@ public final class LMMBinaryReader: Sendable {
                 table[column.name] = .categorical(Self.inROrder(Factor(codes: codes[j], levels: levelLabels[j])))
             }
         }
-        return DataTable(source: file, columnNames: columns.map(\.name), columns: table, rowCount: rowCount)
+        return DataTable(source: file, columnNames: columns.map(\.name), columns: table, rowCount: rows)
     }
 }
 

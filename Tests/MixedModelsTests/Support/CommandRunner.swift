@@ -27,8 +27,13 @@ enum CommandRunner {
 
     /// Runs the built `executable` with `arguments`, and `environment` added to this process's.
     static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+        try run(program: productsDirectory.appendingPathComponent(executable), arguments, environment: environment)
+    }
+
+    /// Runs `program` (any path) with `arguments`, and `environment` added to this process's.
+    static func run(program: URL, _ arguments: [String], environment: [String: String] = [:]) throws -> Result {
         let process = Process()
-        process.executableURL = productsDirectory.appendingPathComponent(executable)
+        process.executableURL = program
         process.arguments = arguments
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }

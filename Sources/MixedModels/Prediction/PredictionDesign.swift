@@ -77,4 +77,17 @@ struct PredictionDesign {
 
     /// Names of the effects of the formula's random term `index`.
     func effectNames(ofTerm index: Int) -> [String] { empty.build(formula.random[index].effects).names }
+
+    /// The index among the formula's random terms of the fitted term at `span` with this grouping
+    /// and these effects, not one of `taken` (a formula may repeat a grouping); it joins `taken`.
+    func randomTermIndex(span: Range<Int>, groupingName: String, effectNames: [String], taken: inout Set<Int>) throws -> Int {
+        guard let index = formula.random.indices.first(where: { i in
+            !taken.contains(i) && formula.random[i].span == span && formula.random[i].groupingName == groupingName
+                && self.effectNames(ofTerm: i) == effectNames
+        }) else {
+            throw InputError("internal error: random term '\(groupingName)' not found in the formula")
+        }
+        taken.insert(index)
+        return index
+    }
 }

@@ -87,14 +87,8 @@ extension SavedModel {
                                           contrasts: contrasts)
         var taken = Set<Int>()
         terms = try randomTerms.enumerated().map { j, term in
-            guard let index = formula.random.indices.first(where: { i in
-                !taken.contains(i) && formula.random[i].span == term.span
-                    && formula.random[i].groupingName == term.groupingName
-                    && design.effectNames(ofTerm: i) == term.effectNames
-            }) else {
-                throw InputError("internal error: random term '\(term.groupingName)' not found in the formula")
-            }
-            taken.insert(index)
+            let index = try design.randomTermIndex(span: term.span, groupingName: term.groupingName,
+                                                   effectNames: term.effectNames, taken: &taken)
             return Term(formulaIndex: index, groupingName: term.groupingName, effectNames: term.effectNames,
                         levels: term.levels, modes: modes[j], conditionalSD: sds[j])
         }

@@ -61,14 +61,8 @@ extension SavedModel {
                                                     contrasts: .treatment)
         var taken = Set<Int>()
         terms = try described.enumerated().map { j, term in
-            let span = design.terms[j].span
-            guard let index = formula.random.indices.first(where: { i in
-                !taken.contains(i) && formula.random[i].span == span && formula.random[i].groupingName == term.groupingName
-                    && predictionDesign.effectNames(ofTerm: i) == term.effectNames
-            }) else {
-                throw InputError("internal error: random term '\(term.groupingName)' not found in the formula")
-            }
-            taken.insert(index)
+            let index = try predictionDesign.randomTermIndex(span: design.terms[j].span, groupingName: term.groupingName,
+                                                             effectNames: term.effectNames, taken: &taken)
             return Term(formulaIndex: index, groupingName: term.groupingName, effectNames: term.effectNames,
                         levels: term.levels, modes: modes[j], conditionalSD: sds[j])
         }

@@ -43,6 +43,9 @@ struct TruthCommand: ParsableCommand {
     @Option(help: "Keep generated data files up to this many rows (larger ones are deleted after use).")
     var keepRows = 1_000_000
 
+    @Flag(help: "Use a fit's JSON already in --out (OUT/PRESET-ROWS-sSEED.METHOD.json) instead of fitting again; its time and memory are not known then.")
+    var reuse = false
+
     struct Run {
         var method: String
         var rows: Int
@@ -74,27 +77,31 @@ struct TruthCommand: ParsableCommand {
             for seed in run.seeds {
                 let stem = "\(out)/\(preset)-\(run.rows)-s\(seed)"
                 let data = stem + ".lmmbin", truthPath = stem + ".truth.json"
-                if !fm.fileExists(atPath: data) || !fm.fileExists(atPath: truthPath) {
+                let json = "\(stem).\(run.method).json"
+                let reused = reuse && fm.fileExists(atPath: json) && fm.fileExists(atPath: truthPath)
+                if !reused && (!fm.fileExists(atPath: data) || !fm.fileExists(atPath: truthPath)) {
                     let made = try Subprocess.run(datagen, ["--preset", preset, "--rows", "\(run.rows)", "--seed", "\(seed)",
                                                             "--out", data, "--truth", truthPath, "--no-ranef", "--quiet"], cap: 3600)
                     guard made.status == 0 else { throw ValidationErrorText("datagen failed: \(made.stderr)") }
                 }
-                let json = "\(stem).\(run.method).json"
-                var arguments = ["fit", data, "--formula", formula, "--json", json, "--quiet"]
-                if run.method != "exact" { arguments += ["--method", run.method] }
-                let outcome = try Subprocess.run(lmm, arguments, cap: cap)
-                if run.rows > keepRows { try? fm.removeItem(atPath: data) }
-                guard !outcome.timedOut else { throw ValidationErrorText("\(run.method) at \(run.rows) rows passed the cap of \(cap) s") }
-                guard outcome.status == 0 else { throw ValidationErrorText("lmm fit failed: \(outcome.stderr)") }
+                var seconds = Double.nan, peak = Double.nan
+                if !reused {
+                    var arguments = ["fit", data, "--formula", formula, "--json", json, "--quiet"]
+                    if run.method != "exact" { arguments += ["--method", run.method] }
+                    let outcome = try Subprocess.run(lmm, arguments, cap: cap)
+                    if run.rows > keepRows { try? fm.removeItem(atPath: data) }
+                    guard !outcome.timedOut else { throw ValidationErrorText("\(run.method) at \(run.rows) rows passed the cap of \(cap) s") }
+                    guard outcome.status == 0 else { throw ValidationErrorText("lmm fit failed: \(outcome.stderr)") }
+                    seconds = outcome.seconds
+                    peak = Double(outcome.peakBytes) / 1e6
+                }
                 let truth = try VarianceComponents.load(path: truthPath).entries
                 let fitted = try FitReport.load(path: json).varcorr
                 let errors = try Self.errors(fitted: fitted, truth: truth)
                 for name in errors.keys.sorted() where !components.contains(name) { components.append(name) }
-                let m = Measured(run: index, seed: seed, seconds: outcome.seconds,
-                                 peakMegabytes: Double(outcome.peakBytes) / 1e6, errors: errors)
+                let m = Measured(run: index, seed: seed, seconds: seconds, peakMegabytes: peak, errors: errors)
                 measured.append(m)
-                print(String(format: "%@ %d rows seed %d: %@, %.0f MB; ", run.method, run.rows, seed,
-                             Harness.format(seconds: m.seconds), m.peakMegabytes)
+                print("\(run.method) \(run.rows) rows seed \(seed): \(Self.time(m)), \(Self.memory(m)); "
                       + components.compactMap { name in errors[name].map { String(format: "%@ %+.2e", name, $0) } }.joined(separator: ", "))
             }
         }
@@ -143,18 +150,20 @@ struct TruthCommand: ParsableCommand {
         return errors
     }
 
+    static func time(_ m: Measured) -> String { m.seconds.isNaN ? "reused" : Harness.format(seconds: m.seconds) }
+    static func memory(_ m: Measured) -> String { m.peakMegabytes.isNaN ? "" : String(format: "%.0f MB", m.peakMegabytes) }
+
     static func report(plan: [Run], measured: [Measured], components: [String], preset: String, formula: String) -> String {
         let largest = plan.map(\.rows).max() ?? 1
         var lines = ["# Variance components against datagen's truth", "",
                      "`--preset \(preset)`, `\(formula)`, \(ProcessInfo.processInfo.activeProcessorCount) cores, "
                         + "\(ScalingCommand.cpuName()), \(ScalingCommand.date()). Errors: relative for variances, "
                         + "absolute for correlations.", "",
-                     "| method | rows | seed | time | peak MB | " + components.joined(separator: " | ") + " |",
+                     "| method | rows | seed | time | peak | " + components.joined(separator: " | ") + " |",
                      "| --- | ---: | ---: | ---: | ---: |" + String(repeating: " ---: |", count: components.count)]
         for m in measured {
             let run = plan[m.run]
-            lines.append("| \(run.method) | \(run.rows) | \(m.seed) | \(Harness.format(seconds: m.seconds)) | "
-                         + String(format: "%.0f", m.peakMegabytes) + " | "
+            lines.append("| \(run.method) | \(run.rows) | \(m.seed) | \(time(m)) | \(memory(m)) | "
                          + components.map { m.errors[$0].map { String(format: "%+.2e", $0) } ?? "" }.joined(separator: " | ") + " |")
         }
         // RMS per run, and scaled to the largest size.

@@ -313,7 +313,7 @@ public final class LMMBinaryReader: Sendable {
         guard raw.withUnsafeBytes({ CRC32C.checksum($0) }) == part.chunkChecksums[index] else {
             let whole = "rows \(firstRow + 1) to \(firstRow + rows)"
             let place = part.shard == nil ? "(\(whole))"
-                : "(this shard's part of its \(whole): rows \(firstRow + held.lowerBound + 1) to \(firstRow + held.upperBound))"
+                : "(\(whole); this shard holds rows \(firstRow + held.lowerBound + 1) to \(firstRow + held.upperBound))"
             throw InputError("chunk \(index + 1) of \(chunkCount) \(place) is corrupt: checksum mismatch", file: part.name)
         }
         readRows.add(held.count, ordering: .relaxed)

@@ -44,8 +44,9 @@ public final class LMMBinaryReader: Sendable {
     private let readRows = Atomic<Int>(0)
     /// Level labels of each column in code order (empty for float64 columns).
     private let levelLabels: [[String]]
-    /// The processes reading the file together: chunk c is read from disk by rank c mod K and
-    /// broadcast to the others (``readChunk(_:into:)``); alone, this process reads every chunk.
+    /// The processes reading the file together: from a whole file chunk c is read from disk by
+    /// rank c mod K (and broadcast to the others by ``readChunk(_:into:)``); from a shard set,
+    /// rank r reads shard r's part of every chunk; alone, this process reads everything.
     public let group: any ProcessGroup
 
     /// Opens the file and reads its header and footer.

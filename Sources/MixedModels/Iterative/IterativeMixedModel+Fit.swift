@@ -78,7 +78,10 @@ extension IterativeMixedModel {
     }
 
     /// Fits by average-information Newton steps on the REML (or ML) score in the variance
-    /// components, after two EM steps from a moment start; traces from fixed Rademacher probes.
+    /// components from the exact engine's approximate start (``ApproximateStart``: sweeps over
+    /// the rows with each level's posterior approximated by its own block, no solves), or after
+    /// two EM steps from a moment start when that start is not usable; traces from fixed
+    /// Rademacher probes.
     public func fit(_ options: IterativeOptions) throws(LMMError) -> FitResult { try fitWithErrors(options).result }
 
     /// ``fit(_:)`` with the Monte Carlo standard errors as numbers.
@@ -95,7 +98,10 @@ extension IterativeMixedModel {
             throw IterativeFitError(message: "on more than one process the iterative method uses --preconditioner block-jacobi")
         }
         let layout = VarianceParameters(effectCounts: model.terms.map(\.k))
-        var phi = startingValues(layout)
+        let approximate = approximateStart(layout, criterion: options.criterion)
+        var phi = approximate ?? startingValues(layout)
+        let emSteps = approximate == nil ? 2 : 0
+        PhaseLog.mark(approximate == nil ? "moment start" : "approximate start")
         try IterativeMemory(frame: frame).checkFit(probes: options.probes, gaussSeidel: options.preconditioner == .gaussSeidel)
         let state = FitState(model: model, options: options)
         var converged = false
@@ -105,7 +111,7 @@ extension IterativeMixedModel {
         var forecast = StepForecast(tolerance: options.tolerance)
         while iteration < options.maxIterations {
             iteration += 1
-            let useEM = iteration <= 2
+            let useEM = iteration <= emSteps
             var step: [Double]
             var variateIterations = 0
             if useEM {
@@ -157,6 +163,16 @@ extension IterativeMixedModel {
         state.release()     // before the log determinant's Lanczos vectors
         return try result(evaluation, information: information, layout: layout, state: state, options: options,
                           iterations: iteration, converged: converged, start: begin)
+    }
+
+    /// The approximate start of the exact engine (its sums over rows combined over the
+    /// processes, so every process gets the same start), or nil when it is not admissible.
+    func approximateStart(_ layout: VarianceParameters, criterion: Criterion) -> [Double]? {
+        let start = ApproximateStart(frame: frame, parameters: parameters, combine: { self.model.sumOverProcesses($0) })
+        let (covariances, sigmaSquared) = start.components(criterion: criterion)
+        let phi = layout.join(covariances, sigmaSquared)
+        guard phi.allSatisfy(\.isFinite), isAdmissible(phi, layout) else { return nil }
+        return phi
     }
 
     /// A moment start: half of var(y) to σ², the other half split over the terms, each effect

@@ -109,6 +109,8 @@ extension IterativeMixedModel {
         var evaluation = try evaluate(phi: phi, layout: layout, state: state, options: options)
         var started = begin
         var forecast = StepForecast(tolerance: options.tolerance)
+        // The average information at the last evaluated φ, when its step was computed.
+        var lastInformation: [Double]?
         while iteration < options.maxIterations {
             iteration += 1
             let useEM = iteration <= emSteps
@@ -119,6 +121,7 @@ extension IterativeMixedModel {
             } else {
                 let (information, iterations) = try averageInformation(evaluation, layout: layout, state: state, options: options)
                 variateIterations = iterations
+                lastInformation = information
                 guard let newton = DenseSolve.solve(information, evaluation.score.gradient) else {
                     throw IterativeFitError(message: "iteration \(iteration): the average-information matrix is not positive definite")
                 }
@@ -152,14 +155,23 @@ extension IterativeMixedModel {
                 seconds: Double(now - started.uptimeNanoseconds) / 1e9, elapsed: elapsed,
                 secondsRemaining: useEM ? nil : remaining))
             started = DispatchTime.now()
-            phi = candidate
-            evaluation = try evaluate(phi: phi, layout: layout, state: state, options: options)
             if !useEM && change < options.tolerance {
+                // φ is the answer: its Newton step moves no component by the tolerance, so the
+                // step is not taken (its evaluation would change the estimates by less than that
+                // and cost a whole evaluation), and φ's evaluation and information are reported.
                 converged = true
                 break
             }
+            phi = candidate
+            evaluation = try evaluate(phi: phi, layout: layout, state: state, options: options)
+            lastInformation = nil
         }
-        let (information, _) = try averageInformation(evaluation, layout: layout, state: state, options: options)
+        let information: [Double]
+        if let lastInformation {
+            information = lastInformation
+        } else {
+            information = try averageInformation(evaluation, layout: layout, state: state, options: options).0
+        }
         state.release()     // before the log determinant's Lanczos vectors
         return try result(evaluation, information: information, layout: layout, state: state, options: options,
                           iterations: iteration, converged: converged, start: begin)

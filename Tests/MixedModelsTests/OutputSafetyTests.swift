@@ -39,6 +39,48 @@ struct OutputSafetyTests {
         }
     }
 
+    @Test("--json /dev/stdout with standard output redirected to a file writes through the descriptor: the file keeps its inode and gets the document and the summary")
+    func standardOutputRedirectedToFile() throws {
+        let (directory, _) = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let captured = directory.appendingPathComponent("captured.txt")
+        #expect(FileManager.default.createFile(atPath: captured.path, contents: nil))
+        var before = stat()
+        #expect(stat(captured.path, &before) == 0)
+        let process = Process()
+        process.executableURL = CommandRunner.productsDirectory.appendingPathComponent("lmm")
+        process.arguments = ["fit", sleepstudy, "-f", formula, "--json", "/dev/stdout"]
+        let handle = try FileHandle(forWritingTo: captured)
+        process.standardOutput = handle
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        try handle.close()
+        #expect(process.terminationStatus == 0)
+        var after = stat()
+        #expect(stat(captured.path, &after) == 0)
+        #expect(after.st_ino == before.st_ino, "the redirected file was replaced, not written through")
+        let text = try String(contentsOf: captured, encoding: .utf8)
+        #expect(text.contains("Linear mixed model fit by REML"))
+        // The document (its top-level braces at the start of a line), then the summary.
+        let start = text.range(of: "{\n")?.lowerBound ?? text.startIndex
+        let end = text.range(of: "\n}\n")?.upperBound ?? text.endIndex
+        let document = start < end ? String(text[start..<end]) : ""
+        let json = try JSONSerialization.jsonObject(with: Data(document.utf8)) as? [String: Any]
+        #expect(json?["fixef"] != nil)
+        #expect(try names(directory) == ["in.csv", "captured.txt"])
+    }
+
+    @Test("--json /dev/fd/N names a descriptor: one that is not open is an error, and nothing is written")
+    func closedDescriptor() throws {
+        let (directory, data) = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let result = try CommandRunner.run(["fit", data, "-f", formula, "--json", "/dev/fd/57", "-q"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("descriptor 57, which is not open"), "\(result.stderr)")
+        #expect(try names(directory) == ["in.csv"])
+    }
+
     @Test("a FIFO is written to, not replaced")
     func fifo() throws {
         let (directory, data) = try scratch()

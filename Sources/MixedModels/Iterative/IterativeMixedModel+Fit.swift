@@ -98,11 +98,12 @@ extension IterativeMixedModel {
             throw IterativeFitError(message: "on more than one process the iterative method uses --preconditioner block-jacobi")
         }
         let layout = VarianceParameters(effectCounts: model.terms.map(\.k))
+        // The memory check first: the start's least squares map OpenBLAS's buffers.
+        try IterativeMemory(frame: frame).checkFit(probes: options.probes, gaussSeidel: options.preconditioner == .gaussSeidel)
         let approximate = approximateStart(layout, criterion: options.criterion)
         var phi = approximate ?? startingValues(layout)
         let emSteps = approximate == nil ? 2 : 0
         PhaseLog.mark(approximate == nil ? "moment start" : "approximate start")
-        try IterativeMemory(frame: frame).checkFit(probes: options.probes, gaussSeidel: options.preconditioner == .gaussSeidel)
         let state = FitState(model: model, options: options)
         var converged = false
         var iteration = 0

@@ -4,8 +4,8 @@ import Foundation
 /// its destination (beside the real file, when the path is a symbolic link), and only when every
 /// one is written are they renamed into place, with the mode and owner of the file they replace.
 /// A failed or interrupted run leaves no output file (and no temporary one: the temporary files
-/// are registered with ``SignalCleanup``). Character devices, FIFOs (`/dev/null`, `/dev/stdout`,
-/// a named pipe) and `-` (standard output) are written directly, never replaced (``OutputTarget``).
+/// are registered with ``SignalCleanup``). Character devices, FIFOs (`/dev/null`, a named pipe),
+/// `-` and `/dev/stdout` (standard output) are written directly, never replaced (``OutputTarget``).
 package struct OutputFiles {
     private var staged: [(temporary: String, destination: String)] = []
     /// Outputs written at commit: streams, standard output, and files whose owner a rename would
@@ -100,14 +100,14 @@ package struct OutputFiles {
         var bytes = Array(contents.utf8)
         let fd: Int32
         switch target {
-        case .standardOutput:
+        case .descriptor(let number):
             fflush(nil)
-            fd = STDOUT_FILENO
+            fd = number
         case .stream(let path), .file(let path, _):
             fd = open(path, O_WRONLY | O_CLOEXEC | (isRegular(path) ? O_TRUNC : 0))
             guard fd >= 0 else { throw LMMError.output(file: name, reason: "cannot open for writing: \(FileIO.lastError)") }
         }
-        defer { if fd != STDOUT_FILENO { close(fd) } }
+        defer { if case .descriptor = target {} else { close(fd) } }
         guard !bytes.isEmpty else { return }
         try bytes.withUnsafeMutableBytes { try FileIO.writeAll(fd, $0.baseAddress!, $0.count, file: name) }
     }

@@ -26,8 +26,8 @@ package final class StreamingOutputFile {
     package init(path: String) throws {
         name = FileIO.fileName(path)
         switch try OutputTarget.resolve(path) {
-        case .standardOutput:
-            (destination, temporary, descriptor) = (nil, nil, dup(STDOUT_FILENO))
+        case .descriptor(let number):
+            (destination, temporary, descriptor) = (nil, nil, dup(number))
         case .stream(let device):
             (destination, temporary) = (nil, nil)
             descriptor = open(device, O_WRONLY | O_CLOEXEC)

@@ -10,12 +10,15 @@ import Darwin
 /// - a regular file or a new name: written to a temporary file beside the real file (symbolic
 ///   links resolved, so a link is written through, not replaced) and renamed over it, keeping an
 ///   existing file's mode and owner;
-/// - a character device, FIFO or socket (`/dev/null`, `/dev/stdout`, a named pipe): written
-///   directly, never replaced;
-/// - `-`: standard output.
+/// - a character device, FIFO or socket (`/dev/null`, a named pipe): written directly, never
+///   replaced;
+/// - `-`, `/dev/stdout`, `/dev/stderr`, `/dev/fd/N`, `/proc/self/fd/N`: this process's open
+///   descriptor, written through — never resolved to the file it may be redirected to (a rename
+///   there would leave the shell writing to the replaced file, and where `/dev/stdout` is not the
+///   usual link it would replace the name itself).
 package enum OutputTarget: Equatable {
-    /// Standard output.
-    case standardOutput
+    /// An open descriptor of this process (1: standard output).
+    case descriptor(Int32)
     /// A device, FIFO or socket, opened and written in place.
     case stream(path: String)
     /// A regular file (existing or new) at `path`, symbolic links resolved: atomic replacement.
@@ -31,8 +34,14 @@ package enum OutputTarget: Equatable {
     /// The target `path` names.
     /// - Throws: ``LMMError/output(file:reason:)`` when it is a directory or a link loop.
     package static func resolve(_ path: String) throws -> OutputTarget {
-        if path == "-" { return .standardOutput }
+        if path == "-" { return .descriptor(STDOUT_FILENO) }
         let file = FileIO.fileName(path)
+        if let fd = descriptorNamed(path) {
+            guard fcntl(fd, F_GETFD) != -1 else {
+                throw LMMError.output(file: file, reason: "names descriptor \(fd), which is not open in this process")
+            }
+            return .descriptor(fd)
+        }
         var info = stat()
         if stat(path, &info) == 0 {
             switch info.st_mode & S_IFMT {
@@ -46,6 +55,21 @@ package enum OutputTarget: Equatable {
             }
         }
         return .file(path: try resolveLinks(path, file: file), existing: nil)
+    }
+
+    /// The descriptor a path names by convention: `/dev/stdout` 1, `/dev/stderr` 2, `/dev/fd/N`
+    /// and `/proc/self/fd/N` N; nil for any other path.
+    static func descriptorNamed(_ path: String) -> Int32? {
+        switch path {
+        case "/dev/stdout": return STDOUT_FILENO
+        case "/dev/stderr": return STDERR_FILENO
+        default:
+            for prefix in ["/dev/fd/", "/proc/self/fd/"] where path.hasPrefix(prefix) {
+                let digits = path.dropFirst(prefix.count)
+                if !digits.isEmpty, digits.allSatisfy(\.isASCII), let fd = Int32(digits), fd >= 0 { return fd }
+            }
+            return nil
+        }
     }
 
     /// `path` with its symbolic links followed (a dangling link to the file it would create).

@@ -44,6 +44,9 @@ struct ScalingCommand: ParsableCommand {
     @Option(help: "Keep generated data files up to this many rows (larger ones are deleted after use).")
     var keepRows = 1_000_000
 
+    @Option(help: "A results.csv of an earlier run: its cells of the methods and sizes not run now are kept in the outputs (results.md says which run each column comes from).")
+    var merge: String?
+
     func run() throws {
         let fm = FileManager.default
         try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
@@ -53,6 +56,7 @@ struct ScalingCommand: ParsableCommand {
             throw ValidationErrorText("\(tool) is missing: build all products (swift build -c release)")
         }
         let haveR = !noLme4 && Self.rscriptHasLme4() && fm.fileExists(atPath: rScript)
+        let earlier = try merge.map { try ScalingResult.load(csv: $0) } ?? []
         var results: [ScalingResult] = []
         let started = Harness.now()
         for item in ScalingCase.grid(quick: quick, rows: rows.isEmpty ? nil : rows, movieLens: ml32m) {
@@ -80,9 +84,18 @@ struct ScalingCommand: ParsableCommand {
             }
             if item.rows > keepRows { try? fm.removeItem(atPath: data) }
         }
-        let environment = "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(Self.cpuName()), \(Self.date())"
+        var environment = "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(Self.cpuName()), \(Self.date())"
+        if let merge {
+            // The earlier run's cells that this one did not measure, in its order, this run's after.
+            let measured = Set(results.map { "\($0.shape)/\($0.rows)/\($0.method)" })
+            let kept = earlier.filter { !measured.contains("\($0.shape)/\($0.rows)/\($0.method)") }
+            let methodsNow = ScalingReport.unique(results.map(\.method)).joined(separator: ", ")
+            environment = "Columns \(methodsNow): \(environment); the other columns from \(merge)"
+                + (Self.environment(ofResultsBeside: merge).map { " (\($0))" } ?? "")
+            results = kept + results
+        }
         try ScalingReport(results: results, environment: environment, command: CommandLine.arguments.joined(separator: " "),
-                          lme4: haveR).write(to: out)
+                          lme4: haveR || results.contains { $0.method == "lme4" }).write(to: out)
         print(String(format: "wrote %@/results.csv, results.md, scaling.svg (%.0f s)", out, Harness.now() - started))
     }
 
@@ -138,6 +151,15 @@ struct ScalingCommand: ParsableCommand {
         result.objective = fit.objective
         result.maxRelativeError = truth.maxRelativeError(fit.varcorr)
         return result
+    }
+
+    /// The machine and date line of the results.md beside an earlier results.csv, if any.
+    static func environment(ofResultsBeside csv: String) -> String? {
+        let markdown = URL(fileURLWithPath: csv).deletingLastPathComponent().appendingPathComponent("results.md").path
+        guard let text = try? String(contentsOfFile: markdown, encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.contains(". Produced by") }),
+              let end = line.range(of: ". Produced by") else { return nil }
+        return String(line[..<end.lowerBound])
     }
 
     static func rscriptHasLme4() -> Bool {

@@ -74,3 +74,40 @@ struct ScalingResult {
     var maxRelativeError: Double?
     var note: String
 }
+
+extension ScalingResult {
+    /// The rows of a `results.csv` the suite wrote (``ScalingReport/csv()``).
+    static func load(csv path: String) throws -> [ScalingResult] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ValidationErrorText("\(path): cannot read the earlier results")
+        }
+        var results: [ScalingResult] = []
+        for (index, line) in text.split(separator: "\n").enumerated() where index > 0 && !line.isEmpty {
+            let f = fields(String(line))
+            guard f.count == 11, let rows = Int(f[1]), let seconds = Double(f[5]), let peak = Double(f[6]) else {
+                throw ValidationErrorText("\(path), line \(index + 1): expected the 11 fields of a results.csv row")
+            }
+            results.append(ScalingResult(shape: f[0], rows: rows, levels: f[2], method: f[3], status: f[4], seconds: seconds,
+                                         peakMegabytes: peak, iterations: Int(f[7]), objective: Double(f[8]),
+                                         maxRelativeError: Double(f[9]), note: f[10]))
+        }
+        return results
+    }
+
+    /// The comma-separated fields of a line, double quotes around a field holding commas.
+    private static func fields(_ line: String) -> [String] {
+        var fields: [String] = [], current = "", quoted = false
+        for character in line {
+            if character == "\"" {
+                quoted.toggle()
+            } else if character == "," && !quoted {
+                fields.append(current)
+                current = ""
+            } else {
+                current.append(character)
+            }
+        }
+        fields.append(current)
+        return fields
+    }
+}

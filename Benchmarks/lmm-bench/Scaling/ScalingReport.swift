@@ -16,7 +16,7 @@ struct ScalingReport {
     }
 
     /// The distinct values, in order of first appearance.
-    private static func unique(_ values: [String]) -> [String] {
+    static func unique(_ values: [String]) -> [String] {
         var seen = Set<String>()
         return values.filter { seen.insert($0).inserted }
     }

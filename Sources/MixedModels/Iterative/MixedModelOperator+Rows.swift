@@ -7,19 +7,24 @@ extension MixedModelOperator {
     /// the u coordinates and `v` the β coordinates at q..<q+p. `blocks` lists term indices, with
     /// `terms.count` meaning the fixed effects. With `accumulate` f is added to.
     /// With `columns`, only those right-hand sides are multiplied, and f holds just them
-    /// (n × columns.count).
+    /// (n × columns.count). With `rows`, only those rows are computed, and f holds just them
+    /// (each row's value is the same as in a pass over all rows).
     func rowProduct(lambdaV: UnsafePointer<Double>, beta: UnsafePointer<Double>?, count m: Int, columns: Range<Int>? = nil,
-                    blocks: [Int], accumulate: Bool, sign: Double = 1, into rowsOut: UnsafeMutablePointer<Double>) {
+                    rows: Range<Int>? = nil, blocks: [Int], accumulate: Bool, sign: Double = 1,
+                    into rowsOut: UnsafeMutablePointer<Double>) {
         let columns = columns ?? 0..<m
         let w = columns.count, c0 = columns.lowerBound
-        // Shift the inputs so that column c0 is at offset 0; rows of f are w wide.
+        let rows = rows ?? 0..<self.n
+        // Shift the inputs so that column c0 is at offset 0; rows of f are w wide, from row
+        // rows.lowerBound (`first`).
         nonisolated(unsafe) let lambdaV = lambdaV + c0, beta = beta.map { $0 + c0 }
         nonisolated(unsafe) let out = rowsOut
+        let first = rows.lowerBound
         let n = self.n, p = self.p, X = self.X, terms = self.terms, fixedIndex = terms.count
-        let chunks = (n + Self.rowChunk - 1) / Self.rowChunk
+        let chunks = (rows.count + Self.rowChunk - 1) / Self.rowChunk
         Parallel.forEach(chunks, concurrent: chunks > 1, threads: threads) { chunk in
-            let start = chunk * Self.rowChunk, end = min(n, start + Self.rowChunk)
-            if !accumulate { for index in (start * w)..<(end * w) { out[index] = 0 } }
+            let start = rows.lowerBound + chunk * Self.rowChunk, end = min(rows.upperBound, start + Self.rowChunk)
+            if !accumulate { for index in ((start - first) * w)..<((end - first) * w) { out[index] = 0 } }
             for block in blocks {
                 if block == fixedIndex {
                     guard let beta else { continue }
@@ -27,7 +32,7 @@ extension MixedModelOperator {
                         for t in 0..<p {
                             for i in start..<end {
                                 let x = sign * X[i + t * n]
-                                for c in 0..<w { out[i * w + c] += x * beta[t * m + c] }
+                                for c in 0..<w { out[(i - first) * w + c] += x * beta[t * m + c] }
                             }
                         }
                     }
@@ -40,13 +45,13 @@ extension MixedModelOperator {
                         let base = term.layout.start(level: Int(codes[i]))
                         for r in 0..<k {
                             let e = sign * E[i + r * n]
-                            for c in 0..<w { out[i * w + c] += e * lambdaV[(base + r) * m + c] }
+                            for c in 0..<w { out[(i - first) * w + c] += e * lambdaV[(base + r) * m + c] }
                         }
                     }
                 } else {
                     for i in start..<end {
                         let base = (term.offset + Int(codes[i])) * m
-                        for c in 0..<w { out[i * w + c] += sign * lambdaV[base + c] }
+                        for c in 0..<w { out[(i - first) * w + c] += sign * lambdaV[base + c] }
                     }
                 }
             }

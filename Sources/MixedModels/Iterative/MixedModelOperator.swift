@@ -116,16 +116,12 @@ final class MixedModelOperator {
             }
         }
         rowOrder = order
-        var X = [Double](repeating: 0, count: n * p), y = [Double](repeating: 0, count: n)
-        for i in 0..<n {
-            let source = Int(order[i])
-            y[i] = yf[source]
-            for t in 0..<p { X[i + t * n] = Xf[source + t * n] }
-        }
-        Xf = []
-        yf = []
-        self.X = X
-        self.y = y
+        // X̃ and ỹ into the operator's order where they are (no second copy of the rows).
+        Self.permute(&Xf, columns: p, n: n, by: order)
+        Self.permute(&yf, columns: 1, n: n, by: order)
+        self.X = Xf
+        self.y = yf
+        let X = Xf
         var terms: [TermRows] = []
         for (term, layout) in zip(frame.randomTerms, layouts) {
             let k = term.effectCount, levels = term.levelCount
@@ -178,6 +174,31 @@ final class MixedModelOperator {
             var T = [Double](repeating: 0, count: term.k * term.k)
             for r in 0..<term.k { T[r + r * term.k] = 1 }
             return T
+        }
+    }
+
+    /// Puts each of the `columns` columns (n long, column-major) of `values` in the order
+    /// `order` gives (row i becomes the old row `order[i]`), in place: the values are moved,
+    /// not copied, cycle by cycle of the permutation.
+    static func permute(_ values: inout [Double], columns: Int, n: Int, by order: [Int32]) {
+        guard n > 0 else { return }
+        var placed = [Bool](repeating: false, count: n)
+        values.withUnsafeMutableBufferPointer { values in
+            for column in 0..<columns {
+                let a = values.baseAddress! + column * n
+                if column > 0 { for i in 0..<n { placed[i] = false } }
+                for start in 0..<n where !placed[start] {
+                    let first = a[start]
+                    var i = start
+                    while true {
+                        placed[i] = true
+                        let source = Int(order[i])
+                        if source == start { a[i] = first; break }
+                        a[i] = a[source]
+                        i = source
+                    }
+                }
+            }
         }
     }
 

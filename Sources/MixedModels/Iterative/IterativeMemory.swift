@@ -1,6 +1,7 @@
 /// What an iterative fit allocates beyond the model frame, estimated before it is allocated
 /// (issue 11, item 12): the matrix-free operator (a copy of X and y sorted by the primary
-/// term's level, each term's codes and effects, the row order and per-level Gram blocks), then
+/// term's level, each term's codes and effects, the row order and per-level Gram blocks; the
+/// frame's rows are released once it is built unless the model keeps them), then
 /// the fit's vectors — the solutions of every column (q × (p + 1 + probes)), the conjugate-
 /// gradient vectors of one block of columns, the per-level blocks of the two preconditioners,
 /// the Gauss–Seidel workspaces — and OpenBLAS's buffer, mapped at the first factorization of X'X.
@@ -42,16 +43,17 @@ struct IterativeMemory: Sendable, Equatable {
         let width = min(IterativeMixedModel.FitState.blockWidth(q: q), m)
         let partials = min(RowSlots.maxSlots * (q + p) * 16, RowSlots.partialBudget / 8)
         // Held through the fit: the solutions of every column (the next solves' start), Z'[X y],
-        // two evaluations (u, b, c, residuals, Λ'Z'X, M), the two preconditioners' blocks and
-        // their inverses and the trace's block inverses.
-        let held = q * m + q * (p + 1) + 2 * (3 * q + n + 2 * q * p) + 5 * blockEntries
+        // one evaluation (u, b, c, residuals, Λ'Z'X, M: the last one's are freed before the
+        // next is computed), the two preconditioners' blocks and their inverses and the
+        // trace's block inverses.
+        let held = q * m + q * (p + 1) + (3 * q + n + 2 * q * p) + 5 * blockEntries
         // One evaluation: Λ'Z'[X y], c and the trace's sums per level, then a block of columns:
         // its right-hand sides, probes, conjugate-gradient vectors (four and a workspace), the
         // solutions' copy and the control variate's three vectors and workspace.
         let evaluation = q * (p + 1) + 3 * q + 2 * blockEntries + 11 * q * width + partials
-        // The average-information step's variates and fitted rows; the log determinant's
-        // Lanczos vectors for a block of probes.
-        let information = 2 * n * parameterCount + 7 * q * parameterCount
+        // The average-information step's variates (n rows) and a stretch of their fitted rows;
+        // the log determinant's Lanczos vectors for a block of probes.
+        let information = (n + min(n, 4 * MixedModelOperator.rowChunk)) * parameterCount + 7 * q * parameterCount
         let logDeterminant = 6 * q * min(width, probes) + partials
         var doubles = held + max(evaluation, information, logDeterminant)
         if gaussSeidel { doubles += (n + 2 * q + p) * width }

@@ -48,9 +48,10 @@ struct IterativeMemory: Sendable, Equatable {
         // trace's block inverses.
         let held = q * m + q * (p + 1) + (3 * q + n + 2 * q * p) + 5 * blockEntries
         // One evaluation: Λ'Z'[X y], c and the trace's sums per level, then a block of columns:
-        // its right-hand sides, probes, conjugate-gradient vectors (four and a workspace), the
-        // solutions' copy and the control variate's three vectors and workspace.
-        let evaluation = q * (p + 1) + 3 * q + 2 * blockEntries + 11 * q * width + partials
+        // its right-hand sides and the conjugate-gradient vectors (four and a workspace) through
+        // the solve, then the probes (drawn again), the solutions' copy and the control
+        // variate's three vectors and workspace: six of q × width at a time.
+        let evaluation = q * (p + 1) + 3 * q + 2 * blockEntries + 6 * q * width + partials
         // The average-information step's variates (n rows) and a stretch of their fitted rows;
         // the log determinant's Lanczos vectors for a block of probes.
         let information = (n + min(n, 4 * MixedModelOperator.rowChunk)) * parameterCount + 7 * q * parameterCount

@@ -256,16 +256,21 @@ extension IterativeMixedModel {
             let width = columns.count
             let fixed = columns.lowerBound..<max(columns.lowerBound, min(columns.upperBound, p + 1))
             let probes = (max(columns.lowerBound, p + 1) - (p + 1))..<(columns.upperBound - (p + 1))
-            let rhs = Buffer(q * width)
-            for a in 0..<q { for column in fixed { rhs[a * width + column - columns.lowerBound] = ZtXy[a * (p + 1) + column] } }
-            let z = Buffer(q * probes.count)
-            if !probes.isEmpty {
-                state.probes.fill(probes: probes, q: q, dimension: q, into: z.pointer)
-                let shift = fixed.count
-                for a in 0..<q { for j in 0..<probes.count { rhs[a * width + shift + j] = z[a * probes.count + j] } }
-            }
             let x = state.solutions[block]
-            let report = solvers.A.solve(rhs.pointer, count: width, x: x.pointer)
+            // The right-hand sides (and the probes among them) live only through the solve; the
+            // probes are drawn again for the traces (the same values), not held meanwhile.
+            let report: ConjugateGradient.Report
+            do {
+                let rhs = Buffer(q * width)
+                for a in 0..<q { for column in fixed { rhs[a * width + column - columns.lowerBound] = ZtXy[a * (p + 1) + column] } }
+                if !probes.isEmpty {
+                    let z = Buffer(q * probes.count)
+                    state.probes.fill(probes: probes, q: q, dimension: q, into: z.pointer)
+                    let shift = fixed.count
+                    for a in 0..<q { for j in 0..<probes.count { rhs[a * width + shift + j] = z[a * probes.count + j] } }
+                }
+                report = solvers.A.solve(rhs.pointer, count: width, x: x.pointer)
+            }
             guard report.converged else {
                 throw IterativeFitError(message: "conjugate gradients did not reach a relative residual of \(options.solverTolerance) in \(solvers.A.maxIterations) iterations")
             }
@@ -277,6 +282,8 @@ extension IterativeMixedModel {
                 }
             }
             if !probes.isEmpty {
+                let z = Buffer(q * probes.count)
+                state.probes.fill(probes: probes, q: q, dimension: q, into: z.pointer)
                 let solutions = Buffer(q * probes.count)
                 let shift = fixed.count
                 for a in 0..<q { for j in 0..<probes.count { solutions[a * probes.count + j] = x[a * width + shift + j] } }

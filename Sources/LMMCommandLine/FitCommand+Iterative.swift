@@ -9,11 +9,14 @@ extension FitCommand {
     /// `--residuals` needs it (with the model frame's rows). Otherwise neither the data nor the
     /// frame's rows outlive this call: the fit needs only the operator's sorted copy of the rows.
     func iterativeModel(_ formula: Formula, _ read: () throws -> DataTable) throws -> (IterativeMixedModel, DataTable?, String) {
-        let table = try read()
+        var table: DataTable? = try read()
         PhaseLog.mark("read data")
+        let source = table!.source
         let keep = save != nil || residuals != nil
-        let model = try IterativeMixedModel(formula: formula, data: table, keepingRows: keep)
-        return (model, keep ? table : nil, table.source)
+        let data = table!
+        if !keep { table = nil }    // the model's initializer then holds the only copy, and frees it
+        let model = try IterativeMixedModel(formula: formula, data: consume data, keepingRows: keep)
+        return (model, table, source)
     }
 
     /// `--method iterative`: the matrix-free fit (conjugate gradients, stochastic traces).

@@ -29,18 +29,20 @@ public final class IterativeMixedModel {
     /// - Parameter keepingRows: false to release the frame's rows once the operator holds its
     ///   copy of them (about half the memory of the data at the fit's peak); the model then
     ///   gives no ``FittedValues`` nor ``SavedModel``.
+    ///   `data` is consumed: given up by the caller (`consume table`), it is freed once the
+    ///   frame is built, before the operator.
     /// - Throws: ``LMMError``: ``LMMError/formula(_:)`` for a formula that does not fit the data.
-    public convenience init(formula: Formula, data: DataTable, keepingRows: Bool = true) throws(LMMError) {
+    public convenience init(formula: Formula, data: consuming DataTable, keepingRows: Bool = true) throws(LMMError) {
         do {
-            try self.init(checking: formula, data: data, keepingRows: keepingRows)
+            try self.init(checking: formula, data: consume data, keepingRows: keepingRows)
         } catch {
             throw LMMError(error)
         }
     }
 
     /// The work of the initializer above (which wraps its errors).
-    convenience init(checking formula: Formula, data: DataTable, keepingRows: Bool) throws {
-        let frame = try ModelFrame(formula: formula, data: data)
+    convenience init(checking formula: Formula, data: consuming DataTable, keepingRows: Bool) throws {
+        let frame = try ModelFrame(formula: formula, data: data)    // its last use: consumed there
         PhaseLog.mark("model frame")
         // Memory is checked before the operator is built, and the fit's before the fit (issue 11, item 12).
         try IterativeMemory(frame: frame).checkOperator()

@@ -9,7 +9,7 @@ struct LMMBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lmm-bench",
         abstract: "Benchmarks of lmm: inner kernels and whole fits.",
-        subcommands: [KernelsCommand.self, EvaluateCommand.self, OptimizeCommand.self, OptimumCommand.self, MacKayCommand.self, ScalingCommand.self, ShapesCommand.self, AdamCommand.self, PCGCommand.self, MPICommand.self]
+        subcommands: [KernelsCommand.self, EvaluateCommand.self, OptimizeCommand.self, OptimumCommand.self, MacKayCommand.self, ScalingCommand.self, TruthCommand.self, ShapesCommand.self, AdamCommand.self, PCGCommand.self, MPICommand.self]
     )
 
     /// Line-buffered standard output, so that results appear as they are measured even when

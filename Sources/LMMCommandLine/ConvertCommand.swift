@@ -16,9 +16,9 @@ struct ConvertCommand: ParsableCommand {
         written to a temporary file and renamed when complete.
 
         With --shards K the output is K files, one per rank of an MPI job: OUT.lmmbin becomes \
-        OUT.0-of-K.lmmbin … OUT.(K-1)-of-K.lmmbin, shard s holding chunks s, s+K, s+2K, … (each a \
-        valid .lmmbin file with the same columns and levels); they appear together when all are \
-        complete. The input may then also be an .lmmbin file (or a shard set), split as it is.
+        OUT.0-of-K.lmmbin … OUT.(K-1)-of-K.lmmbin, shard s holding its part of every chunk (rows \
+        n·s/K to n·(s+1)/K of a chunk of n rows, rounded down; each a valid .lmmbin shard with \
+        the same columns and levels); they appear together when all are complete. The input may then also be an .lmmbin file (or a shard set), split as it is.
 
         Examples:
           lmm convert ratings.csv ratings.lmmbin --categorical user,item
@@ -51,7 +51,7 @@ struct ConvertCommand: ParsableCommand {
 
     func validate() throws {
         if let rowsPerChunk, rowsPerChunk < 1 { throw ValidationError("--rows-per-chunk must be at least 1") }
-        if let shards, !(1...Int(UInt16.max)).contains(shards) { throw ValidationError("--shards must be between 1 and \(UInt16.max)") }
+        if let shards, !(1...LMMBinaryShardID.maximumCount).contains(shards) { throw ValidationError("--shards must be between 1 and \(LMMBinaryShardID.maximumCount)") }
     }
 
     func run() throws {

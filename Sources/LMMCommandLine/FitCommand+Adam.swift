@@ -63,6 +63,10 @@ extension FitCommand {
         let result = try model.fit(adam: options)
         reporter.finish()
         PhaseLog.mark("fit")
+        if group.size > 1 && !quiet {
+            // What this rank read from disk and received from the others (chunks' bytes), so far.
+            FileHandle.standardError.write(Data("lmm-mpi: rank \(group.rank) of \(group.size) read \(reader.rowsReadFromDisk) rows from disk and received \(reader.chunkBytesReceived) bytes of chunks from other ranks\n".utf8))
+        }
         // The residuals: one more pass over the file (collective: every rank reads, rank 0
         // writes), streamed to a temporary file that deliver() moves into place with the other
         // outputs (or removes).

@@ -49,14 +49,14 @@ extension FitCommand {
     }
 
     /// `--method iterative` on the ranks of an MPI job: each rank reads the chunks it owns
-    /// (c mod K = rank) and keeps only their rows; the products and sums over rows are
+    /// (c mod K = rank; from a shard set, its shard's part of every chunk) and keeps only their rows; the products and sums over rows are
     /// combined by collectives (see ``IterativeMixedModel/init(formula:share:group:)``).
     func fitIterativeDistributed(_ formula: Formula, _ reader: LMMBinaryReader) throws {
         let group = reader.group
         guard save == nil && residuals == nil else {
             throw ValidationError("--save and --residuals need the whole data in one process: not available on more than one rank")
         }
-        guard reader.chunkCount >= group.size else {
+        guard reader.shardCount > 1 || reader.chunkCount >= group.size else {
             throw InputError("the file has \(reader.chunkCount) chunk\(reader.chunkCount == 1 ? "" : "s") for \(group.size) ranks: "
                              + "every rank needs one (convert it again with a smaller --rows-per-chunk)", file: reader.path)
         }
@@ -64,7 +64,7 @@ extension FitCommand {
         PhaseLog.mark("read this rank's chunks")
         let model = try IterativeMixedModel(formula: formula, share: share, group: group)
         if !quiet {
-            FileHandle.standardError.write(Data("lmm-mpi: rank \(group.rank) of \(group.size) holds \(model.rowsHeld) of \(model.observationCount) rows (chunks \(share.chunks.map { String($0 + 1) }.joined(separator: ", ")) of \(reader.chunkCount))\n".utf8))
+            FileHandle.standardError.write(Data("lmm-mpi: rank \(group.rank) of \(group.size) holds \(model.rowsHeld) of \(model.observationCount) rows (\(share.held))\n".utf8))
         }
         try fitIterative(model, table: nil, dataName: share.table.source)
     }

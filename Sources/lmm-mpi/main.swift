@@ -1,7 +1,8 @@
 // `lmm-mpi`: `lmm` on the ranks of an MPI job — `mpirun -np K lmm-mpi fit DATA.lmmbin -f F
 // --method adam …`. A separate executable, so that the plain `lmm` does not link MPI and runs
-// where no MPI is installed. Each rank reads 1/K of the file's chunks and all compute the same
-// fit (see README, "On a cluster"); rank 0 prints the summary and writes the outputs.
+// where no MPI is installed. Each rank reads 1/K of the file's chunks (from shards, its part of
+// every chunk) and all compute the same fit (see README, "On a cluster"); rank 0 prints the
+// summary and writes the outputs.
 //
 // Every failure during the fit happens on every rank at the same point (the collectives share
 // a rank's read error with all), so every rank reports it and finalizes MPI; a failure only

@@ -147,6 +147,40 @@ struct MPITests {
                 let line = "lmm-mpi: rank \(rank) of \(ranks) holds \(6_000 / ranks) of 6000 rows (chunks \(chunks) of 12)"
                 #expect(run.stderr.contains(line), "\(run.stderr)")
             }
+            // From shards: its part of every chunk.
+            let shard = try Self.shards(of: data, ranks, in: directory)
+            let sharded = try MPIRunner.run(ranks: ranks, ["fit", shard, "-f", Self.formula, "--method", "iterative", "--json", output])
+            #expect(sharded.status == 0, "\(sharded.stderr)")
+            for rank in 0..<ranks {
+                let rows = 12 * (500 * (rank + 1) / ranks - 500 * rank / ranks)
+                let line = "lmm-mpi: rank \(rank) of \(ranks) holds \(rows) of 6000 rows (its part of each of the 12 chunks (shard \(rank) of \(ranks)))"
+                #expect(sharded.stderr.contains(line), "\(sharded.stderr)")
+            }
+        }
+    }
+
+    @Test("missing values and a short last chunk: adam and iterative on K = 2, 3 ranks, from the file and from shards, give the single-process fit (1e-10)")
+    func missingValues() throws {
+        let directory = try CommandRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // Every 7th response and every 11th x missing: the ranks' parts of a chunk hold different
+        // numbers of complete rows; chunks of 700 rows leave a last chunk of 400.
+        let lines = try String(contentsOfFile: Fixtures.path("synthetic_crossed.csv"), encoding: .utf8).split(separator: "\n")
+        var text = String(lines[0]) + "\n"
+        for (i, line) in lines.dropFirst().enumerated() {
+            var fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            if i % 7 == 3 { fields[0] = "NA" }
+            if i % 11 == 5 { fields[1] = "NA" }
+            text += fields.joined(separator: ",") + "\n"
+        }
+        let csv = directory.appendingPathComponent("missing.csv").path
+        try text.write(toFile: csv, atomically: true, encoding: .utf8)
+        let data = directory.appendingPathComponent("missing.lmmbin").path
+        let converted = try CommandRunner.run(["convert", csv, data, "--categorical", "user,item", "--rows-per-chunk", "700", "-q"])
+        #expect(converted.status == 0, "\(converted.stderr)")
+        for method in ["adam", "iterative"] {
+            try expectSameFit(method: method, [], directory: directory, data: data, ranks: 2...3)
+            try expectSameFit(method: method, [], directory: directory, data: data, sharded: true, ranks: 2...3)
         }
     }
 
@@ -248,6 +282,49 @@ struct MPITests {
         #expect(!FileManager.default.fileExists(atPath: output))
     }
 
+    /// Each rank's `lmm-mpi: rank r of K read N rows from disk and received B bytes of chunks
+    /// from other ranks` line, as (N, B) by rank.
+    static func traffic(_ stderr: String, ranks: Int) -> [(rows: Int, bytes: Int)] {
+        (0..<ranks).map { rank in
+            let prefix = "lmm-mpi: rank \(rank) of \(ranks) read "
+            guard let line = stderr.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) else { return (-1, -1) }
+            let words = line.dropFirst(prefix.count).split(separator: " ")
+            return (Int(words[0]) ?? -1, Int(words[6]) ?? -1)
+        }
+    }
+
+    @Test("adam on K ranks from shards: no rank receives a chunk's bytes, and each reads from disk only its part of each chunk")
+    func shardsBroadcastNothing() throws {
+        let (directory, data) = try Self.data()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for ranks in 2...3 {
+            let arguments = ["-f", Self.formula, "--method", "adam"]
+            // From the one file, every rank receives the chunks others read (the comparison shows the count works).
+            let fileJSON = directory.appendingPathComponent("file\(ranks).json").path
+            let shardJSON = directory.appendingPathComponent("shards\(ranks).json").path
+            let fromFile = try MPIRunner.run(ranks: ranks, ["fit", data, "--json", fileJSON] + arguments)
+            #expect(fromFile.status == 0, "\(fromFile.stderr)")
+            for (rank, seen) in Self.traffic(fromFile.stderr, ranks: ranks).enumerated() {
+                #expect(seen.bytes > 0 && seen.rows > 0 && seen.rows % (500 * (12 / ranks)) == 0, "rank \(rank): \(fromFile.stderr)")
+            }
+            let shard = try Self.shards(of: data, ranks, in: directory)
+            let fromShards = try MPIRunner.run(ranks: ranks, ["fit", shard, "--json", shardJSON] + arguments)
+            #expect(fromShards.status == 0, "\(fromShards.stderr)")
+            for (rank, seen) in Self.traffic(fromShards.stderr, ranks: ranks).enumerated() {
+                // Its part of each of the 12 chunks, once per pass (statistics, epochs, final).
+                let part = 12 * (500 * (rank + 1) / ranks - 500 * rank / ranks)
+                #expect(seen.bytes == 0 && seen.rows >= 3 * part && seen.rows % part == 0, "rank \(rank): \(fromShards.stderr)")
+            }
+            // The same fit (the epochs divide the rows alike; the statistics pass sums other groups of rows).
+            let numbers = try [fileJSON, shardJSON].map { try Self.numbers($0) }
+            let differing = numbers[0].filter { key, value in
+                guard let other = numbers[1][key] else { return true }
+                return abs(other - value) > 1e-10 * max(abs(value), 1e-300) && !(other.isNaN && value.isNaN)
+            }
+            #expect(numbers[0].count > 1_000 && differing.isEmpty, "\(ranks) ranks: \(differing.keys.sorted().prefix(5))")
+        }
+    }
+
     @Test("a corrupt, missing, foreign or misnamed shard, or a shard set for another number of ranks, stops every rank with the message")
     func badShards() throws {
         let (directory, data) = try Self.data()
@@ -255,14 +332,16 @@ struct MPITests {
         let first = try Self.shards(of: data, 3, in: directory)
         let shard1 = directory.appendingPathComponent("shards3.1-of-3.lmmbin").path
         let original = try Data(contentsOf: URL(fileURLWithPath: shard1))
-        // Shard 1's second chunk is chunk 5 of the file (rows 2001 to 2500); rows are 24 bytes.
+        // Shard 1 holds rows 166 ..< 333 of each 500-row chunk: 167 rows, stored in 2 × 1,336 +
+        // 2 × 672 = 4,016 bytes (y, x; user, item padded to 8). Damage its part of chunk 5 (rows 2001 to 2500).
         var bytes = [UInt8](original)
         let dataOffset = (0..<8).reversed().reduce(0) { $0 << 8 | Int(bytes[32 + $1]) }
-        bytes[dataOffset + 500 * 24 + 10] ^= 0xff
+        bytes[dataOffset + 4 * 4_016 + 10] ^= 0xff
         try Data(bytes).write(to: URL(fileURLWithPath: shard1))
         for method in ["adam", "iterative"] {
-            try expectEveryRankFails(first, ranks: 3, method: method, message: "shards3.1-of-3.lmmbin: chunk 5 of 12 (rows 2001 to 2500) "
-                                     + "is corrupt: checksum mismatch (seen by rank 1 of 3)", directory: directory)
+            try expectEveryRankFails(first, ranks: 3, method: method, message: "shards3.1-of-3.lmmbin: chunk 5 of 12 (rows 2001 to 2500; "
+                                     + "this shard holds rows 2167 to 2333) is corrupt: checksum mismatch (seen by rank 1 of 3)",
+                                     directory: directory)
         }
         // Missing.
         try FileManager.default.removeItem(atPath: shard1)

@@ -22,11 +22,9 @@ struct ScalingCase {
         var cases: [ScalingCase] = []
         for n in rows {
             // users-items with a random slope: users ≈ n/10, items ≈ n/100 (datagen's preset).
-            if n <= 1_000_000 {
-                cases.append(ScalingCase(shape: "crossed", rows: n, datagenArguments: ["--preset", "users-items"],
-                                         formula: "y ~ 1 + x + (1 + x | user) + (1 | item)",
-                                         levels: "user \(n / 10), item \(n / 100)", denseBlock: n / 100))
-            }
+            cases.append(ScalingCase(shape: "crossed", rows: n, datagenArguments: ["--preset", "users-items"],
+                                     formula: "y ~ 1 + x + (1 + x | user) + (1 | item)",
+                                     levels: "user \(n / 10), item \(n / 100)", denseBlock: n / 100))
             cases.append(ScalingCase(shape: "crossed-intercepts", rows: n, datagenArguments: ["--preset", "users-items-intercepts"],
                                      formula: "y ~ 1 + x1 + x2 + (1 | user) + (1 | item)",
                                      levels: "user \(n / 10), item \(n / 100)", denseBlock: n / 100))

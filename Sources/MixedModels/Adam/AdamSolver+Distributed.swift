@@ -1,19 +1,16 @@
 /// The minibatch steps divided over the processes of a group (see ``AdamSolver``): each
-/// process accumulates the gradients of its slices' rows; the sums over processes are here.
+/// process accumulates the gradients of its own rows of the batch; the sums over processes are here.
 extension AdamSolver {
-    /// Term j of a batch of `count` rows, after this process accumulated its rows' gradients
-    /// (each partition's levels in `touched`, their gradients in `acc`): sums the gradients over
-    /// the processes and takes the Adam steps of every level touched by any process, the same on
-    /// every process. Collective: one sum of (rows) × (1 + k) doubles, process r's segment its
-    /// levels (index, then k partial sums), ended by index −1 when it touched fewer levels than
-    /// it has rows.
-    func combineTerm(_ j: Int, rows count: Int, correction: Double) {
+    /// Term j of a batch whose rows process r holds `rankRows[r]` of, after this process
+    /// accumulated its rows' gradients (each partition's levels in `touched`, their gradients in
+    /// `acc`): sums the gradients over the processes and takes the Adam steps of every level
+    /// touched by any process, the same on every process. Collective: one sum of (rows) × (1 + k)
+    /// doubles, process r's segment its levels (index, then k partial sums), ended by index −1
+    /// when it touched fewer levels than it has rows.
+    func combineTerm(_ j: Int, rankRows: [Int], correction: Double) {
         let view = states[j].view, k = view.k, width = 1 + k, size = group.size
         var offsets = [Int](repeating: 0, count: size + 1)
-        for r in 0..<size {
-            let own = Self.slices(of: r, among: size)
-            offsets[r + 1] = offsets[r] + (count * own.upperBound / Self.slices - count * own.lowerBound / Self.slices) * width
-        }
+        for r in 0..<size { offsets[r + 1] = offsets[r] + rankRows[r] * width }
         exchange.removeAll(keepingCapacity: true)
         exchange.append(contentsOf: repeatElement(0, count: offsets[size]))
         var at = offsets[group.rank]

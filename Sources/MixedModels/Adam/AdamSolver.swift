@@ -36,14 +36,14 @@ import Foundation
 /// partition scanning the batch's rows in order and touching only its own levels. No two
 /// threads write one location, and results do not depend on the number of threads.
 ///
-/// Distributed (a ``ProcessGroup`` of K processes, every one with the whole batch): process r
-/// does the row work of slices 16r/K ..< 16(r+1)/K only — the slice sums are then exchanged
-/// (one sum, each slot from one process: exactly one process's sums) — and in each term phase
-/// accumulates the gradients of its rows' levels; the processes then sum those gradients (one
-/// sum per term: a level index and k partial sums per level a process touched) and every
+/// Distributed (a ``ProcessGroup`` of K processes): each process holds only its own rows of a
+/// batch (its part of the chunk the batch is cut from) and does their row work, over 16 slices
+/// of its rows — the slice sums are then summed over the processes (one sum) — and in each term
+/// phase accumulates the gradients of its rows' levels; the processes then sum those gradients
+/// (one sum per term: a level index and k partial sums per level a process touched) and every
 /// process takes the same Adam steps of every level touched (replicated state). The next
-/// anchor's data gradient is summed once per epoch (``combineEpochData()``). A level's gradient
-/// is then added per process, then over processes: the same as one process up to rounding.
+/// anchor's data gradient is summed once per epoch (``combineEpochData()``). The sums are added
+/// per process, then over processes: the same as one process up to rounding.
 final class AdamSolver: @unchecked Sendable {
     let states: [TermState]
     /// Number of fixed effects.
@@ -96,8 +96,6 @@ final class AdamSolver: @unchecked Sendable {
     private var deltaBeta: [Double]
     /// The processes sharing each batch's rows (this one alone by default).
     let group: any ProcessGroup
-    /// This process's slices of each batch's row work: all 16 alone.
-    let ownSlices: Range<Int>
     /// The message of a term's gradient sum (reused: no allocation per batch once grown).
     var exchange: [Double] = []
     /// Levels touched by each partition in the term phase just run.
@@ -107,7 +105,6 @@ final class AdamSolver: @unchecked Sendable {
          learningRate: Double, firstMomentDecay: Double, concurrent: Bool, group: any ProcessGroup = SingleProcess()) {
         self.states = states
         self.group = group
-        ownSlices = Self.slices(of: group.rank, among: group.size)
         self.p = p
         self.n = n
         self.learningRate = learningRate
@@ -150,23 +147,20 @@ final class AdamSolver: @unchecked Sendable {
         for pointer in work { pointer.deallocate() }
     }
 
-    /// The slices of the row work that process `rank` of `size` does (contiguous; empty for
-    /// some processes when there are more than 16).
-    static func slices(of rank: Int, among size: Int) -> Range<Int> {
-        slices * rank / size..<slices * (rank + 1) / size
-    }
-
     // MARK: - One minibatch
 
     /// One Adam step on the rows `rows` of `chunk` (at most the batch capacity).
-    func step(_ chunk: DesignChunk, rows: Range<Int>) {
-        let count = rows.count
-        guard count > 0 else { return }
-        precondition(count <= capacity)
+    ///
+    /// On K processes (collective) `rows` are this process's rows of a batch of `batchRows`
+    /// rows (possibly none), and `rankRows` every process's count of them, by rank.
+    func step(_ chunk: DesignChunk, rows: Range<Int>, batchRows: Int? = nil, rankRows: [Int] = []) {
+        let total = batchRows ?? rows.count
+        guard total > 0 else { return }
+        precondition(rows.count <= capacity && (group.size == 1 || rankRows.count == group.size))
         steps &+= 1
         rowPhase(chunk, rows: rows)
-        betaStep(batchRows: count)
-        for j in states.indices { termPhase(j, chunk, rows: rows) }
+        betaStep(batchRows: total)
+        for j in states.indices { termPhase(j, chunk, rows: rows, rankRows: rankRows) }
     }
 
     /// eᵢ, the next anchor's residuals r(b̂)ᵢ, and the slice sums Σr(b̂)², Σxe, Σx r(b̂).
@@ -185,19 +179,10 @@ final class AdamSolver: @unchecked Sendable {
         // β, β̃, β̂ side by side.
         var betas = [Double](repeating: 0, count: 3 * p)
         for t in 0..<p { betas[3 * t] = beta[t]; betas[3 * t + 1] = anchorBeta[t]; betas[3 * t + 2] = nextBeta[t] }
-        let ownSlices = self.ownSlices
         Parallel.forEach(slices, concurrent: concurrent && count >= 4_096) { s in
             let lo = count * s / slices, hi = count * (s + 1) / slices
             let out = partials + s * width
             for c in 0..<width { out[c] = 0 }
-            guard ownSlices.contains(s) else {
-                // Another process's rows: no sums here, and no rows for the term phases.
-                for j in 0..<views.count {
-                    let starts = groupStarts[j] + s * (partitions + 1)
-                    for q in 0...partitions { starts[q] = lo }
-                }
-                return
-            }
             betas.withUnsafeBufferPointer { betas in
             views.withUnsafeBufferPointer { views in
             slots.withUnsafeBufferPointer { slots in
@@ -273,7 +258,7 @@ final class AdamSolver: @unchecked Sendable {
             }
         }
         if group.size > 1 {
-            // Each slice's sums come from one process: their sum is exactly one process's sums.
+            // Every process's slice sums, added slot by slot.
             var sums = Array(UnsafeBufferPointer(start: partials, count: slices * width))
             group.sum(&sums)
             for c in sums.indices { partials[c] = sums[c] }
@@ -317,7 +302,7 @@ final class AdamSolver: @unchecked Sendable {
     /// Term j: correct eᵢ by the previous block's step, accumulate the batch gradients and the
     /// next anchor's data gradient of the levels present, and take their Adam steps. Partition q
     /// owns the levels l with ⌊l·Q/L⌋ = q and visits their rows in row order.
-    private func termPhase(_ j: Int, _ chunk: DesignChunk, rows: Range<Int>) {
+    private func termPhase(_ j: Int, _ chunk: DesignChunk, rows: Range<Int>, rankRows: [Int]) {
         let first = rows.lowerBound, count = rows.count
         let view = states[j].view
         let previous: TermView? = j > 0 ? states[j - 1].view : nil
@@ -410,7 +395,7 @@ final class AdamSolver: @unchecked Sendable {
             }
         }
         }
-        if distributed { combineTerm(j, rows: count, correction: correction) }
+        if distributed { combineTerm(j, rankRows: rankRows, correction: correction) }
     }
 
     /// One level's Adam step from its batch gradient (in `acc`, replaced by the step taken).

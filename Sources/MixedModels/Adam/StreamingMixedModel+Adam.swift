@@ -66,6 +66,8 @@ extension StreamingMixedModel {
         let chunk = DesignChunk(design: design, capacity: reader.chunkCapacity)
         var generator = SplitMix64(seed: options.seed)
         var order = Array(0..<reader.chunkCount)
+        let ranks = reader.group.size, rank = reader.group.rank
+        var rankRows = [Int](repeating: 0, count: ranks)
 
         var trajectory: [TrajectoryPoint] = []
         var converged = false
@@ -82,15 +84,38 @@ extension StreamingMixedModel {
             Self.shuffle(&order, &generator)
             var rowsDone = 0
             for c in order {
-                try reader.readChunk(c, into: &binary)
-                chunk.load(binary, design: design, kinds: kinds, complete: statistics.completeChunks[c])
-                var first = 0
-                while first < chunk.rowCount {
-                    let last = min(first + batchSize, chunk.rowCount)
-                    solver.step(chunk, rows: first..<last)
-                    first = last
+                if ranks == 1 {
+                    try reader.readChunk(c, into: &binary)
+                    chunk.load(binary, design: design, kinds: kinds, complete: statistics.completeChunks[c])
+                    var first = 0
+                    while first < chunk.rowCount {
+                        let last = min(first + batchSize, chunk.rowCount)
+                        solver.step(chunk, rows: first..<last)
+                        first = last
+                    }
+                } else {
+                    // This rank's part of the chunk; the batches are cut from the whole chunk's
+                    // complete rows (the parts one after another), each rank doing its rows of each.
+                    try reader.readOwnPart(c, into: &binary)
+                    chunk.load(binary, design: design, kinds: kinds,
+                               complete: statistics.partIsComplete(c, rank: rank, rows: reader.rowCount(ofChunk: c)))
+                    let total = statistics.chunkRows[c]
+                    var first = 0
+                    while first < total {
+                        let last = min(first + batchSize, total)
+                        var own = 0..<0, start = 0
+                        for r in 0..<ranks {
+                            let held = statistics.partRows[c * ranks + r]
+                            let lo = max(first, start), hi = min(last, start + held)
+                            rankRows[r] = max(hi - lo, 0)
+                            if r == rank && hi > lo { own = lo - start..<hi - start }
+                            start += held
+                        }
+                        solver.step(chunk, rows: own, batchRows: last - first, rankRows: rankRows)
+                        first = last
+                    }
                 }
-                rowsDone += binary.rowCount
+                rowsDone += reader.rowCount(ofChunk: c)
                 if let progress = options.progress {
                     let elapsed = seconds() - epochStart
                     progress(AdamProgress(phase: .epoch, epoch: epoch, maxEpochs: options.maxEpochs, rowsDone: rowsDone,

@@ -16,7 +16,7 @@ extension StreamingMixedModel {
     /// Residuals at the final estimates, in file order.
     ///
     /// In a group of K processes (the reader's) the pass is divided: each process reads from
-    /// disk the chunks it owns (c mod K = rank), and the sums of squares per chunk and the
+    /// disk what it owns (``LMMBinaryReader/ownChunks``: whole chunks, or its part of each), and the sums of squares per chunk and the
     /// sampled residuals are combined in one sum of C + (sampled rows) doubles; the sum of
     /// squares is then added in chunk order, the same bits on every process (one process adds
     /// the rows in file order: the same up to rounding). Collective.
@@ -47,10 +47,13 @@ extension StreamingMixedModel {
         let beta = solver.beta
         let passStart = seconds()
         try group.agreeing {
-        for c in stride(from: group.rank, to: reader.chunkCount, by: group.size) {
+        let parts = reader.readsParts, rank = group.rank
+        for c in reader.ownChunks {
             try reader.readChunk(c, into: &binary, shared: false)
-            chunk.load(binary, design: design, kinds: kinds, complete: statistics.completeChunks[c])
-            var seen = firstRow[c], chunkSum = 0.0
+            let rows = reader.rowCount(ofChunk: c)
+            chunk.load(binary, design: design, kinds: kinds,
+                       complete: parts ? statistics.partIsComplete(c, rank: rank, rows: rows) : statistics.completeChunks[c])
+            var seen = firstRow[c] + (parts ? statistics.partStart(c, rank: rank) : 0), chunkSum = 0.0
             var blockStart = 0
             while blockStart < chunk.rowCount {
             let blockEnd = min(blockStart + AdamSolver.touchBlock, chunk.rowCount)

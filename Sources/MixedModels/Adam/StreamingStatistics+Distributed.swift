@@ -4,17 +4,17 @@ extension StreamingStatistics {
     /// Replaces this process's partial statistics, and `states`' per-level counts, Zₗ'Zₗ and
     /// Xₗ'Zₗ, by those of every process's chunks, the same bits on every process.
     ///
-    /// Bytes: one sum of p² + p + 4 + Σk + 2·C doubles (C chunks), one maximum of 2, and per term
+    /// Bytes: one sum of p² + p + 4 + Σk + K·C doubles (C chunks, K processes), one maximum of 2, and per term
     /// one sum of slots × (1 + k(k+1)/2 + p·k) doubles (the per-level sums; 1 + p for a
     /// `(1 | g)` term), plus per level-constant candidate one sum and two maxima of a double per
     /// slot. Sums of integers (counts, rows) are exact; sums of reals differ from one process's
     /// (which adds the rows in file order) by the order of the additions.
     mutating func combine(states: [TermState], candidates: inout [(term: Int, column: Int, values: [Double])],
                           group: any ProcessGroup) {
-        let p = crossXy.count, chunks = chunkRows.count
-        // Scalars, X'X, X'y, the effects' sums of squares, and per chunk its complete rows and flag.
+        let p = crossXy.count, parts = partRows.count
+        // Scalars, X'X, X'y, the effects' sums of squares, and per chunk each rank's part's complete rows.
         var small = [Double(n), Double(rowCount), yy, ySum] + gram + crossXy + effectSquares.flatMap { $0 }
-        small += chunkRows.map(Double.init) + completeChunks.map { $0 ? 1 : 0 }
+        small += partRows.map(Double.init)
         group.sum(&small)
         n = Int(small[0])
         rowCount = Int(small[1])
@@ -29,9 +29,7 @@ extension StreamingStatistics {
             for a in effectSquares[j].indices { effectSquares[j][a] = small[at + a] }
             at += effectSquares[j].count
         }
-        for c in 0..<chunks { chunkRows[c] = Int(small[at + c]) }
-        at += chunks
-        for c in 0..<chunks { completeChunks[c] = small[at + c] != 0 }
+        for c in 0..<parts { partRows[c] = Int(small[at + c]) }
         // A process without complete rows has yMinimum = +∞, yMaximum = −∞: the maximum ignores it.
         var extremes = [yMaximum, -yMinimum]
         group.maximum(&extremes)

@@ -22,6 +22,12 @@ struct StreamingStatistics {
     var completeChunks: [Bool] = []
     /// Complete rows of each chunk.
     var chunkRows: [Int] = []
+    /// On K processes: complete rows of each rank's part of each chunk (rank r's part of chunk c
+    /// at c·K + r; the parts of ``LMMBinaryShardID/rows(ofChunkRows:)``), which the epochs divide
+    /// the batches by. Alone (K = 1), ``chunkRows``.
+    var partRows: [Int] = []
+    /// K.
+    var partsPerChunk = 1
     /// Per term with an intercept: the columns of the full X (other than the intercept) that are
     /// constant within each of its levels — group-level covariates, fixed factors that nest the
     /// term — with each slot's value (NaN for an empty slot). ``Rebalancing`` uses them.
@@ -31,7 +37,8 @@ struct StreamingStatistics {
     /// returns the rest. `progress` gets the rows read so far after each chunk.
     ///
     /// In a group of K processes (the reader's) the pass is divided: each process reads from
-    /// disk and sums the chunks it owns (c mod K = rank), and the sums are combined
+    /// disk and sums what it owns (``LMMBinaryReader/ownChunks``: from a whole file the chunks
+    /// c with c mod K = rank, from a shard set its part of every chunk), and the sums are combined
     /// (``combine(states:candidates:group:)``): the same statistics on every process, equal to
     /// one process's up to the order of the additions. Collective: a failure on any process
     /// (a chunk that cannot be read, a value that is not finite) is thrown on every process.
@@ -54,9 +61,9 @@ struct StreamingStatistics {
             }
         }
         let group = reader.group
-        let own = Array(stride(from: group.rank, to: reader.chunkCount, by: group.size))
-        statistics.completeChunks = [Bool](repeating: false, count: reader.chunkCount)
-        statistics.chunkRows = [Int](repeating: 0, count: reader.chunkCount)
+        let own = reader.ownChunks
+        statistics.partsPerChunk = group.size
+        statistics.partRows = [Int](repeating: 0, count: reader.chunkCount * group.size)
         try group.agreeing {
         for c in own {
             try reader.readChunk(c, into: &binary, shared: false)
@@ -137,14 +144,16 @@ struct StreamingStatistics {
                 if !constant { candidates[c].values = [] }
             }
             statistics.n += rows
-            statistics.completeChunks[c] = chunk.sourceRows == nil
-            statistics.chunkRows[c] = rows
+            statistics.countParts(chunk, chunk: c, offset: binary.firstRow - c * reader.rowsPerChunk, rows: reader.rowCount(ofChunk: c))
             statistics.rowCount += binary.rowCount
             // On K processes: this one's rows times K, an estimate of the whole pass's progress.
             progress(min(statistics.rowCount * group.size, reader.rowCount))
         }
         }
         if group.size > 1 { statistics.combine(states: states, candidates: &candidates, group: group) }
+        let parts = group.size
+        statistics.chunkRows = (0..<reader.chunkCount).map { c in statistics.partRows[c * parts..<(c + 1) * parts].reduce(0, +) }
+        statistics.completeChunks = (0..<reader.chunkCount).map { statistics.chunkRows[$0] == reader.rowCount(ofChunk: $0) }
         if statistics.rowCount == 0 {
             throw InputError("no data rows: the file has no rows to fit", file: design.source)
         }
@@ -207,5 +216,33 @@ extension StreamingStatistics {
         }
         return InputError("\(what) in data row \(chunk.sourceRow(i) + 1); a model cannot use an infinite number "
                           + "(R stops with \"NA/NaN/Inf in 'x'\")", file: design.source)
+    }
+}
+
+extension StreamingStatistics {
+    /// Adds the complete rows of `chunk` — rows `offset ..<` of chunk `c` of the file, a chunk of
+    /// `rows` rows — to the counts of the ranks' parts they fall in (``partRows``).
+    mutating func countParts(_ chunk: DesignChunk, chunk c: Int, offset: Int, rows: Int) {
+        let parts = partsPerChunk
+        guard parts > 1 else {
+            partRows[c] += chunk.rowCount
+            return
+        }
+        var r = 0
+        for i in 0..<chunk.rowCount {
+            let x = offset + chunk.sourceRow(i) - chunk.firstRow
+            while x >= rows * (r + 1) / parts { r += 1 }
+            partRows[c * parts + r] += 1
+        }
+    }
+
+    /// Complete rows of the parts of chunk `c` before rank `rank`'s.
+    func partStart(_ c: Int, rank: Int) -> Int {
+        partRows[c * partsPerChunk..<c * partsPerChunk + rank].reduce(0, +)
+    }
+
+    /// Rank `rank`'s part of chunk `c` (of `rows` rows) has no missing value the formula sees.
+    func partIsComplete(_ c: Int, rank: Int, rows: Int) -> Bool {
+        partRows[c * partsPerChunk + rank] == LMMBinaryShardID(index: rank, count: partsPerChunk).rows(ofChunkRows: rows).count
     }
 }

@@ -6,8 +6,10 @@ import Musl
 import Darwin
 #endif
 
-/// A shard's place in its set (`lmm convert --shards K`): shard `index` of `count` holds the
-/// chunks c of the whole data with c mod count = index, in order.
+/// A shard's place in its set (`lmm convert --shards K`): shard `index` of `count` holds, for
+/// every chunk of the data in order, its part of the chunk's rows: of a chunk of n rows, rows
+/// ⌊n·index/count⌋ ..< ⌊n·(index + 1)/count⌋ (``rows(ofChunkRows:)``), so that the shards'
+/// parts of a chunk, one after another, are the chunk.
 public struct LMMBinaryShardID: Sendable, Equatable {
     /// 0-based.
     public var index: Int
@@ -18,6 +20,17 @@ public struct LMMBinaryShardID: Sendable, Equatable {
         self.index = index
         self.count = count
     }
+
+    /// This shard's part of a chunk of `n` rows: the rows (from 0, within the chunk) it holds.
+    public func rows(ofChunkRows n: Int) -> Range<Int> {
+        n * index / count..<n * (index + 1) / count
+    }
+
+    /// Most shards in a set: the header's count field keeps its top bit as the mark of this
+    /// layout (parts of every chunk), which earlier sets of whole chunks did not set.
+    public static let maximumCount = 0x7FFF
+    /// The mark in the header's count field.
+    static let partsMark = 0x8000
 }
 
 /// One open `.lmmbin` file — a whole file or one shard of a set — with its header and footer
@@ -28,13 +41,14 @@ final class LMMBinaryFile: Sendable {
     let name: String
     let fd: Int32
     let columns: [LMMBinaryColumn]
-    /// Rows of this file.
+    /// Rows of the data: of this file, or, for a shard, of the whole set (the shard holds its
+    /// part of each chunk: ``LMMBinaryShardID/rows(ofChunkRows:)``).
     let rowCount: Int
     let rowsPerChunk: Int
     let layout: LMMBinaryLayout
     /// Level labels of each column in code order (empty for float64 columns).
     let levelLabels: [[String]]
-    /// CRC-32C of each of this file's chunks, from the footer.
+    /// CRC-32C of each of this file's chunks (a shard: its part of each), from the footer.
     let chunkChecksums: [UInt32]
     /// CRC-32C of the column descriptors and the level labels: equal for the shards of one set.
     let levelFingerprint: UInt32
@@ -86,15 +100,22 @@ final class LMMBinaryFile: Sendable {
             guard CRC32C.checksum(header) == stored else {
                 throw InputError("header checksum mismatch: the header (bytes 0 to \(dataOffset - 1)) is corrupt", file: file)
             }
-            // Bytes 52–55: a shard's place in its set (index, count as UInt16), zero in a whole file.
+            // Bytes 52–55: a shard's place in its set (index, count as UInt16, the count's top bit
+            // set: the parts-of-every-chunk layout), zero in a whole file.
             let shardIndex = Int(header[52]) | Int(header[53]) << 8
-            let shardCount = Int(header[54]) | Int(header[55]) << 8
+            let countField = Int(header[54]) | Int(header[55]) << 8
+            let shardCount = countField & LMMBinaryShardID.maximumCount
             let shard: LMMBinaryShardID?
-            if shardCount == 0 {
+            if countField == 0 {
                 guard shardIndex == 0 else { throw InputError("corrupt header: shard \(shardIndex) of a whole file", file: file) }
                 shard = nil
             } else {
-                guard shardIndex < shardCount else {
+                guard countField & LMMBinaryShardID.partsMark != 0 else {
+                    throw InputError("this is shard \(shardIndex) of \(countField) written by an earlier lmm convert --shards (whole "
+                                     + "chunks per shard), a layout this program no longer reads: convert the data again with "
+                                     + "lmm convert --shards \(countField)", file: file)
+                }
+                guard shardCount >= 1, shardIndex < shardCount else {
                     throw InputError("corrupt header: shard index \(shardIndex) of \(shardCount) shards", file: file)
                 }
                 shard = LMMBinaryShardID(index: shardIndex, count: shardCount)
@@ -135,7 +156,7 @@ final class LMMBinaryFile: Sendable {
             guard LMMBinaryLayout.headerSize(columns: columns) == dataOffset else {
                 throw InputError("inconsistent header: data offset \(dataOffset) does not follow the column descriptors", file: file)
             }
-            let layout = LMMBinaryLayout(columns: columns, rowsPerChunk: Int(rowsPerChunk64), dataOffset: dataOffset)
+            let layout = LMMBinaryLayout(columns: columns, rowsPerChunk: Int(rowsPerChunk64), dataOffset: dataOffset, shard: shard)
             guard let expectedFooter = layout.checkedFooterOffset(rowCount: Int(rowCount64)), expectedFooter <= size else {
                 throw InputError("inconsistent sizes: \(rowCount64) rows of these columns do not fit in the file (\(size) bytes)", file: file)
             }

@@ -14,7 +14,7 @@
 ///      40   8  footerOffset       UInt64  (patched when the writer finishes; 0 = unfinished)
 ///      48   4  headerChecksum     UInt32: CRC-32C of the header up to dataOffset, this field as 0
 ///      52   2  shardIndex         UInt16: a shard's index in its set (lmm convert --shards), else zero
-///      54   2  shardCount         UInt16: shards in the set; zero in a whole file
+///      54   2  shardCount         UInt16: K | 0x8000 for shard shardIndex of K; zero in a whole file
 ///      56      column descriptors, one per column:
 ///                1  kind          UInt8: 1 = float64, 2 = factor (Int32 codes)
 ///                3  reserved      zero
@@ -36,6 +36,11 @@
 /// (8 for float64, 4 for factor) zero-padded to a multiple of 8, so every column starts
 /// 8-byte aligned. Every chunk but the last has `R` rows, so chunk `c` starts at
 /// `dataOffset + c·chunkByteCount(R)`: chunks can be read in any order (shuffled epochs).
+///
+/// A shard (``LMMBinaryShardID``) of a set of K has the header of the whole data (rowCount and
+/// rowsPerChunk the data's) and every chunk c of the data, each holding only the shard's part
+/// of it, rows ⌊n·s/K⌋ ..< ⌊n·(s+1)/K⌋ of the chunk's n rows (possibly none), stored as a chunk
+/// of that many rows: chunk c starts at `dataOffset + c·chunkByteCount(part of R)`.
 ///
 /// Missing values: `NaN` in a float64 column, code `-1` in a factor column (as ``Factor``).
 /// Factor labels live in the footer so that a writer can stream rows before it knows every
@@ -138,6 +143,13 @@ struct LMMBinaryLayout: Sendable {
     let rowsPerChunk: Int
     /// Where chunk 0 starts.
     let dataOffset: Int
+    /// For a shard: it stores its part of each chunk (``stored(_:)``).
+    var shard: LMMBinaryShardID? = nil
+
+    /// Rows stored of a chunk of `rows` rows of the data: all, or a shard's part.
+    func stored(_ rows: Int) -> Int {
+        shard?.rows(ofChunkRows: rows).count ?? rows
+    }
 
     /// Bytes one column takes in a chunk of `rows` rows: padded to a multiple of 8.
     func segmentSize(_ column: Int, rows: Int) -> Int {
@@ -165,14 +177,14 @@ struct LMMBinaryLayout: Sendable {
 
     /// File offset of chunk `index`.
     func chunkOffset(_ index: Int) -> Int {
-        dataOffset + index * chunkByteCount(rows: rowsPerChunk)
+        dataOffset + index * chunkByteCount(rows: stored(rowsPerChunk))
     }
 
-    /// Where the footer starts in a file of `rowCount` rows.
+    /// Where the footer starts in a file of `rowCount` rows (a shard: of a set of `rowCount` rows).
     func footerOffset(rowCount: Int) -> Int {
         let full = rowCount / rowsPerChunk
         let rest = rowCount % rowsPerChunk
-        return dataOffset + full * chunkByteCount(rows: rowsPerChunk) + (rest > 0 ? chunkByteCount(rows: rest) : 0)
+        return dataOffset + full * chunkByteCount(rows: stored(rowsPerChunk)) + (rest > 0 ? chunkByteCount(rows: stored(rest)) : 0)
     }
 
     /// ``footerOffset(rowCount:)`` for sizes read from a file: nil when the computation would
@@ -208,7 +220,7 @@ struct LMMBinaryLayout: Sendable {
         bytes.appendLittleEndian(UInt64(footerOffset))
         bytes += [UInt8](repeating: 0, count: 4)    // checksum
         bytes.appendLittleEndian(UInt16(shard?.index ?? 0))
-        bytes.appendLittleEndian(UInt16(shard?.count ?? 0))
+        bytes.appendLittleEndian(UInt16(shard.map { $0.count | LMMBinaryShardID.partsMark } ?? 0))
         for column in columns {
             bytes.append(column.kind.rawValue)
             bytes += [0, 0, 0]

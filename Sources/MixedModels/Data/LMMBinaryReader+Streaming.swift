@@ -16,7 +16,8 @@ extension LMMBinaryReader {
         defer { close(fd) }
         guard let size = try? FileIO.size(fd, file: file), size >= LMMBinaryFormat.fixedHeaderSize,
               let fixed = try? FileIO.readBytes(fd, count: LMMBinaryFormat.fixedHeaderSize, offset: 0, file: file),
-              Array(fixed[0..<8]) == LMMBinaryFormat.magic else { return nil }
+              Array(fixed[0..<8]) == LMMBinaryFormat.magic,
+              fixed[54] == 0 && fixed[55] == 0 else { return nil }    // a shard: its rows are parts of chunks
         var cursor = LMMBinaryCursor(fixed, file: file, part: "header")
         cursor.position = 12
         guard let columnCount = try? cursor.read(UInt32.self), let rowCount = try? cursor.read(UInt64.self),

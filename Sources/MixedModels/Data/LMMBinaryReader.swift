@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// Reads an `.lmmbin` file (``LMMBinaryFormat``): the header and footer when opened, then any
 /// chunk on demand into buffers the caller reuses.
@@ -33,13 +34,19 @@ public final class LMMBinaryReader: Sendable {
 
     private let layout: LMMBinaryLayout
     private let file: String
-    /// The files: one for a whole file; for a set of K shards, K, shard s holding the chunks c
-    /// with c mod K = s (chunk c is its chunk c / K). Nil for another rank's shard.
+    /// The files: one for a whole file; for a set of K shards, K, shard s holding its part of
+    /// every chunk. Nil for another rank's shard.
     private let parts: [LMMBinaryFile?]
+    /// For a shard set, each shard's place (its part of a chunk); nil for a whole file.
+    private let shardIDs: [LMMBinaryShardID]?
+    /// Bytes of chunks this process received from others (broadcasts), and rows it read from disk.
+    private let received = Atomic<Int>(0)
+    private let readRows = Atomic<Int>(0)
     /// Level labels of each column in code order (empty for float64 columns).
     private let levelLabels: [[String]]
-    /// The processes reading the file together: chunk c is read from disk by rank c mod K and
-    /// broadcast to the others (``readChunk(_:into:)``); alone, this process reads every chunk.
+    /// The processes reading the file together: from a whole file chunk c is read from disk by
+    /// rank c mod K (and broadcast to the others by ``readChunk(_:into:)``); from a shard set,
+    /// rank r reads shard r's part of every chunk; alone, this process reads everything.
     public let group: any ProcessGroup
 
     /// Opens the file and reads its header and footer.
@@ -99,9 +106,11 @@ public final class LMMBinaryReader: Sendable {
             var parts = [LMMBinaryFile?](repeating: nil, count: set.count)
             for (s, part) in zip(wanted, opened) { parts[s] = part }
             self.parts = parts
+            shardIDs = (0..<set.count).map { LMMBinaryShardID(index: $0, count: set.count) }
         } else {
             rowCount = first.rowCount
             parts = [first]
+            shardIDs = nil
         }
         self.path = path
         file = FileIO.fileName(path)
@@ -134,90 +143,189 @@ public final class LMMBinaryReader: Sendable {
     /// full size, reading allocates nothing.
     ///
     /// In a ``group`` of K processes it is collective: every process calls it with the same
-    /// chunks in the same order (from one thread); rank `index` mod K reads the bytes from disk,
-    /// checks them and broadcasts them, so that each rank reads 1/K of the file and all get the
-    /// same bytes. A read error there is thrown on every rank, with its message.
+    /// chunks in the same order (from one thread), and every process gets the whole chunk. From
+    /// a whole file, rank `index` mod K reads the bytes from disk, checks them and broadcasts
+    /// them; from a shard set, each rank reads its shard's part and broadcasts it. A read error
+    /// there is thrown on every rank, with its message.
     /// - Throws: ``InputError`` for a read error or a factor code that is not a level (naming
     ///   the row, counted from 1).
     public func readChunk(_ index: Int, into chunk: inout LMMBinaryChunk) throws {
         try readChunk(index, into: &chunk, shared: true)
     }
 
-    /// ``readChunk(_:into:)``; with `shared` false this process reads the chunk from disk
-    /// itself, whatever the group (not collective: for the chunks a process owns).
+    /// The chunks of which this process reads from disk, in a pass divided over the ``group``,
+    /// what it owns (``readChunk(_:into:shared:)`` with `shared` false): from a whole file the
+    /// chunks c with c mod K = rank, whole; from a shard set on K ranks every chunk, its part.
+    public var ownChunks: [Int] {
+        readsParts ? Array(0..<chunkCount) : Array(stride(from: group.rank, to: chunkCount, by: group.size))
+    }
+
+    /// True when this process reads from disk only its part of each chunk: a shard set on K > 1 ranks.
+    public var readsParts: Bool { shardIDs != nil && group.size > 1 }
+
+    /// Bytes of chunks this process has received from other processes (broadcasts) so far.
+    public var chunkBytesReceived: Int { received.load(ordering: .relaxed) }
+
+    /// Rows this process has read from disk so far (each read of a chunk or part counts its rows).
+    public var rowsReadFromDisk: Int { readRows.load(ordering: .relaxed) }
+
+    /// ``readChunk(_:into:)``; with `shared` false this process reads from disk itself what it
+    /// owns of the chunk, whatever the group (not collective): the whole chunk (from a whole file,
+    /// or from a shard set alone), or its shard's part of it (a shard set on K ranks; the
+    /// chunk's ``LMMBinaryChunk/firstRow`` and ``LMMBinaryChunk/rowCount`` are then the part's).
     func readChunk(_ index: Int, into chunk: inout LMMBinaryChunk, shared: Bool) throws {
         guard (0..<chunkCount).contains(index) else {
             throw InputError("no chunk \(index); the file has \(chunkCount)", file: file)
         }
         let rows = rowCount(ofChunk: index)
         let firstRow = index * rowsPerChunk
-        if chunk.kinds != columns.map(\.kind) {
-            chunk.kinds = columns.map(\.kind)
-            chunk.doubles = Array(repeating: [], count: columns.count)
-            chunk.codeArrays = Array(repeating: [], count: columns.count)
-        }
-        let byteCount = layout.chunkByteCount(rows: rows)
-        if chunk.raw.count != byteCount { chunk.raw = [UInt8](repeating: 0, count: byteCount) }
-        if group.size == 1 || !shared {
-            try readVerified(index, into: &chunk.raw)
-        } else {
-            // Rank c mod K reads and checks the bytes; a failure there is every rank's.
-            let owner = index % group.size
-            var failure: (any Error)?
-            if group.rank == owner {
-                do { try readVerified(index, into: &chunk.raw) } catch { failure = error }
+        prepare(&chunk)
+        guard let shardIDs else {
+            let byteCount = layout.chunkByteCount(rows: rows)
+            if chunk.raw.count != byteCount { chunk.raw = [UInt8](repeating: 0, count: byteCount) }
+            if group.size == 1 || !shared {
+                try readVerified(index, shard: 0, into: &chunk.raw)
+            } else {
+                try receive(index, from: index % group.size, into: &chunk.raw)
             }
-            var status: [UInt8] = [failure == nil ? 0 : 1]
-            group.broadcast(&status, from: owner)
-            if status[0] != 0 { try group.share(failure, from: owner) }
-            group.broadcast(&chunk.raw, from: owner)
+            try decode(&chunk, index, stored: rows, taking: 0..<rows, firstRow: firstRow)
+            return
         }
-        let raw = chunk.raw
-        var offset = 0
-        for j in columns.indices {
-            let width = columns[j].kind.width
-            switch columns[j].kind {
-            case .float64:
-                Self.resize(&chunk.doubles[j], to: rows)
-                Self.copy(raw, at: offset, byteCount: rows * width, into: &chunk.doubles[j])
-                Self.fromLittleEndian(&chunk.doubles[j])
-            case .factor:
-                Self.resize(&chunk.codeArrays[j], to: rows)
-                Self.copy(raw, at: offset, byteCount: rows * width, into: &chunk.codeArrays[j])
-                Self.fromLittleEndian(&chunk.codeArrays[j])
-                try checkCodes(chunk.codeArrays[j][...], column: j, firstRow: firstRow)
+        if group.size > 1 && !shared {
+            // This rank's part, from its own shard.
+            let part = shardIDs[group.rank].rows(ofChunkRows: rows)
+            try readVerified(index, shard: group.rank, into: &chunk.raw, sized: false)
+            try decode(&chunk, index, stored: part.count, taking: 0..<part.count, firstRow: firstRow + part.lowerBound)
+            return
+        }
+        // The whole chunk: the K parts one after another (read here alone, else each from its rank).
+        for (j, column) in columns.enumerated() {
+            if column.kind == .float64 { Self.resize(&chunk.doubles[j], to: rows) } else { Self.resize(&chunk.codeArrays[j], to: rows) }
+        }
+        for id in shardIDs {
+            let part = id.rows(ofChunkRows: rows)
+            if group.size == 1 {
+                try readVerified(index, shard: id.index, into: &chunk.raw, sized: false)
+            } else {
+                let byteCount = layout.chunkByteCount(rows: part.count)
+                if chunk.raw.count != byteCount { chunk.raw = [UInt8](repeating: 0, count: byteCount) }
+                try receive(index, from: id.index, into: &chunk.raw)
             }
-            offset += layout.segmentSize(j, rows: rows)
+            try decode(&chunk, index, stored: part.count, taking: 0..<part.count, firstRow: firstRow + part.lowerBound, at: part.lowerBound)
         }
         chunk.index = index
         chunk.firstRow = firstRow
         chunk.rowCount = rows
     }
 
-    /// Chunk `index`'s bytes as stored, into `raw` (sized for them), from its file (for a shard
-    /// set, shard index mod K), checked against its checksum.
-    private func readVerified(_ index: Int, into raw: inout [UInt8]) throws {
-        guard let part = parts[index % parts.count] else {
-            throw InputError("chunk \(index + 1) is in shard \(index % parts.count) of \(parts.count), which rank \(group.rank) did not open", file: file)
+    /// In an epoch divided over the ``group``: this process's part of chunk `index` (rows
+    /// ``LMMBinaryShardID/rows(ofChunkRows:)`` of the chunk, for shard `rank` of K), the whole
+    /// chunk alone. Collective. From a shard set each rank reads its part from its shard and
+    /// nothing is sent (one flag per chunk, for a read error); from a whole file, rank
+    /// `index` mod K broadcasts the chunk's bytes (as ``readChunk(_:into:)``) and each rank
+    /// decodes its part.
+    public func readOwnPart(_ index: Int, into chunk: inout LMMBinaryChunk) throws {
+        guard group.size > 1 else { return try readChunk(index, into: &chunk, shared: true) }
+        if shardIDs != nil {
+            return try group.agreeing { try readChunk(index, into: &chunk, shared: false) }
         }
-        let local = index / parts.count
-        let byteCount = raw.count
-        try raw.withUnsafeMutableBytes {
-            guard byteCount > 0, let pointer = $0.baseAddress else { return }
-            try FileIO.preadAll(part.fd, pointer, byteCount, offset: layout.chunkOffset(local), file: part.name)
+        guard (0..<chunkCount).contains(index) else {
+            throw InputError("no chunk \(index); the file has \(chunkCount)", file: file)
         }
-        guard raw.withUnsafeBytes({ CRC32C.checksum($0) }) == part.chunkChecksums[local] else {
-            let rows = rowCount(ofChunk: index), firstRow = index * rowsPerChunk
-            throw InputError("chunk \(index + 1) of \(chunkCount) (rows \(firstRow + 1) to \(firstRow + rows)) is corrupt: checksum mismatch", file: part.name)
+        let rows = rowCount(ofChunk: index)
+        prepare(&chunk)
+        let byteCount = layout.chunkByteCount(rows: rows)
+        if chunk.raw.count != byteCount { chunk.raw = [UInt8](repeating: 0, count: byteCount) }
+        try receive(index, from: index % group.size, into: &chunk.raw)
+        let part = LMMBinaryShardID(index: group.rank, count: group.size).rows(ofChunkRows: rows)
+        try decode(&chunk, index, stored: rows, taking: part, firstRow: index * rowsPerChunk + part.lowerBound)
+    }
+
+    /// Sizes `chunk`'s column arrays for this file's columns.
+    private func prepare(_ chunk: inout LMMBinaryChunk) {
+        if chunk.kinds != columns.map(\.kind) {
+            chunk.kinds = columns.map(\.kind)
+            chunk.doubles = Array(repeating: [], count: columns.count)
+            chunk.codeArrays = Array(repeating: [], count: columns.count)
         }
     }
 
-    /// Copies `byteCount` bytes of `raw` from `offset` into the storage of `array`.
-    private static func copy<T>(_ raw: [UInt8], at offset: Int, byteCount: Int, into array: inout [T]) {
+    /// Collective: `owner` reads chunk `index` (from a shard set: its part of it) from disk and
+    /// broadcasts the bytes into every process's `raw` (sized for them); a read error there is
+    /// every process's (a status byte first).
+    private func receive(_ index: Int, from owner: Int, into raw: inout [UInt8]) throws {
+        var failure: (any Error)?
+        if group.rank == owner {
+            do { try readVerified(index, shard: shardIDs == nil ? 0 : owner, into: &raw) } catch { failure = error }
+        }
+        var status: [UInt8] = [failure == nil ? 0 : 1]
+        group.broadcast(&status, from: owner)
+        if status[0] != 0 { try group.share(failure, from: owner) }
+        group.broadcast(&raw, from: owner)
+        if group.rank != owner { received.add(raw.count, ordering: .relaxed) }
+    }
+
+    /// Rows `taking` of a chunk stored as `stored` rows in `raw` (its columns one after another),
+    /// decoded into `chunk`'s arrays at row `at` (the rows `taking` alone, from row 0, when `at`
+    /// is nil), its codes checked; `firstRow` is the file row of the first row taken.
+    private func decode(_ chunk: inout LMMBinaryChunk, _ index: Int, stored: Int, taking: Range<Int>, firstRow: Int,
+                        at: Int? = nil) throws {
+        let raw = chunk.raw
+        var offset = 0
+        let destination = at ?? 0
+        for j in columns.indices {
+            let width = columns[j].kind.width
+            let from = offset + taking.lowerBound * width, byteCount = taking.count * width
+            switch columns[j].kind {
+            case .float64:
+                if at == nil { Self.resize(&chunk.doubles[j], to: taking.count) }
+                Self.copy(raw, at: from, byteCount: byteCount, into: &chunk.doubles[j], destination: destination)
+                Self.fromLittleEndian(&chunk.doubles[j], destination..<destination + taking.count)
+            case .factor:
+                if at == nil { Self.resize(&chunk.codeArrays[j], to: taking.count) }
+                Self.copy(raw, at: from, byteCount: byteCount, into: &chunk.codeArrays[j], destination: destination)
+                Self.fromLittleEndian(&chunk.codeArrays[j], destination..<destination + taking.count)
+                try checkCodes(chunk.codeArrays[j][destination..<destination + taking.count], column: j, firstRow: firstRow)
+            }
+            offset += layout.segmentSize(j, rows: stored)
+        }
+        if at == nil {
+            chunk.index = index
+            chunk.firstRow = firstRow
+            chunk.rowCount = taking.count
+        }
+    }
+
+    /// Chunk `index`'s bytes as stored in shard `s` (its part of the chunk; the file, for a
+    /// whole file), checked against its checksum, into `raw` (already sized for them when
+    /// `sized`, else resized).
+    private func readVerified(_ index: Int, shard s: Int, into raw: inout [UInt8], sized: Bool = true) throws {
+        guard let part = parts[s] else {
+            throw InputError("chunk \(index + 1) is in shard \(s) of \(parts.count), which rank \(group.rank) did not open", file: file)
+        }
+        let rows = rowCount(ofChunk: index), firstRow = index * rowsPerChunk
+        let held = part.shard?.rows(ofChunkRows: rows) ?? 0..<rows
+        let byteCount = part.layout.chunkByteCount(rows: held.count)
+        if !sized, raw.count != byteCount { raw = [UInt8](repeating: 0, count: byteCount) }
+        try raw.withUnsafeMutableBytes {
+            guard byteCount > 0, let pointer = $0.baseAddress else { return }
+            try FileIO.preadAll(part.fd, pointer, byteCount, offset: part.layout.chunkOffset(index), file: part.name)
+        }
+        guard raw.withUnsafeBytes({ CRC32C.checksum($0) }) == part.chunkChecksums[index] else {
+            let whole = "rows \(firstRow + 1) to \(firstRow + rows)"
+            let place = part.shard == nil ? "(\(whole))"
+                : "(\(whole); this shard holds rows \(firstRow + held.lowerBound + 1) to \(firstRow + held.upperBound))"
+            throw InputError("chunk \(index + 1) of \(chunkCount) \(place) is corrupt: checksum mismatch", file: part.name)
+        }
+        readRows.add(held.count, ordering: .relaxed)
+    }
+
+    /// Copies `byteCount` bytes of `raw` from `offset` into the storage of `array`, from element `destination`.
+    private static func copy<T>(_ raw: [UInt8], at offset: Int, byteCount: Int, into array: inout [T], destination start: Int = 0) {
         guard byteCount > 0 else { return }
         array.withUnsafeMutableBytes { destination in
             raw.withUnsafeBytes { source in
-                destination.baseAddress!.copyMemory(from: source.baseAddress! + offset, byteCount: byteCount)
+                (destination.baseAddress! + start * MemoryLayout<T>.stride).copyMemory(from: source.baseAddress! + offset, byteCount: byteCount)
             }
         }
     }
@@ -232,15 +340,15 @@ public final class LMMBinaryReader: Sendable {
         else if array.count < count { array.append(contentsOf: repeatElement(0, count: count - array.count)) }
     }
 
-    private static func fromLittleEndian(_ array: inout [Double]) {
+    private static func fromLittleEndian(_ array: inout [Double], _ range: Range<Int>) {
         #if _endian(big)
-        for i in array.indices { array[i] = Double(bitPattern: UInt64(littleEndian: array[i].bitPattern)) }
+        for i in range { array[i] = Double(bitPattern: UInt64(littleEndian: array[i].bitPattern)) }
         #endif
     }
 
-    private static func fromLittleEndian(_ array: inout [Int32]) {
+    private static func fromLittleEndian(_ array: inout [Int32], _ range: Range<Int>) {
         #if _endian(big)
-        for i in array.indices { array[i] = Int32(littleEndian: array[i]) }
+        for i in range { array[i] = Int32(littleEndian: array[i]) }
         #endif
     }
 

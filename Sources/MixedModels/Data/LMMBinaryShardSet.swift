@@ -1,10 +1,11 @@
 /// A set of K shard files of one `.lmmbin` data set (`lmm convert --shards K`), named
 /// `NAME.0-of-K.lmmbin` … `NAME.(K−1)-of-K.lmmbin` (``shardPath(_:index:count:)``).
 ///
-/// Shard s holds the chunks c of the whole data with c mod K = s, in order, each a valid
-/// `.lmmbin` file with the same columns, rows per chunk and levels, its header marking its
-/// place (``LMMBinaryShardID``). On K ranks, rank r reads shard r — exactly the chunks it reads
-/// of a whole file — so the fits are the same as from the whole file.
+/// Shard s holds its part of every chunk of the data (``LMMBinaryShardID/rows(ofChunkRows:)``),
+/// its header the data's row count, rows per chunk, columns and levels and its place in the set.
+/// On K ranks, rank r reads shard r: its part of each chunk, the rows it works on in every pass
+/// (no chunk is sent between ranks); one process reads the K parts of each chunk one after
+/// another, which is the chunk.
 struct LMMBinaryShardSet {
     /// Where the given name is in the set.
     let index: Int
@@ -114,11 +115,10 @@ struct LMMBinaryShardSet {
     }
 
     /// Checks that the shards, in order, are the K shards of one data set: the same columns,
-    /// levels and rows per chunk, and the chunks and rows that K shards of their total hold.
-    /// Every process checks the same summaries, so all throw the same error.
+    /// levels, rows per chunk and rows. Every process checks the same summaries, so all throw
+    /// the same error.
     /// - Returns: the rows of the whole set.
     static func checkSet(_ shards: [Summary], names: [String]) throws -> Int {
-        let count = shards.count
         let first = shards[0]
         for s in shards.indices {
             guard shards[s].rowsPerChunk == first.rowsPerChunk else {
@@ -128,30 +128,12 @@ struct LMMBinaryShardSet {
             guard shards[s].fingerprint == first.fingerprint else {
                 throw InputError("its columns or factor levels differ from those of \(names[0]): not a shard of the same set", file: names[s])
             }
-        }
-        let chunks = shards.reduce(0) { $0 + $1.chunkCount }
-        let rows = shards.reduce(0) { $0 + $1.rowCount }
-        let perChunk = first.rowsPerChunk
-        let last = (chunks - 1) % count    // the shard holding the last chunk, which may be short
-        for s in shards.indices {
-            let expected = s < chunks ? (chunks - 1 - s) / count + 1 : 0
-            let full = shards[s].chunkCount * perChunk
-            let rowsFit = s == last ? shards[s].rowRange(perChunk: perChunk).contains(shards[s].rowCount) : shards[s].rowCount == full
-            guard shards[s].chunkCount == expected, rowsFit else {
-                throw InputError("\(shards[s].rowCount) rows in \(shards[s].chunkCount) chunks, but shard \(s) of a set of \(count) with "
-                                 + "\(chunks) chunks of \(perChunk) rows in all holds \(expected) chunks, "
-                                 + (s == last ? "the last one possibly short" : "all full")
-                                 + ": the shards are not of one set (convert the data again with lmm convert --shards \(count))",
-                                 file: names[s])
+            guard shards[s].rowCount == first.rowCount, shards[s].chunkCount == first.chunkCount, shards[s].index == s else {
+                throw InputError("a part of \(shards[s].rowCount) rows in \(shards[s].chunkCount) chunks, but \(names[0]) is a part of "
+                                 + "\(first.rowCount) rows in \(first.chunkCount) chunks: not a shard of the same set (convert the data "
+                                 + "again with lmm convert --shards \(shards.count))", file: names[s])
             }
         }
-        return rows
-    }
-}
-
-extension LMMBinaryShardSet.Summary {
-    /// The rows a shard of `chunkCount` chunks may hold when its last chunk may be short.
-    func rowRange(perChunk: Int) -> ClosedRange<Int> {
-        chunkCount == 0 ? 0...0 : (chunkCount - 1) * perChunk + 1...chunkCount * perChunk
+        return first.rowCount
     }
 }

@@ -7,8 +7,9 @@ import Darwin
 #endif
 
 /// Splits an `.lmmbin` file into a set of K shards (``LMMBinaryShardSet``), one per rank of an
-/// MPI job: shard s gets chunks s, s + K, s + 2K, … of the file, whole, with the same columns,
-/// rows per chunk and levels, its header marking it shard s of K.
+/// MPI job: shard s gets its part of every chunk of the file, rows ⌊n·s/K⌋ ..< ⌊n·(s+1)/K⌋ of a
+/// chunk of n rows (``LMMBinaryShardID/rows(ofChunkRows:)``), with the same columns, rows per
+/// chunk, row count and levels in its header, marking it shard s of K.
 public enum LMMBinarySharding {
     /// The path of shard `index` of `count` of the output `path`: `OUT.lmmbin` →
     /// `OUT.index-of-count.lmmbin` (before the last extension, if the name has one).
@@ -20,23 +21,24 @@ public enum LMMBinarySharding {
     /// `OUT.0-of-K.lmmbin` …), each to a temporary file; they are renamed into place together
     /// once all are complete, so a failure leaves none of them.
     /// - Returns: the shards' paths, in order.
-    /// - Throws: ``InputError`` when K is not between 1 and 65,535 or exceeds the file's chunks
-    ///   (a shard would be empty), for a read error; ``LMMError/output(file:reason:)`` when a
-    ///   shard cannot be written.
+    /// - Throws: ``InputError`` when K is not between 1 and 32,767 or exceeds the rows of the
+    ///   file's first chunk (a shard would hold no row of it), for a read error;
+    ///   ``LMMError/output(file:reason:)`` when a shard cannot be written.
     @discardableResult
     public static func split(_ reader: LMMBinaryReader, to output: String, shards count: Int) throws -> [String] {
-        guard (1...Int(UInt16.max)).contains(count) else {
-            throw InputError("--shards must be between 1 and \(UInt16.max), got \(count)")
+        guard (1...LMMBinaryShardID.maximumCount).contains(count) else {
+            throw InputError("--shards must be between 1 and \(LMMBinaryShardID.maximumCount), got \(count)")
         }
-        guard reader.chunkCount >= count else {
-            throw InputError("\(reader.rowCount) rows make \(reader.chunkCount) chunk\(reader.chunkCount == 1 ? "" : "s") of "
-                             + "\(reader.rowsPerChunk) rows: fewer than \(count) shards, and every shard needs a chunk "
-                             + "(use --rows-per-chunk \(max(1, reader.rowCount / count)) or less)", file: FileIO.fileName(reader.path))
+        let first = reader.chunkCount == 0 ? 0 : reader.rowCount(ofChunk: 0)
+        guard first >= count else {
+            throw InputError("each of the \(count) shards holds its part of every chunk, but the first chunk has only \(first) "
+                             + "row\(first == 1 ? "" : "s")" + (reader.rowCount > first ? " (use --rows-per-chunk \(count) or more)" : ""),
+                             file: FileIO.fileName(reader.path))
         }
+        let ids = (0..<count).map { LMMBinaryShardID(index: $0, count: count) }
         let paths = (0..<count).map { LMMBinaryShardSet.shardPath(output, index: $0, count: count) }
-        let writers = try paths.enumerated().map { s, path in
-            try LMMBinaryWriter(path: path, columns: reader.columns, rowsPerChunk: reader.rowsPerChunk,
-                                shard: LMMBinaryShardID(index: s, count: count))
+        let writers = try zip(ids, paths).map { id, path in
+            try LMMBinaryWriter(path: path, columns: reader.columns, rowsPerChunk: reader.rowsPerChunk, shard: id)
         }
         for writer in writers {
             for column in reader.columns where column.kind == .factor {
@@ -46,10 +48,13 @@ public enum LMMBinarySharding {
         var chunk = LMMBinaryChunk()
         for c in 0..<reader.chunkCount {
             try reader.readChunk(c, into: &chunk)
-            let batch = reader.columns.indices.map { j -> LMMBinaryColumnValues in
-                reader.columns[j].kind == .float64 ? .float64(chunk.doubles[j]) : .factor(chunk.codeArrays[j])
+            for (id, writer) in zip(ids, writers) {
+                let rows = id.rows(ofChunkRows: chunk.rowCount)
+                let part = reader.columns.indices.map { j -> LMMBinaryColumnValues in
+                    reader.columns[j].kind == .float64 ? .float64(Array(chunk.doubles[j][rows])) : .factor(Array(chunk.codeArrays[j][rows]))
+                }
+                try writer.appendPart(part, ofChunkRows: chunk.rowCount)
             }
-            try writers[c % count].append(batch)
         }
         for writer in writers { try writer.complete() }
         var published: [String] = []

@@ -24,7 +24,7 @@ public final class LMMBinaryWriter {
     public let columns: [LMMBinaryColumn]
     /// Rows per chunk: the writer buffers one chunk.
     public let rowsPerChunk: Int
-    /// Rows appended so far.
+    /// Rows appended so far (a shard: rows of the data whose chunks' parts were appended).
     public private(set) var rowCount = 0
     /// Set when the file is a shard of a set (its header says so).
     let shard: LMMBinaryShardID?
@@ -86,10 +86,12 @@ public final class LMMBinaryWriter {
         self.shard = shard
         self.file = file
         let header = LMMBinaryLayout.header(columns: columns, rowsPerChunk: rowsPerChunk, rowCount: 0, footerOffset: 0, shard: shard)
-        let layout = LMMBinaryLayout(columns: columns, rowsPerChunk: rowsPerChunk, dataOffset: header.count)
+        let layout = LMMBinaryLayout(columns: columns, rowsPerChunk: rowsPerChunk, dataOffset: header.count, shard: shard)
         self.layout = layout
-        segmentOffsets = columns.indices.map { layout.segmentOffset($0, rows: rowsPerChunk) }
-        bufferSize = layout.chunkByteCount(rows: rowsPerChunk)
+        // A shard's part of a chunk shorter than R can be one row longer than its part of R.
+        let capacity = shard == nil ? rowsPerChunk : layout.stored(rowsPerChunk) + 1
+        segmentOffsets = columns.indices.map { layout.segmentOffset($0, rows: capacity) }
+        bufferSize = layout.chunkByteCount(rows: capacity)
         levels = Array(repeating: [], count: columns.count)
         levelIndex = Array(repeating: nil, count: columns.count)
         largestCode = Array(repeating: -1, count: columns.count)
@@ -200,6 +202,7 @@ public final class LMMBinaryWriter {
     /// every row allocates nothing per row.
     public func append(row values: [LMMBinaryValue]) throws {
         try checkOpen()
+        guard shard == nil else { throw LMMError.output(file: file, reason: "a shard is written a chunk's part at a time") }
         guard values.count == columns.count else {
             throw InputError("row \(rowCount + 1): expected \(columns.count) values, got \(values.count)", file: file)
         }
@@ -231,6 +234,41 @@ public final class LMMBinaryWriter {
     /// all of the same length. The values are copied straight into the chunk buffer.
     public func append(_ batch: [LMMBinaryColumnValues]) throws {
         try checkOpen()
+        guard shard == nil else { throw LMMError.output(file: file, reason: "a shard is written a chunk's part at a time") }
+        try checkBatch(batch)
+        let n = batch.first!.count
+        var done = 0
+        while done < n {
+            let k = min(n - done, rowsPerChunk - fill)
+            copy(batch, from: done, count: k)
+            done += k
+            rowCount += k
+            if fill == rowsPerChunk { try flushFullChunk() }
+        }
+    }
+
+    /// A shard's part of the next chunk of the data, a chunk of `chunkRows` rows: `batch` holds
+    /// the shard's rows of it (``LMMBinaryShardID/rows(ofChunkRows:)``, possibly none), stored
+    /// as one chunk.
+    func appendPart(_ batch: [LMMBinaryColumnValues], ofChunkRows chunkRows: Int) throws {
+        try checkOpen()
+        guard let shard, fill == 0, chunkRows >= 1, chunkRows <= rowsPerChunk, rowCount % rowsPerChunk == 0 else {
+            throw LMMError.output(file: file, reason: "internal error: a part of a chunk out of order")
+        }
+        try checkBatch(batch)
+        guard batch.first!.count == shard.rows(ofChunkRows: chunkRows).count else {
+            throw LMMError.output(file: file, reason: "internal error: \(batch.first!.count) rows for a part of a chunk of \(chunkRows) rows")
+        }
+        copy(batch, from: 0, count: batch.first!.count)
+        rowCount += chunkRows
+        do { try flushPartialChunk() } catch {
+            abandon()
+            throw error
+        }
+    }
+
+    /// Checks a batch's columns: kinds, equal lengths, codes (and notes the largest code).
+    private func checkBatch(_ batch: [LMMBinaryColumnValues]) throws {
         guard batch.count == columns.count else {
             throw InputError("expected \(columns.count) columns in a batch, got \(batch.count)", file: file)
         }
@@ -254,24 +292,22 @@ public final class LMMBinaryWriter {
                 largestCode[j] = max(largestCode[j], largest)
             }
         }
-        var done = 0
-        while done < n {
-            let k = min(n - done, rowsPerChunk - fill)
-            for (j, values) in batch.enumerated() {
-                let width = columns[j].kind.width
-                let destination = buffer + segmentOffsets[j] + fill * width
-                switch values {
-                case .float64(let array):
-                    array.withUnsafeBytes { destination.copyMemory(from: $0.baseAddress! + done * width, byteCount: k * width) }
-                case .factor(let array):
-                    array.withUnsafeBytes { destination.copyMemory(from: $0.baseAddress! + done * width, byteCount: k * width) }
-                }
+    }
+
+    /// Copies rows `done ..< done + k` of `batch` into the chunk buffer after its `fill` rows.
+    private func copy(_ batch: [LMMBinaryColumnValues], from done: Int, count k: Int) {
+        guard k > 0 else { return }
+        for (j, values) in batch.enumerated() {
+            let width = columns[j].kind.width
+            let destination = buffer + segmentOffsets[j] + fill * width
+            switch values {
+            case .float64(let array):
+                array.withUnsafeBytes { destination.copyMemory(from: $0.baseAddress! + done * width, byteCount: k * width) }
+            case .factor(let array):
+                array.withUnsafeBytes { destination.copyMemory(from: $0.baseAddress! + done * width, byteCount: k * width) }
             }
-            fill += k
-            done += k
-            rowCount += k
-            if fill == rowsPerChunk { try flushFullChunk() }
         }
+        fill += k
     }
 
     private func badCode(_ code: Int32, column: Int, row: Int) -> InputError {

@@ -9,13 +9,34 @@ import Foundation
 /// is one pass over the rows — no factorization — and it lands within a few percent of the
 /// optimum for crossed designs, which saves the expensive exact iterations most of their work.
 /// The approximation is exact for a single grouping factor without fixed effects.
+///
+/// On several processes each holding some of the rows (the iterative method on MPI ranks),
+/// every sum over rows goes through `combine` (this process's sums in, every process's total
+/// out, the same bits on all), so that every process computes the same start.
 struct ApproximateStart {
     let frame: ModelFrame
     let parameters: CovarianceParameters
+    /// Sums over rows: this process's in, the total over the processes out.
+    var combine: ([Double]) -> [Double] = { $0 }
 
     /// θ after at most `sweeps` sweeps (fewer when the variances settle to 1e-3).
     func theta(criterion: Criterion, sweeps: Int = 15) -> [Double] {
+        let (covariances, sigmaSquared) = components(criterion: criterion, sweeps: sweeps)
+        switch parameters.theta(covariances: covariances, sigmaSquared: sigmaSquared) {
+        case .success(let theta):
+            // Keep diagonal elements off zero: a start on the boundary is a stationary point.
+            return theta.enumerated().map { index, value in
+                parameters.isDiagonal[index] ? max(value, 1e-2) : value
+            }
+        case .failure:
+            return parameters.initialTheta
+        }
+    }
+
+    /// The covariance matrices of the terms and σ² after at most `sweeps` sweeps.
+    func components(criterion: Criterion, sweeps: Int = 15) -> (covariances: [Matrix], sigmaSquared: Double) {
         let n = frame.n, p = frame.X.columns
+        let total = combine([Double(n)])[0]
         let terms = frame.randomTerms
         let X = frame.X
         // Per-level Gram matrices Z_l'Z_l, k × k each.
@@ -27,15 +48,15 @@ struct ApproximateStart {
                 let base = Int(term.codes[i]) * k * k
                 for s in 0..<k { for r in 0..<k { gram[base + r + s * k] += x[i + r * n] * x[i + s * n] } }
             }
-            return gram
+            return combine(gram)
         }
         // OLS start for β and the residual.
         var residual = frame.y
-        let (XtXFactor, ok) = Self.choleskyOfCrossProduct(X)
+        let (XtXFactor, ok) = Self.choleskyOfCrossProduct(X, combine: combine)
         var beta = [Double](repeating: 0, count: p)
-        if ok { beta = Self.leastSquaresStep(X, XtXFactor, residual) }
+        if ok { beta = Self.leastSquaresStep(X, XtXFactor, residual, combine: combine) }
         for c in 0..<p where beta[c] != 0 { for i in 0..<n { residual[i] -= X.values[i + c * n] * beta[c] } }
-        var sigmaSquared = max(residual.reduce(0) { $0 + $1 * $1 } / Double(max(n - p, 1)), 1e-12)
+        var sigmaSquared = max(combine([residual.reduce(0) { $0 + $1 * $1 }])[0] / max(total - Double(p), 1), 1e-12)
         var V: [[Double]] = terms.map { term in
             let k = term.effectCount
             var v = [Double](repeating: 0, count: k * k)
@@ -72,6 +93,8 @@ struct ApproximateStart {
                         res[i] = partial
                         for r in 0..<k { rhs[base + r] += x[i + r * n] * partial }
                     }
+                    let combined = combine(Array(rhs))
+                    for index in combined.indices { rhs[index] = combined[index] }
                     if k == 1 {
                         // Scalar term: b_l = rhs_l / (n_l + σ²/V), C_l = σ² / (n_l + σ²/V).
                         let ratio = sigmaSquared * VInverse[0]
@@ -117,14 +140,14 @@ struct ApproximateStart {
                 for index in 0..<(k * k) { newV[j][index] = outer[index] / Double(levelCount) }
             }
             if ok {
-                let step = Self.leastSquaresStep(X, XtXFactor, residual)
+                let step = Self.leastSquaresStep(X, XtXFactor, residual, combine: combine)
                 for c in 0..<p where step[c] != 0 {
                     beta[c] += step[c]
                     for i in 0..<n { residual[i] -= X.values[i + c * n] * step[c] }
                 }
             }
-            let dof = Double(criterion == .ml ? n : max(n - p, 1))
-            let newSigmaSquared = max((residual.reduce(0) { $0 + $1 * $1 } + traces) / dof, 1e-12 * sigmaSquared)
+            let dof = criterion == .ml ? total : max(total - Double(p), 1)
+            let newSigmaSquared = max((combine([residual.reduce(0) { $0 + $1 * $1 }])[0] + traces) / dof, 1e-12 * sigmaSquared)
             var change = abs(newSigmaSquared - sigmaSquared) / sigmaSquared
             for j in terms.indices {
                 let k = terms[j].effectCount
@@ -136,19 +159,11 @@ struct ApproximateStart {
             if change < 1e-3 { PhaseLog.mark("  start sweeps: \(sweep + 1)"); break }
         }
         let covariances = V.enumerated().map { j, v in Matrix(rows: terms[j].effectCount, columns: terms[j].effectCount, values: v) }
-        switch parameters.theta(covariances: covariances, sigmaSquared: sigmaSquared) {
-        case .success(let theta):
-            // Keep diagonal elements off zero: a start on the boundary is a stationary point.
-            return theta.enumerated().map { index, value in
-                parameters.isDiagonal[index] ? max(value, 1e-2) : value
-            }
-        case .failure:
-            return parameters.initialTheta
-        }
+        return (covariances, sigmaSquared)
     }
 
-    /// Inverse of a small symmetric positive-definite matrix, or nil.
-    private static func choleskyOfCrossProduct(_ X: Matrix) -> ([Double], Bool) {
+    /// The lower Cholesky factor of X'X (summed over the processes), and whether it exists.
+    private static func choleskyOfCrossProduct(_ X: Matrix, combine: ([Double]) -> [Double]) -> ([Double], Bool) {
         let p = X.columns, n = X.rows
         guard p > 0 else { return ([], false) }
         var XtX = [Double](repeating: 0, count: p * p)
@@ -157,12 +172,14 @@ struct ApproximateStart {
                 BLAS.syrkTransposed(n: n, k: p, alpha: 1, A: A.baseAddress!, lda: n, beta: 0, C: C.baseAddress!, ldc: p)
             }
         }
+        XtX = combine(XtX)
         let info = XtX.withUnsafeMutableBufferPointer { BLAS.potrfLower(n: p, A: $0.baseAddress!, lda: p) }
         return (XtX, info == 0)
     }
 
     /// (X'X)⁻¹X'r from the lower Cholesky factor of X'X.
-    private static func leastSquaresStep(_ X: Matrix, _ factor: [Double], _ r: [Double]) -> [Double] {
+    private static func leastSquaresStep(_ X: Matrix, _ factor: [Double], _ r: [Double],
+                                         combine: ([Double]) -> [Double]) -> [Double] {
         let p = X.columns, n = X.rows
         var v = [Double](repeating: 0, count: p)
         for c in 0..<p {
@@ -170,6 +187,7 @@ struct ApproximateStart {
             for i in 0..<n { s += X.values[i + c * n] * r[i] }
             v[c] = s
         }
+        v = combine(v)
         for i in 0..<p {
             for c in 0..<i { v[i] -= factor[i + c * p] * v[c] }
             v[i] /= factor[i + i * p]

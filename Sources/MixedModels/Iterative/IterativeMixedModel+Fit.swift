@@ -95,7 +95,10 @@ extension IterativeMixedModel {
     }
 
     /// Fits by average-information Newton steps on the REML (or ML) score in the variance
-    /// components, after two EM steps from a moment start; traces from fixed Rademacher probes.
+    /// components from the exact engine's approximate start (``ApproximateStart``: sweeps over
+    /// the rows with each level's posterior approximated by its own block, no solves), or after
+    /// two EM steps from a moment start when that start is not usable; traces from fixed
+    /// Rademacher probes.
     public func fit(_ options: IterativeOptions) throws(LMMError) -> FitResult { try fitWithErrors(options).result }
 
     /// ``fit(_:)`` with the Monte Carlo standard errors as numbers.
@@ -112,7 +115,10 @@ extension IterativeMixedModel {
             throw IterativeFitError(message: "on more than one process the iterative method uses --preconditioner block-jacobi")
         }
         let layout = VarianceParameters(effectCounts: model.terms.map(\.k))
-        var phi = startingValues(layout)
+        let approximate = approximateStart(layout, criterion: options.criterion)
+        var phi = approximate ?? startingValues(layout)
+        let emSteps = approximate == nil ? 2 : 0
+        PhaseLog.mark(approximate == nil ? "moment start" : "approximate start")
         try IterativeMemory(frame: frame).checkFit(probes: options.probes, gaussSeidel: options.preconditioner == .gaussSeidel)
         let state = FitState(model: model, options: options)
         var converged = false
@@ -120,9 +126,11 @@ extension IterativeMixedModel {
         var evaluation = try evaluate(phi: phi, layout: layout, state: state, options: options)
         var started = begin
         var forecast = StepForecast(tolerance: options.tolerance)
+        // The average information at the last evaluated φ, when its step was computed.
+        var lastInformation: [Double]?
         while iteration < options.maxIterations {
             iteration += 1
-            let useEM = iteration <= 2
+            let useEM = iteration <= emSteps
             var step: [Double]
             var variateIterations = 0
             if useEM {
@@ -130,6 +138,7 @@ extension IterativeMixedModel {
             } else {
                 let (information, iterations) = try averageInformation(evaluation, layout: layout, state: state, options: options)
                 variateIterations = iterations
+                lastInformation = information
                 guard let newton = DenseSolve.solve(information, evaluation.score.gradient) else {
                     throw IterativeFitError(message: "iteration \(iteration): the average-information matrix is not positive definite")
                 }
@@ -163,18 +172,40 @@ extension IterativeMixedModel {
                 seconds: Double(now - started.uptimeNanoseconds) / 1e9, elapsed: elapsed,
                 secondsRemaining: useEM ? nil : remaining))
             started = DispatchTime.now()
-            phi = candidate
-            evaluation.release()    // its vectors before the next evaluation's
-            evaluation = try evaluate(phi: phi, layout: layout, state: state, options: options)
             if !useEM && change < options.tolerance {
+                // φ is the answer: its Newton step moves no component by the tolerance, so the
+                // step is not taken (its evaluation would change the estimates by less than that
+                // and cost a whole evaluation), and φ's evaluation and information are reported.
                 converged = true
                 break
             }
+            phi = candidate
+            evaluation.release()    // its vectors before the next evaluation's
+            evaluation = try evaluate(phi: phi, layout: layout, state: state, options: options)
+            lastInformation = nil
         }
-        let (information, _) = try averageInformation(evaluation, layout: layout, state: state, options: options)
+        let information: [Double]
+        if let lastInformation {
+            information = lastInformation
+        } else {
+            information = try averageInformation(evaluation, layout: layout, state: state, options: options).0
+        }
         state.release()     // before the log determinant's Lanczos vectors
         return try result(evaluation, information: information, layout: layout, state: state, options: options,
                           iterations: iteration, converged: converged, start: begin)
+    }
+
+    /// The approximate start of the exact engine (its sums over rows combined over the
+    /// processes, so every process gets the same start), or nil when it is not admissible;
+    /// without the frame's rows, from the components taken at construction
+    /// (``approximateComponents``).
+    func approximateStart(_ layout: VarianceParameters, criterion: Criterion) -> [Double]? {
+        let (covariances, sigmaSquared) = approximateComponents[criterion]
+            ?? ApproximateStart(frame: frame, parameters: parameters, combine: { self.model.sumOverProcesses($0) })
+                .components(criterion: criterion)
+        let phi = layout.join(covariances, sigmaSquared)
+        guard phi.allSatisfy(\.isFinite), isAdmissible(phi, layout) else { return nil }
+        return phi
     }
 
     /// A moment start: half of var(y) to σ², the other half split over the terms, each effect

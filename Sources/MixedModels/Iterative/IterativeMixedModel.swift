@@ -24,6 +24,9 @@ public final class IterativeMixedModel {
     /// The sums of the moment start (``startingValues(_:)``), over every process: Σ(y − ȳ)²,
     /// then per term and effect Σ eᵢ², taken from the frame's rows when the model is built.
     let momentSums: [Double]
+    /// Without the frame's rows: the approximate start's components (``ApproximateStart``) of
+    /// each criterion, taken from them at construction; with them, empty (computed at the fit).
+    let approximateComponents: [Criterion: (covariances: [Matrix], sigmaSquared: Double)]
 
     /// Builds the model frame and the matrix-free operator.
     /// - Parameter keepingRows: false to release the frame's rows once the operator holds its
@@ -58,8 +61,16 @@ public final class IterativeMixedModel {
         holdsRows = keepingRows
         self.model = model
         self.rowChunks = rowChunks
-        parameters = CovarianceParameters(effectCounts: frame.randomTerms.map(\.effectCount))
+        let parameters = CovarianceParameters(effectCounts: frame.randomTerms.map(\.effectCount))
+        self.parameters = parameters
         momentSums = Self.momentSums(frame: frame, model: model)
+        var components: [Criterion: (covariances: [Matrix], sigmaSquared: Double)] = [:]
+        if !keepingRows {
+            // Collective (in the same order on every process), as at the fit.
+            let start = ApproximateStart(frame: frame, parameters: parameters, combine: { model.sumOverProcesses($0) })
+            for criterion in [Criterion.reml, .ml] { components[criterion] = start.components(criterion: criterion) }
+        }
+        approximateComponents = components
     }
 
     /// Throws unless ``frame`` holds its rows, which `what` is computed from.

@@ -37,8 +37,10 @@ struct IterativeMemory: Sendable, Equatable {
         8 * n * (p + 1) + termCount * (4 * n + 4 * n + 8) + 8 * n * effectColumns + 8 * q + 8 * blockEntries
     }
 
-    /// The fit with `probes` probe vectors at its peak (see the type's documentation).
-    func fitBytes(probes: Int, gaussSeidel: Bool) -> Int {
+    /// The fit with `probes` probe vectors at its peak (see the type's documentation);
+    /// `blasMapped`: OpenBLAS's buffer is already mapped (by the approximate start taken when
+    /// the model was built), so it is in what the process holds, not in what the fit adds.
+    func fitBytes(probes: Int, gaussSeidel: Bool, blasMapped: Bool = false) -> Int {
         let m = p + 1 + probes
         let width = min(IterativeMixedModel.FitState.blockWidth(q: q), m)
         let partials = min(RowSlots.maxSlots * (q + p) * 16, RowSlots.partialBudget / 8)
@@ -58,7 +60,7 @@ struct IterativeMemory: Sendable, Equatable {
         let logDeterminant = 6 * q * min(width, probes) + partials
         var doubles = held + max(evaluation, information, logDeterminant)
         if gaussSeidel { doubles += (n + 2 * q + p) * width }
-        return 8 * doubles + MemoryBudget.blasBuffer
+        return 8 * doubles + (blasMapped ? 0 : MemoryBudget.blasBuffer)
     }
 
     /// What to try (`probes`: the fit's, nil before the fit).
@@ -75,9 +77,9 @@ struct IterativeMemory: Sendable, Equatable {
     }
 
     /// Checks the fit's memory (before its vectors are allocated), and that its largest buffer can be had.
-    func checkFit(probes: Int, gaussSeidel: Bool, available: Int? = MemoryBudget.available()) throws {
+    func checkFit(probes: Int, gaussSeidel: Bool, blasMapped: Bool = false, available: Int? = MemoryBudget.available()) throws {
         let what = "the iterative fit with \(probes) probes"
-        try MemoryBudget.require(fitBytes(probes: probes, gaussSeidel: gaussSeidel), for: what, available: available,
+        try MemoryBudget.require(fitBytes(probes: probes, gaussSeidel: gaussSeidel, blasMapped: blasMapped), for: what, available: available,
                                  advice: Self.advice(probes: probes))
         try MemoryBudget.probe(8 * 4 * q * min(IterativeMixedModel.FitState.blockWidth(q: q), p + 1 + probes), for: what, advice: Self.advice(probes: probes))
     }

@@ -115,11 +115,14 @@ extension IterativeMixedModel {
             throw IterativeFitError(message: "on more than one process the iterative method uses --preconditioner block-jacobi")
         }
         let layout = VarianceParameters(effectCounts: model.terms.map(\.k))
+        // Memory before the start: the start's cross-product maps OpenBLAS's buffer, which the
+        // estimate counts (unless the start was taken when the model was built).
+        try IterativeMemory(frame: frame).checkFit(probes: options.probes, gaussSeidel: options.preconditioner == .gaussSeidel,
+                                                   blasMapped: !approximateComponents.isEmpty)
         let approximate = approximateStart(layout, criterion: options.criterion)
         var phi = approximate ?? startingValues(layout)
         let emSteps = approximate == nil ? 2 : 0
         PhaseLog.mark(approximate == nil ? "moment start" : "approximate start")
-        try IterativeMemory(frame: frame).checkFit(probes: options.probes, gaussSeidel: options.preconditioner == .gaussSeidel)
         let state = FitState(model: model, options: options)
         var converged = false
         var iteration = 0

@@ -5,9 +5,23 @@ import MixedModels
 extension PreconditionerKind: ExpressibleByArgument {}
 
 extension FitCommand {
+    /// The matrix-free model of the data `read` returns, and the data itself when `--save` or
+    /// `--residuals` needs it (with the model frame's rows). Otherwise neither the data nor the
+    /// frame's rows outlive this call: the fit needs only the operator's sorted copy of the rows.
+    func iterativeModel(_ formula: Formula, _ read: () throws -> DataTable) throws -> (IterativeMixedModel, DataTable?, String) {
+        var table: DataTable? = try read()
+        PhaseLog.mark("read data")
+        let source = table!.source
+        let keep = save != nil || residuals != nil
+        let data = table!
+        if !keep { table = nil }    // the model's initializer then holds the only copy, and frees it
+        let model = try IterativeMixedModel(formula: formula, data: consume data, keepingRows: keep)
+        return (model, table, source)
+    }
+
     /// `--method iterative`: the matrix-free fit (conjugate gradients, stochastic traces).
-    /// - Parameter table: the whole data (one process), for `--save` and `--residuals`; nil for
-    ///   a rank of an MPI job, which holds only its share of the rows.
+    /// - Parameter table: the whole data (one process), for `--save` and `--residuals`; nil
+    ///   without them, and for a rank of an MPI job, which holds only its share of the rows.
     func fitIterative(_ model: IterativeMixedModel, table: DataTable?, dataName: String) throws {
         var options = IterativeOptions()
         options.criterion = ml ? .ml : .reml

@@ -153,21 +153,24 @@ struct FitCommand: ParsableCommand {
             let group = Processes.group
             let reader = try LMMBinaryReader(path: data, group: group)
             guard group.size > 1 else {
-                let table = try reader.readAll()
-                PhaseLog.mark("read data")
-                return try fitIterative(try IterativeMixedModel(formula: parsed, data: table), table: table, dataName: table.source)
+                let (model, table, source) = try iterativeModel(parsed) { try reader.readAll() }
+                return try fitIterative(model, table: table, dataName: source)
             }
             return try fitIterativeDistributed(parsed, reader)
         }
         // An .lmmbin file (recognised by its magic number, whatever its name) is read whole for
         // the in-memory methods, as a CSV file would be.
-        let table = LMMBinaryFormat.isBinaryFile(path: data)
-            ? try LMMBinaryReader(path: data).readAll()
-            : try CSVReader.read(path: data, for: parsed, options: modelOptions)
-        PhaseLog.mark("read data")
-        if method == .iterative {
-            return try fitIterative(try IterativeMixedModel(formula: parsed, data: table), table: table, dataName: table.source)
+        let read = { () throws -> DataTable in
+            LMMBinaryFormat.isBinaryFile(path: data)
+                ? try LMMBinaryReader(path: data).readAll()
+                : try CSVReader.read(path: data, for: parsed, options: modelOptions)
         }
+        if method == .iterative {
+            let (model, table, source) = try iterativeModel(parsed, read)
+            return try fitIterative(model, table: table, dataName: source)
+        }
+        let table = try read()
+        PhaseLog.mark("read data")
         let model = try LinearMixedModel(formula: parsed, data: table, options: modelOptions)
         let criterion: Criterion = ml ? .ml : .reml
         let result: FitResult

@@ -57,36 +57,48 @@ extension DataChecks {
         let exact = 1e-20 * spread
 
         // y on X, by modified Gram–Schmidt; centred when X has a constant column (the same
-        // space, and rounding relative to the spread rather than to the mean).
-        let hasConstant = (0..<X.columns).contains { j in
-            let first = X.values[j * n]
-            return first != 0 && (0..<n).allSatisfy { X.values[j * n + $0] == first }
-        }
-        var residual = hasConstant ? y.map { $0 - mean } : y
-        var basis: [[Double]] = []
-        if hasConstant { basis.append([Double](repeating: 1 / Double(n).squareRoot(), count: n)) }
-        for j in 0..<X.columns {
-            var v = X.column(j)
+        // space, and rounding relative to the spread rather than to the mean). A scope of its
+        // own: its n-vectors are freed before the terms' checks.
+        do {
+            let hasConstant = (0..<X.columns).contains { j in
+                let first = X.values[j * n]
+                return first != 0 && (0..<n).allSatisfy { X.values[j * n + $0] == first }
+            }
+            var residual = hasConstant ? y.map { $0 - mean } : y
+            // The constant's unit vector (1/√n in every row) comes first; it is not stored.
+            let unit = 1 / Double(n).squareRoot()
+            func removeConstant(_ v: inout [Double]) {
+                guard hasConstant else { return }
+                var dot = 0.0
+                for i in 0..<n { dot += unit * v[i] }
+                for i in 0..<n { v[i] -= dot * unit }
+            }
+            var basis: [[Double]] = []
+            for j in 0..<X.columns {
+                var v = X.column(j)
+                removeConstant(&v)
+                for q in basis {
+                    var dot = 0.0
+                    for i in 0..<n { dot += q[i] * v[i] }
+                    for i in 0..<n { v[i] -= dot * q[i] }
+                }
+                let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                guard norm > 1e-10 * (X.values[(j * n)..<((j + 1) * n)].reduce(0) { $0 + $1 * $1 }.squareRoot()) else { continue }
+                for i in 0..<n { v[i] /= norm }
+                basis.append(v)
+            }
+            removeConstant(&residual)
             for q in basis {
                 var dot = 0.0
-                for i in 0..<n { dot += q[i] * v[i] }
-                for i in 0..<n { v[i] -= dot * q[i] }
+                for i in 0..<n { dot += q[i] * residual[i] }
+                for i in 0..<n { residual[i] -= dot * q[i] }
             }
-            let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
-            guard norm > 1e-10 * (X.column(j).reduce(0) { $0 + $1 * $1 }.squareRoot()) else { continue }
-            for i in 0..<n { v[i] /= norm }
-            basis.append(v)
-        }
-        for q in basis {
-            var dot = 0.0
-            for i in 0..<n { dot += q[i] * residual[i] }
-            for i in 0..<n { residual[i] -= dot * q[i] }
-        }
-        if residual.reduce(0, { $0 + $1 * $1 }) <= exact {
-            throw FormulaError("the fixed effects reproduce the response '\(formula.response)' exactly (y = Xβ in every used row): "
-                               + "the residual variance would be 0, and a mixed model has no maximum likelihood then; "
-                               + "the response needs noise (is it computed from the covariates?)",
-                               formula: formula.text, span: formula.responseSpan)
+            if residual.reduce(0, { $0 + $1 * $1 }) <= exact {
+                throw FormulaError("the fixed effects reproduce the response '\(formula.response)' exactly (y = Xβ in every used row): "
+                                   + "the residual variance would be 0, and a mixed model has no maximum likelihood then; "
+                                   + "the response needs noise (is it computed from the covariates?)",
+                                   formula: formula.text, span: formula.responseSpan)
+            }
         }
 
         // y within each level of each term's grouping factor, on the term's effects (and, for
@@ -95,8 +107,10 @@ extension DataChecks {
             let alone = withinLevelResidual(y, mean: mean, term)
             var withX = Double.infinity
             if term.effectCount == 1 && alone > exact {
-                withX = Self.residualSumOfSquares(Self.withinLevel(y, term),
-                                                  on: (0..<X.columns).map { Self.withinLevel(X.column($0), term) })
+                let columns = X.values.withUnsafeBufferPointer { values in
+                    (0..<X.columns).map { j in Self.withinLevel(UnsafeBufferPointer(rebasing: values[(j * n)..<((j + 1) * n)]), term) }
+                }
+                withX = Self.residualSumOfSquares(Self.withinLevel(y, term), on: columns)
             }
             guard alone <= exact || withX <= exact else { continue }
             let how = alone > exact ? "the fixed effects plus a constant for each level"
@@ -111,6 +125,12 @@ extension DataChecks {
 
     /// `v` minus its projection on a one-effect term's column within each level.
     private static func withinLevel(_ v: [Double], _ term: RandomEffectsTerm) -> [Double] {
+        v.withUnsafeBufferPointer { withinLevel($0, term) }
+    }
+
+    /// `v` (a column in place, not a copy) minus its projection on a one-effect term's column
+    /// within each level.
+    private static func withinLevel(_ v: UnsafeBufferPointer<Double>, _ term: RandomEffectsTerm) -> [Double] {
         let n = v.count
         var zz = [Double](repeating: 0, count: term.levelCount), zv = zz
         for i in 0..<n {
@@ -126,11 +146,13 @@ extension DataChecks {
 
     /// The residual sum of squares of `y` on `columns` (modified Gram–Schmidt; columns that
     /// depend on earlier ones are skipped).
-    private static func residualSumOfSquares(_ y: [Double], on columns: [[Double]]) -> Double {
-        var residual = y
+    /// `y` and `columns` are consumed: the residual and the basis are computed in their place.
+    private static func residualSumOfSquares(_ y: consuming [Double], on columns: consuming [[Double]]) -> Double {
+        var residual = consume y
         var basis: [[Double]] = []
-        for column in columns {
-            var v = column
+        for k in columns.indices {
+            var v = columns[k]
+            columns[k] = []     // v the only owner: orthogonalized in place
             let original = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
             for q in basis {
                 var dot = 0.0

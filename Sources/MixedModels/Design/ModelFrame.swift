@@ -8,9 +8,9 @@ public struct ModelFrame: Sendable {
     /// Number of observations used.
     public let n: Int
     /// The response.
-    public let y: [Double]
+    public internal(set) var y: [Double]
     /// The fixed-effects model matrix, n × p (full column rank).
-    public let X: Matrix
+    public internal(set) var X: Matrix
     /// Names of the columns of `X` (`(Intercept)`, `Days`, `serviceB`).
     public let fixedEffectNames: [String]
     /// Columns of the full model matrix dropped because they were linearly dependent on
@@ -23,7 +23,7 @@ public struct ModelFrame: Sendable {
     /// Rows dropped because a column the formula uses was missing (na.omit).
     public internal(set) var droppedRowCount: Int
     /// The data table's row (0-based) of each observation: R keeps these numbers after na.omit.
-    public let dataRows: [Int]
+    public internal(set) var dataRows: [Int]
 
     /// The transformation of each variable that is not a plain numeric column (function
     /// calls, factor levels and contrasts, `scale`'s centre and scale, `poly`'s coefficients),

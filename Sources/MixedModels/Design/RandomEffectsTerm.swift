@@ -14,9 +14,9 @@ public struct RandomEffectsTerm: Sendable {
     /// Level labels of the grouping factor, in lme4's order.
     public let levels: [String]
     /// Level code of each row.
-    let codes: [Int32]
+    var codes: [Int32]
     /// The term's model matrix, n × k.
-    let effects: Matrix
+    var effects: Matrix
     /// Where the term is written in the formula.
     let span: Range<Int>
 

@@ -1,6 +1,7 @@
 /// What an iterative fit allocates beyond the model frame, estimated before it is allocated
 /// (issue 11, item 12): the matrix-free operator (a copy of X and y sorted by the primary
-/// term's level, each term's codes and effects, the row order and per-level Gram blocks), then
+/// term's level, each term's codes and effects, the row order and per-level Gram blocks; the
+/// frame's rows are released once it is built unless the model keeps them), then
 /// the fit's vectors — the solutions of every column (q × (p + 1 + probes)), the conjugate-
 /// gradient vectors of one block of columns, the per-level blocks of the two preconditioners,
 /// the Gauss–Seidel workspaces — and OpenBLAS's buffer, mapped at the first factorization of X'X.
@@ -36,26 +37,30 @@ struct IterativeMemory: Sendable, Equatable {
         8 * n * (p + 1) + termCount * (4 * n + 4 * n + 8) + 8 * n * effectColumns + 8 * q + 8 * blockEntries
     }
 
-    /// The fit with `probes` probe vectors at its peak (see the type's documentation).
-    func fitBytes(probes: Int, gaussSeidel: Bool) -> Int {
+    /// The fit with `probes` probe vectors at its peak (see the type's documentation);
+    /// `blasMapped`: OpenBLAS's buffer is already mapped (by the approximate start taken when
+    /// the model was built), so it is in what the process holds, not in what the fit adds.
+    func fitBytes(probes: Int, gaussSeidel: Bool, blasMapped: Bool = false) -> Int {
         let m = p + 1 + probes
         let width = min(IterativeMixedModel.FitState.blockWidth(q: q), m)
         let partials = min(RowSlots.maxSlots * (q + p) * 16, RowSlots.partialBudget / 8)
         // Held through the fit: the solutions of every column (the next solves' start), Z'[X y],
-        // two evaluations (u, b, c, residuals, Λ'Z'X, M), the two preconditioners' blocks and
-        // their inverses and the trace's block inverses.
-        let held = q * m + q * (p + 1) + 2 * (3 * q + n + 2 * q * p) + 5 * blockEntries
+        // one evaluation (u, b, c, residuals, Λ'Z'X, M: the last one's are freed before the
+        // next is computed), the two preconditioners' blocks and their inverses and the
+        // trace's block inverses.
+        let held = q * m + q * (p + 1) + (3 * q + n + 2 * q * p) + 5 * blockEntries
         // One evaluation: Λ'Z'[X y], c and the trace's sums per level, then a block of columns:
-        // its right-hand sides, probes, conjugate-gradient vectors (four and a workspace), the
-        // solutions' copy and the control variate's three vectors and workspace.
-        let evaluation = q * (p + 1) + 3 * q + 2 * blockEntries + 11 * q * width + partials
-        // The average-information step's variates and fitted rows; the log determinant's
-        // Lanczos vectors for a block of probes.
-        let information = 2 * n * parameterCount + 7 * q * parameterCount
+        // its right-hand sides and the conjugate-gradient vectors (four and a workspace) through
+        // the solve, then the probes (drawn again), the solutions' copy and the control
+        // variate's three vectors and workspace: six of q × width at a time.
+        let evaluation = q * (p + 1) + 3 * q + 2 * blockEntries + 6 * q * width + partials
+        // The average-information step's variates (n rows) and a stretch of their fitted rows;
+        // the log determinant's Lanczos vectors for a block of probes.
+        let information = (n + min(n, 4 * MixedModelOperator.rowChunk)) * parameterCount + 7 * q * parameterCount
         let logDeterminant = 6 * q * min(width, probes) + partials
         var doubles = held + max(evaluation, information, logDeterminant)
         if gaussSeidel { doubles += (n + 2 * q + p) * width }
-        return 8 * doubles + MemoryBudget.blasBuffer
+        return 8 * doubles + (blasMapped ? 0 : MemoryBudget.blasBuffer)
     }
 
     /// What to try (`probes`: the fit's, nil before the fit).
@@ -72,9 +77,9 @@ struct IterativeMemory: Sendable, Equatable {
     }
 
     /// Checks the fit's memory (before its vectors are allocated), and that its largest buffer can be had.
-    func checkFit(probes: Int, gaussSeidel: Bool, available: Int? = MemoryBudget.available()) throws {
+    func checkFit(probes: Int, gaussSeidel: Bool, blasMapped: Bool = false, available: Int? = MemoryBudget.available()) throws {
         let what = "the iterative fit with \(probes) probes"
-        try MemoryBudget.require(fitBytes(probes: probes, gaussSeidel: gaussSeidel), for: what, available: available,
+        try MemoryBudget.require(fitBytes(probes: probes, gaussSeidel: gaussSeidel, blasMapped: blasMapped), for: what, available: available,
                                  advice: Self.advice(probes: probes))
         try MemoryBudget.probe(8 * 4 * q * min(IterativeMixedModel.FitState.blockWidth(q: q), p + 1 + probes), for: what, advice: Self.advice(probes: probes))
     }

@@ -11,13 +11,14 @@ extension IterativeMixedModel {
     /// them) and check what one process would check over all rows. The fixed-effects design
     /// must come out the same on every share: a fixed factor with a level missing from a share,
     /// or a data-dependent transformation (`scale`, `poly`), is refused, as is a rank-deficient
-    /// X and a grouping by an interaction (`g1:g2`, `g1/g2`).
+    /// X and a grouping by an interaction (`g1:g2`, `g1/g2`). The frame keeps no rows
+    /// (``holdsRows`` is false): a process holds only its share of them.
     /// - Throws: ``LMMError``, on every process (the lowest failing rank's error).
     public convenience init(formula: Formula, share: LMMBinaryShare, group: any ProcessGroup) throws(LMMError) {
         do {
             let (frame, rowChunks) = try Self.distributedFrame(formula: formula, share: share, group: group)
             let model = MixedModelOperator(frame: frame, group: group, observations: rowChunks.total)
-            self.init(frame: frame, model: model, rowChunks: rowChunks.byChunk)
+            self.init(frame: frame, model: model, rowChunks: rowChunks.byChunk, keepingRows: false)
         } catch {
             throw LMMError(error)
         }

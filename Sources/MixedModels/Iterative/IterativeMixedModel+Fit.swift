@@ -27,6 +27,16 @@ extension IterativeMixedModel {
         var M: [Double]
         var schur: [Double]
         var schurInverse: [Double]
+
+        /// Frees the vectors over levels and rows (u, b, residuals, Λ'Z'X, M) once no step
+        /// reads them: the next evaluation replaces this one.
+        mutating func release() {
+            u = []
+            b = []
+            residuals = []
+            ZtX = []
+            M = []
+        }
     }
 
     /// The persistent state of a fit: the probes, Z'[X y], and the solutions of the last
@@ -54,16 +64,23 @@ extension IterativeMixedModel {
         init(model: MixedModelOperator, options: IterativeOptions) {
             let n = model.n, p = model.p, q = model.q
             probes = TraceProbes(count: options.probes, seed: options.seed)
-            ZtXy = Buffer(q * (p + 1))
-            do {
-                let Xy = Buffer(n * (p + 1))
-                for i in 0..<n {
-                    for t in 0..<p { Xy[i * (p + 1) + t] = model.X[i + t * n] }
-                    Xy[i * (p + 1) + p] = model.y[i]
+            let ZtXy = Buffer(q * (p + 1))
+            self.ZtXy = ZtXy
+            // Column by column from X̃ and ỹ where the operator holds them (each column's sums
+            // are the same as in one pass over all p + 1).
+            let none = Buffer(1)    // no rows held: a pointer for the empty columns
+            model.X.withUnsafeBufferPointer { X in
+                model.y.withUnsafeBufferPointer { y in
+                    for column in 0...p {
+                        let held = column < p ? X.baseAddress.map { $0 + column * n } : y.baseAddress
+                        let f = held ?? UnsafePointer(none.pointer)
+                        for j in model.terms.indices {
+                            model.gather(term: j, f, count: p + 1, columns: column..<column + 1, into: ZtXy.pointer)
+                        }
+                    }
                 }
-                for j in model.terms.indices { model.gather(term: j, Xy.pointer, count: p + 1, into: ZtXy.pointer) }
-                model.sumOverProcesses(ZtXy.pointer, count: q * (p + 1))
             }
+            model.sumOverProcesses(ZtXy.pointer, count: q * (p + 1))
             let m = p + 1 + options.probes
             let width = Self.blockWidth(q: q)
             blocks = stride(from: 0, to: m, by: width).map { $0..<min(m, $0 + width) }
@@ -98,9 +115,11 @@ extension IterativeMixedModel {
             throw IterativeFitError(message: "on more than one process the iterative method uses --preconditioner block-jacobi")
         }
         let layout = VarianceParameters(effectCounts: model.terms.map(\.k))
-        // The memory check first: the start's least squares map OpenBLAS's buffers.
-        try IterativeMemory(frame: frame).checkFit(probes: options.probes, gaussSeidel: options.preconditioner == .gaussSeidel)
-        let approximate = approximateStart(layout, criterion: options.criterion)
+        // Memory before the start: the start's cross-product maps OpenBLAS's buffer, which the
+        // estimate counts (unless the start was taken when the model was built).
+        try IterativeMemory(frame: frame).checkFit(probes: options.probes, gaussSeidel: options.preconditioner == .gaussSeidel,
+                                                   blasMapped: approximateComponents != nil)
+        let approximate = approximateStart(layout)
         var phi = approximate ?? startingValues(layout)
         let emSteps = approximate == nil ? 2 : 0
         PhaseLog.mark(approximate == nil ? "moment start" : "approximate start")
@@ -164,6 +183,7 @@ extension IterativeMixedModel {
                 break
             }
             phi = candidate
+            evaluation.release()    // its vectors before the next evaluation's
             evaluation = try evaluate(phi: phi, layout: layout, state: state, options: options)
             lastInformation = nil
         }
@@ -179,32 +199,23 @@ extension IterativeMixedModel {
     }
 
     /// The approximate start of the exact engine (its sums over rows combined over the
-    /// processes, so every process gets the same start), or nil when it is not admissible.
-    func approximateStart(_ layout: VarianceParameters, criterion: Criterion) -> [Double]? {
-        let start = ApproximateStart(frame: frame, parameters: parameters, combine: { self.model.sumOverProcesses($0) })
-        let (covariances, sigmaSquared) = start.components(criterion: criterion)
+    /// processes, so every process gets the same start), or nil when it is not admissible;
+    /// without the frame's rows, from the components taken at construction
+    /// (``approximateComponents``). One start for REML and ML (σ² on n − p degrees of freedom).
+    func approximateStart(_ layout: VarianceParameters) -> [Double]? {
+        let (covariances, sigmaSquared) = approximateComponents
+            ?? ApproximateStart(frame: frame, parameters: parameters, combine: { self.model.sumOverProcesses($0) })
+                .components(criterion: .reml)
         let phi = layout.join(covariances, sigmaSquared)
         guard phi.allSatisfy(\.isFinite), isAdmissible(phi, layout) else { return nil }
         return phi
     }
 
     /// A moment start: half of var(y) to σ², the other half split over the terms, each effect
-    /// scaled by the mean square of its column.
+    /// scaled by the mean square of its column (``momentSums``).
     func startingValues(_ layout: VarianceParameters) -> [Double] {
-        // Sums over rows: this process's, then over the processes. The variance is the user's
-        // response's (the operator holds y's residual on X, see FixedEffectBasis).
         let n = Double(model.observations)
-        let mean = model.sumOverProcesses([frame.y.reduce(0, +)])[0] / n
-        var sums = [frame.y.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }]
-        for term in frame.randomTerms {
-            let effects = term.effects.values
-            for r in 0..<term.effectCount {
-                var square = 0.0
-                for i in 0..<model.n { square += effects[i + r * model.n] * effects[i + r * model.n] }
-                sums.append(square)
-            }
-        }
-        sums = model.sumOverProcesses(sums)
+        let sums = momentSums
         let variance = sums[0] / max(n - 1, 1)
         let share = 0.5 * variance / Double(model.terms.count)
         var next = 1
@@ -217,6 +228,24 @@ extension IterativeMixedModel {
             return V
         }
         return layout.join(covariances, 0.5 * variance)
+    }
+
+    /// The sums of the moment start over `frame`'s rows, then over the processes (collective):
+    /// Σ(y − ȳ)² of the user's response (the operator holds y's residual on X, see
+    /// ``FixedEffectBasis``), then per term and effect Σ eᵢ².
+    static func momentSums(frame: ModelFrame, model: MixedModelOperator) -> [Double] {
+        let n = Double(model.observations)
+        let mean = model.sumOverProcesses([frame.y.reduce(0, +)])[0] / n
+        var sums = [frame.y.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }]
+        for term in frame.randomTerms {
+            let effects = term.effects.values
+            for r in 0..<term.effectCount {
+                var square = 0.0
+                for i in 0..<model.n { square += effects[i + r * model.n] * effects[i + r * model.n] }
+                sums.append(square)
+            }
+        }
+        return model.sumOverProcesses(sums)
     }
 
     /// Every block positive definite and σ² positive.
@@ -261,16 +290,21 @@ extension IterativeMixedModel {
             let width = columns.count
             let fixed = columns.lowerBound..<max(columns.lowerBound, min(columns.upperBound, p + 1))
             let probes = (max(columns.lowerBound, p + 1) - (p + 1))..<(columns.upperBound - (p + 1))
-            let rhs = Buffer(q * width)
-            for a in 0..<q { for column in fixed { rhs[a * width + column - columns.lowerBound] = ZtXy[a * (p + 1) + column] } }
-            let z = Buffer(q * probes.count)
-            if !probes.isEmpty {
-                state.probes.fill(probes: probes, q: q, dimension: q, into: z.pointer)
-                let shift = fixed.count
-                for a in 0..<q { for j in 0..<probes.count { rhs[a * width + shift + j] = z[a * probes.count + j] } }
-            }
             let x = state.solutions[block]
-            let report = solvers.A.solve(rhs.pointer, count: width, x: x.pointer)
+            // The right-hand sides (and the probes among them) live only through the solve; the
+            // probes are drawn again for the traces (the same values), not held meanwhile.
+            let report: ConjugateGradient.Report
+            do {
+                let rhs = Buffer(q * width)
+                for a in 0..<q { for column in fixed { rhs[a * width + column - columns.lowerBound] = ZtXy[a * (p + 1) + column] } }
+                if !probes.isEmpty {
+                    let z = Buffer(q * probes.count)
+                    state.probes.fill(probes: probes, q: q, dimension: q, into: z.pointer)
+                    let shift = fixed.count
+                    for a in 0..<q { for j in 0..<probes.count { rhs[a * width + shift + j] = z[a * probes.count + j] } }
+                }
+                report = solvers.A.solve(rhs.pointer, count: width, x: x.pointer)
+            }
             guard report.converged else {
                 throw IterativeFitError(message: "conjugate gradients did not reach a relative residual of \(options.solverTolerance) in \(solvers.A.maxIterations) iterations")
             }
@@ -282,6 +316,8 @@ extension IterativeMixedModel {
                 }
             }
             if !probes.isEmpty {
+                let z = Buffer(q * probes.count)
+                state.probes.fill(probes: probes, q: q, dimension: q, into: z.pointer)
                 let solutions = Buffer(q * probes.count)
                 let shift = fixed.count
                 for a in 0..<q { for j in 0..<probes.count { solutions[a * probes.count + j] = x[a * width + shift + j] } }
@@ -367,7 +403,8 @@ extension IterativeMixedModel {
                 }
             }
         }
-        return (b, zip(model.y, f).map { $0 - $1 })
+        for i in 0..<model.n { f[i] = model.y[i] - f[i] }    // the residuals, in f's place
+        return (b, f)
     }
 
     /// The average-information matrix ½ wₐ'P w_b (Gilmour, Thompson & Cullis 1995) with working
@@ -427,17 +464,23 @@ extension IterativeMixedModel {
             for r in 0..<p { for s in 0..<p { for c in 0..<count { betaW[r * count + c] += evaluation.schurInverse[r + s * p] * reduced[s * count + c] } } }
             for a in 0..<q { for t in 0..<p { for c in 0..<count { u[a * count + c] -= evaluation.M[a * p + t] * betaW[t * count + c] } } }
         }
-        let lambda = Buffer(q * count), fittedRows = Buffer(n * count)
+        let lambda = Buffer(q * count)
         model.applyLambda(u.pointer, count: count, into: lambda.pointer)
         var blocks = Array(model.terms.indices)
         if includeFixed { blocks.append(model.terms.count) }
-        model.rowProduct(lambdaV: lambda.pointer, beta: includeFixed ? betaW.pointer : nil, count: count,
-                         blocks: blocks, accumulate: false, into: fittedRows.pointer)
+        // The fitted rows a stretch at a time (not n × count at once), summed in row order.
+        let stretch = 4 * MixedModelOperator.rowChunk
+        let fittedRows = Buffer(min(n, stretch) * count)
         var information = [Double](repeating: 0, count: count * count)
-        for i in 0..<n {
-            for b in 0..<count {
-                let Pw = (w[i * count + b] - fittedRows[i * count + b]) / sigmaSquared
-                for a in 0..<count { information[a + b * count] += 0.5 * w[i * count + a] * Pw }
+        for first in stride(from: 0, to: n, by: stretch) {
+            let rows = first..<min(n, first + stretch)
+            model.rowProduct(lambdaV: lambda.pointer, beta: includeFixed ? betaW.pointer : nil, count: count, rows: rows,
+                             blocks: blocks, accumulate: false, into: fittedRows.pointer)
+            for i in rows {
+                for b in 0..<count {
+                    let Pw = (w[i * count + b] - fittedRows[(i - first) * count + b]) / sigmaSquared
+                    for a in 0..<count { information[a + b * count] += 0.5 * w[i * count + a] * Pw }
+                }
             }
         }
         information = model.sumOverProcesses(information)

@@ -9,42 +9,77 @@ import Foundation
 ///     let model = try IterativeMixedModel(formula: formula, data: table)
 ///     let fit = try model.fit(IterativeOptions())
 public final class IterativeMixedModel {
+    /// The model frame: its names, levels and counts always; its rows (y, X, the terms' codes
+    /// and effects, the data rows) only when the model was built keeping them (``holdsRows``).
     public let frame: ModelFrame
+    /// Whether ``frame`` holds its rows, which ``FittedValues/init(iterative:result:)`` and
+    /// ``SavedModel/init(iterative:result:data:dataPath:)`` need. The fit itself needs only the
+    /// operator's copy of them (sorted by level).
+    public let holdsRows: Bool
     let model: MixedModelOperator
     let parameters: CovarianceParameters
     /// The rows held, by the file chunk they come from (in a distributed fit the process owns
     /// chunks rank, rank + K, …; alone, one entry for every row): the order of the residuals.
     let rowChunks: [Int]
+    /// The sums of the moment start (``startingValues(_:)``), over every process: Σ(y − ȳ)²,
+    /// then per term and effect Σ eᵢ², taken from the frame's rows when the model is built.
+    let momentSums: [Double]
+    /// Without the frame's rows: the approximate start's components (``ApproximateStart``),
+    /// taken from them at construction; with them, nil (computed at the fit). One start serves
+    /// REML and ML (σ² on n − p degrees of freedom: the criteria's starts differ by p/n).
+    let approximateComponents: (covariances: [Matrix], sigmaSquared: Double)?
 
     /// Builds the model frame and the matrix-free operator.
+    /// - Parameter keepingRows: false to release the frame's rows once the operator holds its
+    ///   copy of them (about half the memory of the data at the fit's peak); the model then
+    ///   gives no ``FittedValues`` nor ``SavedModel``.
+    ///   `data` is consumed: given up by the caller (`consume table`), it is freed once the
+    ///   frame is built, before the operator.
     /// - Throws: ``LMMError``: ``LMMError/formula(_:)`` for a formula that does not fit the data.
-    public convenience init(formula: Formula, data: DataTable) throws(LMMError) {
+    public convenience init(formula: Formula, data: consuming DataTable, keepingRows: Bool = true) throws(LMMError) {
         do {
-            try self.init(checking: formula, data: data)
+            try self.init(checking: formula, data: consume data, keepingRows: keepingRows)
         } catch {
             throw LMMError(error)
         }
     }
 
     /// The work of the initializer above (which wraps its errors).
-    init(checking formula: Formula, data: DataTable) throws {
-        frame = try ModelFrame(formula: formula, data: data)
+    convenience init(checking formula: Formula, data: consuming DataTable, keepingRows: Bool) throws {
+        let frame = try ModelFrame(formula: formula, data: data)    // its last use: consumed there
         PhaseLog.mark("model frame")
         // Memory is checked before the operator is built, and the fit's before the fit (issue 11, item 12).
         try IterativeMemory(frame: frame).checkOperator()
-        model = MixedModelOperator(frame: frame)
-        parameters = CovarianceParameters(effectCounts: frame.randomTerms.map(\.effectCount))
-        rowChunks = [frame.n]
+        let model = MixedModelOperator(frame: frame)
+        self.init(frame: frame, model: model, rowChunks: [frame.n], keepingRows: keepingRows)
         PhaseLog.mark("level index, per-level blocks")
     }
 
     /// A model of `frame`'s rows through `model` (one process's share of the rows with a
-    /// group of several; ``rowChunks`` say how they fall in the file's chunks).
-    init(frame: ModelFrame, model: MixedModelOperator, rowChunks: [Int]) {
-        self.frame = frame
+    /// group of several; ``rowChunks`` say how they fall in the file's chunks). Collective.
+    init(frame: ModelFrame, model: MixedModelOperator, rowChunks: [Int], keepingRows: Bool) {
+        self.frame = keepingRows ? frame : frame.withoutRows()
+        holdsRows = keepingRows
         self.model = model
         self.rowChunks = rowChunks
-        parameters = CovarianceParameters(effectCounts: frame.randomTerms.map(\.effectCount))
+        let parameters = CovarianceParameters(effectCounts: frame.randomTerms.map(\.effectCount))
+        self.parameters = parameters
+        momentSums = Self.momentSums(frame: frame, model: model)
+        if keepingRows {
+            approximateComponents = nil
+        } else {
+            // Collective (in the same order on every process), as at the fit.
+            approximateComponents = ApproximateStart(frame: frame, parameters: parameters, combine: { model.sumOverProcesses($0) })
+                .components(criterion: .reml)
+        }
+    }
+
+    /// Throws unless ``frame`` holds its rows, which `what` is computed from.
+    func requireRows(for what: String) throws {
+        guard holdsRows else {
+            throw InputError("\(what) cannot be computed: this iterative model released its frame's rows "
+                             + "(built with keepingRows: false, or on more than one process)")
+        }
     }
 
     /// Rows this process holds (of the model's, after na.omit): all of them alone, its share

@@ -22,8 +22,10 @@ public struct FittedValues: Sendable {
 
     /// The fitted values of `result`, a matrix-free fit of `model` (``IterativeMixedModel``),
     /// from its model frame, β̂ and b̂.
-    /// - Throws: ``InputError`` when the result's random effects are not the model's.
+    /// - Throws: ``InputError`` when the result's random effects are not the model's, or the
+    ///   model was built without keeping its rows (``IterativeMixedModel/holdsRows``).
     public init(iterative model: IterativeMixedModel, result: FitResult) throws {
+        try model.requireRows(for: "fitted values and residuals")
         let modes = try SavedModel.conditionalModes(of: result, frame: model.frame).modes
         self.init(frame: model.frame, beta: result.fixedEffects, modes: modes, sigma: result.sigma)
     }

@@ -15,8 +15,10 @@ extension SavedModel {
     /// the file at `dataPath`, a CSV or `.lmmbin` file). The file records what is approximate
     /// (``approximations``) and no joint covariance of b̂ and β̂: conditional prediction
     /// intervals are not available for it, population-level ones are (Cov(β̂) is exact given θ).
-    /// - Throws: as ``init(model:result:data:dataPath:options:)``.
+    /// - Throws: as ``init(model:result:data:dataPath:options:)``; ``InputError`` when the
+    ///   model was built without keeping its rows (``IterativeMixedModel/holdsRows``).
     public init(iterative model: IterativeMixedModel, result: FitResult, data: DataTable, dataPath: String) throws {
+        try model.requireRows(for: "the saved model")
         try self.init(frame: model.frame, parameters: nil, result: result, data: data, dataPath: dataPath,
                       options: ModelOptions())
         approximations = [

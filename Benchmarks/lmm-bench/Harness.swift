@@ -42,3 +42,16 @@ enum Harness {
         return String(format: "%.2f s", seconds)
     }
 }
+
+extension Harness {
+    /// `lmm` and `datagen` beside this `lmm-bench` executable (the commands that run whole
+    /// processes need both).
+    static func siblingTools() throws -> (lmm: String, datagen: String) {
+        let bin = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let lmm = bin.appendingPathComponent("lmm").path, datagen = bin.appendingPathComponent("datagen").path
+        for tool in [lmm, datagen] where !FileManager.default.isExecutableFile(atPath: tool) {
+            throw ValidationErrorText("\(tool) is missing: build all products (swift build -c release)")
+        }
+        return (lmm, datagen)
+    }
+}

@@ -66,11 +66,7 @@ struct TruthCommand: ParsableCommand {
         guard !plan.isEmpty else { throw ValidationError("give at least one --run METHOD:ROWS:SEEDS") }
         let fm = FileManager.default
         try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let bin = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        let lmm = bin.appendingPathComponent("lmm").path, datagen = bin.appendingPathComponent("datagen").path
-        for tool in [lmm, datagen] where !fm.isExecutableFile(atPath: tool) {
-            throw ValidationErrorText("\(tool) is missing: build all products (swift build -c release)")
-        }
+        let (lmm, datagen) = try Harness.siblingTools()
         var components: [String] = []
         var measured: [Measured] = []
         for (index, run) in plan.enumerated() {

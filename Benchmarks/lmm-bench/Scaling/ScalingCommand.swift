@@ -50,11 +50,7 @@ struct ScalingCommand: ParsableCommand {
     func run() throws {
         let fm = FileManager.default
         try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let bin = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        let lmm = bin.appendingPathComponent("lmm").path, datagen = bin.appendingPathComponent("datagen").path
-        for tool in [lmm, datagen] where !fm.isExecutableFile(atPath: tool) {
-            throw ValidationErrorText("\(tool) is missing: build all products (swift build -c release)")
-        }
+        let (lmm, datagen) = try Harness.siblingTools()
         let haveR = !noLme4 && Self.rscriptHasLme4() && fm.fileExists(atPath: rScript)
         let earlier = try merge.map { try ScalingResult.load(csv: $0) } ?? []
         var results: [ScalingResult] = []

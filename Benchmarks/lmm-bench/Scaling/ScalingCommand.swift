@@ -103,7 +103,7 @@ struct ScalingCommand: ParsableCommand {
     private func measure(lmm: String, method name: String, item: ScalingCase, data: String, truth: Truth) throws -> ScalingResult {
         var result = ScalingResult(shape: item.shape, rows: item.rows, levels: item.levels, method: name, status: "ok",
                                    seconds: 0, peakMegabytes: 0, note: "")
-        if name == "exact" || name == "mackay" || name == "em", item.denseBlock > 14_000 {
+        if name == "exact" || name == "mackay" || name == "em", item.denseBlock > 24_000 {
             result.status = "skipped"
             result.note = "dense block of \(item.denseBlock) levels: use adam"
             return result

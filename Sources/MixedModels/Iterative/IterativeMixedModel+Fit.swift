@@ -115,10 +115,10 @@ extension IterativeMixedModel {
             throw IterativeFitError(message: "on more than one process the iterative method uses --preconditioner block-jacobi")
         }
         let layout = VarianceParameters(effectCounts: model.terms.map(\.k))
-        // Memory before the start: the start's cross-product maps OpenBLAS's buffer, which the
-        // estimate counts (unless the start was taken when the model was built).
+        // OpenBLAS's buffer is mapped already: the approximate start's cross-product, taken when
+        // the model was built, mapped it.
         try IterativeMemory(frame: frame).checkFit(probes: options.probes, gaussSeidel: options.preconditioner == .gaussSeidel,
-                                                   blasMapped: approximateComponents != nil)
+                                                   blasMapped: true)
         let approximate = approximateStart(layout)
         var phi = approximate ?? startingValues(layout)
         let emSteps = approximate == nil ? 2 : 0
@@ -187,25 +187,17 @@ extension IterativeMixedModel {
             evaluation = try evaluate(phi: phi, layout: layout, state: state, options: options)
             lastInformation = nil
         }
-        let information: [Double]
-        if let lastInformation {
-            information = lastInformation
-        } else {
-            information = try averageInformation(evaluation, layout: layout, state: state, options: options).0
-        }
+        let information = try lastInformation ?? averageInformation(evaluation, layout: layout, state: state, options: options).0
         state.release()     // before the log determinant's Lanczos vectors
         return try result(evaluation, information: information, layout: layout, state: state, options: options,
                           iterations: iteration, converged: converged, start: begin)
     }
 
-    /// The approximate start of the exact engine (its sums over rows combined over the
-    /// processes, so every process gets the same start), or nil when it is not admissible;
-    /// without the frame's rows, from the components taken at construction
-    /// (``approximateComponents``). One start for REML and ML (σ² on n − p degrees of freedom).
+    /// The approximate start of the exact engine taken when the model was built
+    /// (``approximateComponents``: its sums over rows combined over the processes, so every
+    /// process gets the same start), or nil when it is not admissible.
     func approximateStart(_ layout: VarianceParameters) -> [Double]? {
         let (covariances, sigmaSquared) = approximateComponents
-            ?? ApproximateStart(frame: frame, parameters: parameters, combine: { self.model.sumOverProcesses($0) })
-                .components(criterion: .reml)
         let phi = layout.join(covariances, sigmaSquared)
         guard phi.allSatisfy(\.isFinite), isAdmissible(phi, layout) else { return nil }
         return phi

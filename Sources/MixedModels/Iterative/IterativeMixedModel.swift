@@ -24,10 +24,10 @@ public final class IterativeMixedModel {
     /// The sums of the moment start (``startingValues(_:)``), over every process: Σ(y − ȳ)²,
     /// then per term and effect Σ eᵢ², taken from the frame's rows when the model is built.
     let momentSums: [Double]
-    /// Without the frame's rows: the approximate start's components (``ApproximateStart``),
-    /// taken from them at construction; with them, nil (computed at the fit). One start serves
-    /// REML and ML (σ² on n − p degrees of freedom: the criteria's starts differ by p/n).
-    let approximateComponents: (covariances: [Matrix], sigmaSquared: Double)?
+    /// The approximate start's components (``ApproximateStart``), taken from the frame's rows
+    /// when the model is built (whether or not it keeps them). One start serves REML and ML
+    /// (σ² on n − p degrees of freedom: the criteria's starts differ by p/n).
+    let approximateComponents: (covariances: [Matrix], sigmaSquared: Double)
 
     /// Builds the model frame and the matrix-free operator.
     /// - Parameter keepingRows: false to release the frame's rows once the operator holds its
@@ -65,13 +65,9 @@ public final class IterativeMixedModel {
         let parameters = CovarianceParameters(effectCounts: frame.randomTerms.map(\.effectCount))
         self.parameters = parameters
         momentSums = Self.momentSums(frame: frame, model: model)
-        if keepingRows {
-            approximateComponents = nil
-        } else {
-            // Collective (in the same order on every process), as at the fit.
-            approximateComponents = ApproximateStart(frame: frame, parameters: parameters, combine: { model.sumOverProcesses($0) })
-                .components(criterion: .reml)
-        }
+        // Collective (in the same order on every process).
+        approximateComponents = ApproximateStart(frame: frame, parameters: parameters, combine: { model.sumOverProcesses($0) })
+            .components(criterion: .reml)
     }
 
     /// Throws unless ``frame`` holds its rows, which `what` is computed from.

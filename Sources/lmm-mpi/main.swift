@@ -12,6 +12,7 @@ import Foundation
 import LMMCommandLine
 import MixedModelsMPI
 
+Allocator.configure()
 guard let group = MPIProcessGroup() else {
     FileHandle.standardError.write(Data("lmm-mpi: error: MPI could not be initialized\n".utf8))
     exit(1)

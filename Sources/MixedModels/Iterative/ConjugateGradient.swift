@@ -37,17 +37,22 @@ final class ConjugateGradient {
         self.maxIterations = maxIterations
     }
 
-    /// Solves for m right-hand sides `b` (dimension × m, coordinate-major); `x` holds the
+    /// Solves for m right-hand sides `b` (dimension × m, coordinate-major), which the solve
+    /// overwrites (they become its residuals: one block of vectors less); `x` holds the
     /// starting guess (zeros, or the solution at a nearby θ) and receives the solution.
-    func solve(_ b: UnsafePointer<Double>, count m: Int, x: UnsafeMutablePointer<Double>) -> Report {
+    ///
+    /// Four blocks of dimension × m are live through the solve: the residuals (in `b`), the
+    /// search directions, the products H d — which also hold the preconditioned residuals
+    /// z = M⁻¹r between one product and the next, as each is dead while the other is needed —
+    /// and the operator's workspace.
+    func solve(_ b: UnsafeMutablePointer<Double>, count m: Int, x: UnsafeMutablePointer<Double>) -> Report {
         let dimension = model.dimension(includeFixed: includeFixed)
         let size = dimension * m
         let workspace = OperatorWorkspace(model: model, count: m)
-        let r = UnsafeMutablePointer<Double>.allocate(capacity: size)
-        let z = UnsafeMutablePointer<Double>.allocate(capacity: size)
         let direction = UnsafeMutablePointer<Double>.allocate(capacity: size)
         let product = UnsafeMutablePointer<Double>.allocate(capacity: size)
-        defer { r.deallocate(); z.deallocate(); direction.deallocate(); product.deallocate() }
+        defer { direction.deallocate(); product.deallocate() }
+        let r = b, z = product
         let vectors = BlockVectors(dimension: dimension, count: m, threads: model.threads)
 
         var bNorm = vectors.dots(b, b).map { $0.squareRoot() }

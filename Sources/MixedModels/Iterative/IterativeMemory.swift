@@ -2,8 +2,8 @@
 /// (issue 11, item 12): the matrix-free operator (a copy of X and y sorted by the primary
 /// term's level, each term's codes and effects, the row order and per-level Gram blocks; the
 /// frame's rows are released once it is built unless the model keeps them), then
-/// the fit's vectors — the solutions of every column (q × (p + 1 + probes)), the conjugate-
-/// gradient vectors of one block of columns, the per-level blocks of the two preconditioners,
+/// the fit's vectors — the solutions of every column (q × (p + 1 + probes), single precision),
+/// the conjugate-gradient vectors of one block of columns, the per-level blocks of the two preconditioners,
 /// the Gauss–Seidel workspaces — and OpenBLAS's buffer, mapped at the first factorization of X'X.
 struct IterativeMemory: Sendable, Equatable {
     var n: Int
@@ -44,20 +44,24 @@ struct IterativeMemory: Sendable, Equatable {
         let m = p + 1 + probes
         let width = min(IterativeMixedModel.FitState.blockWidth(q: q), m)
         let partials = min(RowSlots.maxSlots * (q + p) * 16, RowSlots.partialBudget / 8)
-        // Held through the fit: the solutions of every column (the next solves' start), Z'[X y],
-        // one evaluation (u, b, c, residuals, Λ'Z'X, M: the last one's are freed before the
-        // next is computed), the two preconditioners' blocks and their inverses and the
-        // trace's block inverses.
-        let held = q * m + q * (p + 1) + (3 * q + n + 2 * q * p) + 5 * blockEntries
+        // A product forms Λv in its output unless its passes over the rows overlap.
+        func vectors(_ base: Int, _ columns: Int) -> Int { (base + (MixedModelOperator.passesOverlap(columns) ? 1 : 0)) * q * columns }
+        // Held through the fit: the solutions of every column and of the variates (single
+        // precision: the next solves' start), Z'[X y], one evaluation (u, b, c, residuals,
+        // Λ'Z'X, M: the last one's are freed before the next is computed), the two
+        // preconditioners' blocks and their inverses and the trace's block inverses.
+        let held = (q * (m + parameterCount) + 1) / 2 + q * (p + 1) + (3 * q + n + 2 * q * p) + 5 * blockEntries
         // One evaluation: Λ'Z'[X y], c and the trace's sums per level, then a block of columns:
-        // its right-hand sides and the conjugate-gradient vectors (four and a workspace) through
-        // the solve, then the probes (drawn again), the solutions' copy and the control
-        // variate's three vectors and workspace: six of q × width at a time.
-        let evaluation = q * (p + 1) + 3 * q + 2 * blockEntries + 6 * q * width + partials
-        // The average-information step's variates (n rows) and a stretch of their fitted rows;
-        // the log determinant's Lanczos vectors for a block of probes.
-        let information = (n + min(n, 4 * MixedModelOperator.rowChunk)) * parameterCount + 7 * q * parameterCount
-        let logDeterminant = 6 * q * min(width, probes) + partials
+        // the solve's start and solution, its right-hand sides (which become the residuals), the
+        // directions and the products (which also hold the preconditioned residuals); then the
+        // solutions, the probes (drawn again) and the control variate's two vectors.
+        let evaluation = q * (p + 1) + 3 * q + 2 * blockEntries + vectors(4, width) + partials
+        // The average-information step: the variates' coefficients and cross-products, the
+        // solve's vectors (as above), and a stretch of the variates' and fitted rows; the log
+        // determinant's Lanczos vectors for a block of probes.
+        let stretch = min(n, 4 * MixedModelOperator.rowChunk)
+        let information = 2 * stretch * parameterCount + vectors(5, parameterCount) + partials
+        let logDeterminant = vectors(4, min(width, probes)) + partials
         var doubles = held + max(evaluation, information, logDeterminant)
         if gaussSeidel { doubles += (n + 2 * q + p) * width }
         return 8 * doubles + (blasMapped ? 0 : MemoryBudget.blasBuffer)

@@ -28,14 +28,17 @@ extension IterativeMixedModel {
         var schur: [Double]
         var schurInverse: [Double]
 
-        /// Frees the vectors over levels and rows (u, b, residuals, Λ'Z'X, M) once no step
-        /// reads them: the next evaluation replaces this one.
+        /// Frees the vectors over levels and rows (u, b, residuals, Λ'Z'X, M, the per-level
+        /// blocks of the estimate) once no step reads them: the next evaluation replaces this one.
         mutating func release() {
             u = []
             b = []
             residuals = []
             ZtX = []
             M = []
+            estimate.levelBlocks = []
+            estimate.blockInverses = []
+            estimate.levelDiagonalErrors = []
         }
     }
 
@@ -52,14 +55,17 @@ extension IterativeMixedModel {
         let ZtXy: Buffer
         /// The blocks of columns of [X y | probes].
         let blocks: [Range<Int>]
-        /// Per block, the solutions of A x = [Λ'Z'X  Λ'Z'y  z] at the last θ (q × block width).
-        private(set) var solutions: [Buffer]
-        var variateSolution: Buffer?
+        /// Per block, the solutions of A x = [Λ'Z'X  Λ'Z'y  z] at the last θ (q × block width),
+        /// in single precision: they only start the next solves.
+        private(set) var solutions: [SingleBuffer]
+        /// The average-information solves' last solutions (q × variance parameters), likewise.
+        var variateSolution: SingleBuffer?
 
         /// Columns per block: 16 (one pass over the rows per conjugate-gradient iteration), or 8
-        /// when a block's vectors (about seven of q × 16 doubles) would pass 512 MB. The width
-        /// changes no value, only the memory and the passes over the rows.
-        static func blockWidth(q: Int) -> Int { 7 * q * 16 * 8 <= 512 << 20 ? 16 : 8 }
+        /// when a block's vectors (four of q × 16 doubles: the solution, the residuals, the
+        /// directions and the products) would pass 512 MB. The width changes no value, only the
+        /// memory and the passes over the rows.
+        static func blockWidth(q: Int) -> Int { 4 * q * 16 * 8 <= 512 << 20 ? 16 : 8 }
 
         init(model: MixedModelOperator, options: IterativeOptions) {
             let n = model.n, p = model.p, q = model.q
@@ -84,7 +90,7 @@ extension IterativeMixedModel {
             let m = p + 1 + options.probes
             let width = Self.blockWidth(q: q)
             blocks = stride(from: 0, to: m, by: width).map { $0..<min(m, $0 + width) }
-            solutions = blocks.map { Buffer(q * $0.count) }
+            solutions = blocks.map { SingleBuffer(q * $0.count) }
         }
 
         /// Frees the solutions (and the variates'), once no solve follows.
@@ -282,9 +288,13 @@ extension IterativeMixedModel {
             let width = columns.count
             let fixed = columns.lowerBound..<max(columns.lowerBound, min(columns.upperBound, p + 1))
             let probes = (max(columns.lowerBound, p + 1) - (p + 1))..<(columns.upperBound - (p + 1))
-            let x = state.solutions[block]
-            // The right-hand sides (and the probes among them) live only through the solve; the
-            // probes are drawn again for the traces (the same values), not held meanwhile.
+            // The solve works in doubles from the last solutions, kept in single precision.
+            let stored = state.solutions[block]
+            let x = Buffer(q * width)
+            stored.load(into: x.pointer)
+            // The right-hand sides (and the probes among them) live only through the solve (it
+            // overwrites them); the probes are drawn again for the traces (the same values),
+            // not held meanwhile.
             let report: ConjugateGradient.Report
             do {
                 let rhs = Buffer(q * width)
@@ -300,6 +310,7 @@ extension IterativeMixedModel {
             guard report.converged else {
                 throw IterativeFitError(message: "conjugate gradients did not reach a relative residual of \(options.solverTolerance) in \(solvers.A.maxIterations) iterations")
             }
+            stored.store(x.pointer)
             iterations = max(iterations, report.maxIterations)
             for column in fixed {
                 let index = column - columns.lowerBound
@@ -310,10 +321,7 @@ extension IterativeMixedModel {
             if !probes.isEmpty {
                 let z = Buffer(q * probes.count)
                 state.probes.fill(probes: probes, q: q, dimension: q, into: z.pointer)
-                let solutions = Buffer(q * probes.count)
-                let shift = fixed.count
-                for a in 0..<q { for j in 0..<probes.count { solutions[a * probes.count + j] = x[a * width + shift + j] } }
-                accumulator.add(probes: probes, z: z.pointer, solutions: solutions.pointer)
+                accumulator.add(probes: probes, z: z.pointer, solutions: x.pointer, stride: width, offset: fixed.count)
             }
             PhaseLog.mark("evaluation: block \(block + 1), \(width) × \(report.maxIterations) iterations")
         }
@@ -399,16 +407,11 @@ extension IterativeMixedModel {
         return (b, f)
     }
 
-    /// The average-information matrix ½ wₐ'P w_b (Gilmour, Thompson & Cullis 1995) with working
-    /// variates wₐ = (∂V/∂φₐ) P y: for a covariance entry Z (I ⊗ Eᵣₛ Σⱼ⁻¹) b̂ⱼ, for σ² ê/σ².
-    /// P w is the residual of the mixed-model fit of w, over σ² (ML: V⁻¹w, without X).
-    /// - Returns: the matrix (column-major) and the CG iterations of its solves.
-    func averageInformation(_ evaluation: Evaluation, layout: VarianceParameters, state: FitState,
-                            options: IterativeOptions) throws -> ([Double], Int) {
-        let (covariances, sigmaSquared) = layout.split(evaluation.phi)
-        let q = model.q, p = model.p, n = model.n, count = layout.count
-        let includeFixed = options.criterion == .reml
-        // Per parameter, the coefficients on its term's coordinates (Z applied after).
+    /// The coefficients on Z's columns of the average information's working variates
+    /// (q × count): for covariance entry (r, s) of term j, (I ⊗ Eᵣₛ Σⱼ⁻¹) b̂ⱼ on the term's
+    /// coordinates; for σ² (the last column), b̂.
+    func variateCoefficients(_ evaluation: Evaluation, covariances: [Matrix], count: Int) throws -> Buffer {
+        let q = model.q
         let V = Buffer(q * count)
         var a = 0
         for (j, term) in model.terms.enumerated() {
@@ -431,47 +434,93 @@ extension IterativeMixedModel {
                 }
             }
         }
-        let w = Buffer(n * count)
-        model.rowProduct(lambdaV: V.pointer, beta: nil, count: count, blocks: Array(model.terms.indices), accumulate: false, into: w.pointer)
-        for i in 0..<n { w[i * count + count - 1] = evaluation.residuals[i] / sigmaSquared }
+        for index in 0..<q { V[index * count + count - 1] = evaluation.b[index] }
+        return V
+    }
+
+    /// The average-information matrix ½ wₐ'P w_b (Gilmour, Thompson & Cullis 1995) with working
+    /// variates wₐ = (∂V/∂φₐ) P y: for a covariance entry Z (I ⊗ Eᵣₛ Σⱼ⁻¹) b̂ⱼ, for σ² ê/σ².
+    /// P w is the residual of the mixed-model fit of w, over σ² (ML: V⁻¹w, without X).
+    /// - Returns: the matrix (column-major) and the CG iterations of its solves.
+    func averageInformation(_ evaluation: Evaluation, layout: VarianceParameters, state: FitState,
+                            options: IterativeOptions) throws -> ([Double], Int) {
+        let (covariances, sigmaSquared) = layout.split(evaluation.phi)
+        let q = model.q, p = model.p, n = model.n, count = layout.count
+        let includeFixed = options.criterion == .reml
+        // The variates' coefficients on Z's columns (``variateCoefficients``); σ²'s variate
+        // ê/σ² = (ỹ − X̃β̂ − Zb̂)/σ² is not of that form: its coefficients are b̂, Z'Zb̂ is taken
+        // with the others and Z'ê formed from it. The variates' rows (n × count) are never held
+        // whole: their cross-products come from the coefficients, and the rows a stretch at a
+        // time where the information sums them; the coefficients are formed again there rather
+        // than held through the solve.
+        let last = count - 1
+        var V = try variateCoefficients(evaluation, covariances: covariances, count: count)
+        let crossed = Buffer((q + (includeFixed ? p : 0)) * count)
+        do {
+            let noFixed = Buffer(includeFixed ? p * count : 0)
+            let workspace = OperatorWorkspace(model: model, count: count)
+            model.crossProduct(V.pointer, beta: includeFixed ? UnsafePointer(noFixed.pointer) : nil, count: count,
+                               workspace: workspace, into: crossed.pointer)
+        }
+        V = Buffer(0)
+        // Z'ê = Z'ỹ − Z'X̃β̂ − Z'Zb̂ (Z'[X̃ ỹ] summed over the processes already), over σ².
+        for a in 0..<q {
+            var value = state.ZtXy[a * (p + 1) + p]
+            for t in 0..<p { value -= state.ZtXy[a * (p + 1) + t] * evaluation.beta[t] }
+            crossed[a * count + last] = (value - crossed[a * count + last]) / sigmaSquared
+        }
+        // X'w: X'ZV from the pass, X'ê/σ² from the residuals.
+        var reduced = [Double](repeating: 0, count: p * count)
+        if includeFixed && p > 0 {
+            var Xte = [Double](repeating: 0, count: p)
+            for i in 0..<n { for t in 0..<p { Xte[t] += model.X[i + t * n] * evaluation.residuals[i] } }
+            Xte = model.sumOverProcesses(Xte)
+            for t in 0..<p {
+                for a in 0..<last { reduced[t * count + a] = crossed[(q + t) * count + a] }
+                reduced[t * count + last] = Xte[t] / sigmaSquared
+            }
+        }
 
         // The PLS fit of each w: c_w = A⁻¹Λ'Z'w, β_w = S⁻¹(X'w − (Λ'Z'X)'c_w), u_w = c_w − Mβ_w
         // (ML: β fixed, so u_w = c_w and no X).
         let solvers = Solvers(model: model, kind: options.preconditioner, tolerance: options.solverTolerance)
-        let rhs = Buffer(q * count)
-        let workspace = OperatorWorkspace(model: model, count: count)
-        model.rightHandSide(w.pointer, count: count, includeFixed: false, workspace: workspace, into: rhs.pointer)
-        if state.variateSolution == nil { state.variateSolution = Buffer(q * count) }
-        let solution = state.variateSolution!
+        model.applyLambdaTransposed(crossed.pointer, count: count, into: crossed.pointer)    // Λ'Z'w
+        if state.variateSolution == nil { state.variateSolution = SingleBuffer(q * count) }
+        let stored = state.variateSolution!
+        let u = Buffer(q * count)      // the solution, then u_w
+        stored.load(into: u.pointer)
         PhaseLog.mark("information: set-up")
-        let report = solvers.A.solve(rhs.pointer, count: count, x: solution.pointer)
+        let report = solvers.A.solve(crossed.pointer, count: count, x: u.pointer)
         PhaseLog.mark("information: solve, \(count) × \(report.maxIterations) iterations")
-        let u = Buffer(q * count), betaW = Buffer(p * count)
-        for index in 0..<(q * count) { u[index] = solution[index] }
+        stored.store(u.pointer)
+        let betaW = Buffer(p * count)
         if includeFixed && p > 0 {
-            var reduced = [Double](repeating: 0, count: p * count)
-            for i in 0..<n { for t in 0..<p { for a in 0..<count { reduced[t * count + a] += model.X[i + t * n] * w[i * count + a] } } }
-            reduced = model.sumOverProcesses(reduced)
-            for a in 0..<q { for t in 0..<p { for c in 0..<count { reduced[t * count + c] -= evaluation.ZtX[a * p + t] * solution[a * count + c] } } }
+            for a in 0..<q { for t in 0..<p { for c in 0..<count { reduced[t * count + c] -= evaluation.ZtX[a * p + t] * u[a * count + c] } } }
             for r in 0..<p { for s in 0..<p { for c in 0..<count { betaW[r * count + c] += evaluation.schurInverse[r + s * p] * reduced[s * count + c] } } }
             for a in 0..<q { for t in 0..<p { for c in 0..<count { u[a * count + c] -= evaluation.M[a * p + t] * betaW[t * count + c] } } }
         }
-        let lambda = Buffer(q * count)
-        model.applyLambda(u.pointer, count: count, into: lambda.pointer)
+        let lambda = u
+        model.applyLambda(u.pointer, count: count, into: lambda.pointer)     // in place
+        V = try variateCoefficients(evaluation, covariances: covariances, count: count)
         var blocks = Array(model.terms.indices)
         if includeFixed { blocks.append(model.terms.count) }
-        // The fitted rows a stretch at a time (not n × count at once), summed in row order.
+        // The variates' and the fitted rows a stretch at a time, summed in row order.
         let stretch = 4 * MixedModelOperator.rowChunk
+        let w = Buffer(min(n, stretch) * count)
         let fittedRows = Buffer(min(n, stretch) * count)
         var information = [Double](repeating: 0, count: count * count)
         for first in stride(from: 0, to: n, by: stretch) {
             let rows = first..<min(n, first + stretch)
+            model.rowProduct(lambdaV: V.pointer, beta: nil, count: count, rows: rows, blocks: Array(model.terms.indices),
+                             accumulate: false, into: w.pointer)
+            for i in rows { w[(i - first) * count + last] = evaluation.residuals[i] / sigmaSquared }
             model.rowProduct(lambdaV: lambda.pointer, beta: includeFixed ? betaW.pointer : nil, count: count, rows: rows,
                              blocks: blocks, accumulate: false, into: fittedRows.pointer)
             for i in rows {
+                let row = (i - first) * count
                 for b in 0..<count {
-                    let Pw = (w[i * count + b] - fittedRows[(i - first) * count + b]) / sigmaSquared
-                    for a in 0..<count { information[a + b * count] += 0.5 * w[i * count + a] * Pw }
+                    let Pw = (w[row + b] - fittedRows[row + b]) / sigmaSquared
+                    for a in 0..<count { information[a + b * count] += 0.5 * w[row + a] * Pw }
                 }
             }
         }

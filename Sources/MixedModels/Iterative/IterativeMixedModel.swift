@@ -86,30 +86,29 @@ public final class IterativeMixedModel {
     public var observationCount: Int { model.observations }
 
     /// The solvers at one θ: per-level blocks and conjugate gradients for H (with the fixed
-    /// effects) and for A (without).
+    /// effects) and for A (without), each made at its first use (the fit needs only A's).
     final class Solvers {
-        let blocksH: LevelBlocks
-        let blocksA: LevelBlocks
-        let H: ConjugateGradient
-        let A: ConjugateGradient
+        let model: MixedModelOperator
+        let kind: PreconditionerKind
+        let tolerance: Double
+        private(set) lazy var blocksH = LevelBlocks(model: model, includeFixed: true)
+        private(set) lazy var blocksA = LevelBlocks(model: model, includeFixed: false)
+        private(set) lazy var H = ConjugateGradient(model: model, includeFixed: true, preconditioner: preconditioner(blocksH),
+                                                    tolerance: tolerance)
+        private(set) lazy var A = ConjugateGradient(model: model, includeFixed: false, preconditioner: preconditioner(blocksA),
+                                                    tolerance: tolerance)
 
         init(model: MixedModelOperator, kind: PreconditionerKind, tolerance: Double) {
-            blocksH = LevelBlocks(model: model, includeFixed: true)
-            blocksA = LevelBlocks(model: model, includeFixed: false)
-            func preconditioner(_ blocks: LevelBlocks) -> Preconditioner {
-                switch kind {
-                case .blockJacobi: return BlockJacobiPreconditioner(blocks: blocks)
-                case .gaussSeidel: return GaussSeidelPreconditioner(blocks: blocks)
-                }
-            }
-            H = ConjugateGradient(model: model, includeFixed: true, preconditioner: preconditioner(blocksH), tolerance: tolerance)
-            A = ConjugateGradient(model: model, includeFixed: false, preconditioner: preconditioner(blocksA), tolerance: tolerance)
+            self.model = model
+            self.kind = kind
+            self.tolerance = tolerance
         }
 
-        /// Refactors the blocks after the operator's θ changed.
-        func update() {
-            blocksH.update()
-            blocksA.update()
+        private func preconditioner(_ blocks: LevelBlocks) -> Preconditioner {
+            switch kind {
+            case .blockJacobi: return BlockJacobiPreconditioner(blocks: blocks)
+            case .gaussSeidel: return GaussSeidelPreconditioner(blocks: blocks)
+            }
         }
     }
 
@@ -127,7 +126,7 @@ public final class IterativeMixedModel {
         model.y.withUnsafeBufferPointer { y in
             rhs.withUnsafeMutableBufferPointer { model.rightHandSide(y.baseAddress!, count: 1, includeFixed: true, workspace: workspace, into: $0.baseAddress!) }
         }
-        let report = rhs.withUnsafeBufferPointer { b in
+        let report = rhs.withUnsafeMutableBufferPointer { b in
             x.withUnsafeMutableBufferPointer { solvers.H.solve(b.baseAddress!, count: 1, x: $0.baseAddress!) }
         }
         return (Array(x[0..<model.q]), model.basis.userFixedEffects(Array(x[model.q...])), report)

@@ -4,8 +4,15 @@ import Foundation
 /// Workspace for products with H or A, allocated once per count of right-hand sides.
 final class OperatorWorkspace {
     let count: Int
-    /// q × m (Λv, or Z'f before Λ').
-    let lambdaValues: UnsafeMutablePointer<Double>
+    /// q × m (Λv, or Z'f before Λ'), allocated at first use: a product that forms Λv in its
+    /// output does not need it.
+    var lambdaValues: UnsafeMutablePointer<Double> {
+        if let lambdaStorage { return lambdaStorage }
+        let storage = UnsafeMutablePointer<Double>.allocate(capacity: max(q * count, 1))
+        lambdaStorage = storage
+        return storage
+    }
+    private var lambdaStorage: UnsafeMutablePointer<Double>?
     /// The slots' partial sums of a pass (``RowSlots/partialDoubles``).
     let partials: UnsafeMutablePointer<Double>
     /// Λv padded to two right-hand sides, for a single one (q + p, × 2) and the product's.
@@ -17,13 +24,12 @@ final class OperatorWorkspace {
         n = model.n
         q = model.q
         self.count = count
-        lambdaValues = .allocate(capacity: max(q * count, 1))
         partials = .allocate(capacity: max(model.slots.partialDoubles, 1))
         single = count == 1 ? (.allocate(capacity: 2 * (model.q + model.p) + 2), .allocate(capacity: 2 * (model.q + model.p) + 2)) : nil
     }
 
     deinit {
-        lambdaValues.deallocate()
+        lambdaStorage?.deallocate()
         partials.deallocate()
         if let single {
             single.v.deallocate()
@@ -34,52 +40,88 @@ final class OperatorWorkspace {
 
 extension MixedModelOperator {
     /// out ← H v (with the fixed effects) or A v (without): W'Wv + v on the u coordinates.
+    /// Λv is formed in `out` itself where the passes over the rows allow it (see
+    /// ``crossProduct(_:beta:count:workspace:into:)``), else in the workspace.
     func apply(_ v: UnsafePointer<Double>, count m: Int, includeFixed: Bool, workspace: OperatorWorkspace,
                into out: UnsafeMutablePointer<Double>) {
         precondition(workspace.count == m)
-        applyLambda(v, count: m, into: workspace.lambdaValues)
-        if m == 1, let single = workspace.single {
-            // One right-hand side: twice, as two lanes (the kernels work on 2, 4 or 8 at a time).
-            let dimension = dimension(includeFixed: includeFixed)
-            for a in 0..<q { single.v[2 * a] = workspace.lambdaValues[a]; single.v[2 * a + 1] = workspace.lambdaValues[a] }
-            if includeFixed { for t in 0..<p { single.v[2 * (q + t)] = v[q + t]; single.v[2 * (q + t) + 1] = v[q + t] } }
-            slotProduct(SIMD2<Double>.self, lambdaV: single.v, beta: includeFixed ? single.v + 2 * q : nil, count: 2, column: 0,
-                        partials: workspace.partials, into: single.out)
-            for a in 0..<dimension { out[a] = single.out[2 * a] }
-        } else {
-            var c0 = 0
-            let beta = includeFixed ? v + q * m : nil
-            // 16, 8, 4 or 2 right-hand sides per pass (the smallest that takes what is left, at
-            // most 16); the last pass may overlap the one before (its columns are computed
-            // again by the same operations, to the same values).
-            while c0 < m {
-                let left = m - c0
-                var width = left > 8 ? 16 : left > 4 ? 8 : left > 2 ? 4 : 2
-                while width > m { width /= 2 }
-                let start = min(c0, m - width)
-                switch width {
-                case 16:
-                    slotProduct(SIMD16<Double>.self, lambdaV: workspace.lambdaValues, beta: beta, count: m, column: start,
-                                partials: workspace.partials, into: out)
-                case 8:
-                    slotProduct(SIMD8<Double>.self, lambdaV: workspace.lambdaValues, beta: beta, count: m, column: start,
-                                partials: workspace.partials, into: out)
-                case 4:
-                    slotProduct(SIMD4<Double>.self, lambdaV: workspace.lambdaValues, beta: beta, count: m, column: start,
-                                partials: workspace.partials, into: out)
-                default:
-                    slotProduct(SIMD2<Double>.self, lambdaV: workspace.lambdaValues, beta: beta, count: m, column: start,
-                                partials: workspace.partials, into: out)
-                }
-                c0 = start + width
-            }
-        }
-        // This process's rows gave partial sums: one collective of (q + p) × m values.
-        sumOverProcesses(out, count: dimension(includeFixed: includeFixed) * m)
+        let lambdaV = Self.passesOverlap(m) ? workspace.lambdaValues : out
+        applyLambda(v, count: m, into: lambdaV)
+        crossProduct(lambdaV, beta: includeFixed ? v + q * m : nil, count: m, workspace: workspace, into: out)
         applyLambdaTransposed(out, count: m, into: out)
         BlockVectors(dimension: q, count: m, threads: threads).forEach { range in
             for index in range { out[index] += v[index] }
         }
+    }
+
+    /// The passes over the rows for m right-hand sides: 16, 8, 4 or 2 columns each (the
+    /// smallest that takes what is left, at most 16); the last may overlap the one before (its
+    /// columns are computed again by the same operations, to the same values). One column is
+    /// done as two lanes of one pass.
+    static func columnPasses(_ m: Int) -> [(start: Int, width: Int)] {
+        guard m > 1 else { return [(0, 1)] }
+        var passes: [(start: Int, width: Int)] = []
+        var c0 = 0
+        while c0 < m {
+            let left = m - c0
+            var width = left > 8 ? 16 : left > 4 ? 8 : left > 2 ? 4 : 2
+            while width > m { width /= 2 }
+            let start = min(c0, m - width)
+            passes.append((start, width))
+            c0 = start + width
+        }
+        return passes
+    }
+
+    /// Whether a pass of ``columnPasses(_:)`` reads columns an earlier one has written.
+    static func passesOverlap(_ m: Int) -> Bool {
+        var end = 0
+        for pass in columnPasses(m) {
+            if pass.start < end { return true }
+            end = pass.start + pass.width
+        }
+        return false
+    }
+
+    /// out ← Z'(Zc + Xβ) on the u coordinates (q × m) and, with `beta` (p × m), X'(Zc + Xβ)
+    /// on the β ones: the rows' cross-products with coefficients c on Z's columns (no Λ),
+    /// summed over the processes (collective).
+    ///
+    /// `c` may be `out` unless ``passesOverlap(_:)``: a pass reads a level of the primary term
+    /// (the one the rows are sorted by) only before it writes that level's result, the other
+    /// terms' coordinates are written after every pass's rows are read, and passes over
+    /// disjoint columns do not see each other's.
+    func crossProduct(_ c: UnsafePointer<Double>, beta: UnsafePointer<Double>?, count m: Int, workspace: OperatorWorkspace,
+                      into out: UnsafeMutablePointer<Double>) {
+        let includeFixed = beta != nil
+        if m == 1, let single = workspace.single {
+            // One right-hand side: twice, as two lanes (the kernels work on 2, 4 or 8 at a time).
+            let dimension = dimension(includeFixed: includeFixed)
+            for a in 0..<q { single.v[2 * a] = c[a]; single.v[2 * a + 1] = c[a] }
+            if let beta { for t in 0..<p { single.v[2 * (q + t)] = beta[t]; single.v[2 * (q + t) + 1] = beta[t] } }
+            slotProduct(SIMD2<Double>.self, lambdaV: single.v, beta: includeFixed ? single.v + 2 * q : nil, count: 2, column: 0,
+                        partials: workspace.partials, into: single.out)
+            for a in 0..<dimension { out[a] = single.out[2 * a] }
+        } else {
+            for (start, width) in Self.columnPasses(m) {
+                switch width {
+                case 16:
+                    slotProduct(SIMD16<Double>.self, lambdaV: c, beta: beta, count: m, column: start,
+                                partials: workspace.partials, into: out)
+                case 8:
+                    slotProduct(SIMD8<Double>.self, lambdaV: c, beta: beta, count: m, column: start,
+                                partials: workspace.partials, into: out)
+                case 4:
+                    slotProduct(SIMD4<Double>.self, lambdaV: c, beta: beta, count: m, column: start,
+                                partials: workspace.partials, into: out)
+                default:
+                    slotProduct(SIMD2<Double>.self, lambdaV: c, beta: beta, count: m, column: start,
+                                partials: workspace.partials, into: out)
+                }
+            }
+        }
+        // This process's rows gave partial sums: one collective of (q + p) × m values.
+        sumOverProcesses(out, count: dimension(includeFixed: includeFixed) * m)
     }
 
     /// The right-hand sides of the mixed-model equations for responses `responses` (n × m,

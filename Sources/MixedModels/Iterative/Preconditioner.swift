@@ -92,7 +92,8 @@ final class LevelBlocks {
         logDeterminant = logDet
     }
 
-    /// z ← D_j⁻¹ r on term j's coordinates (`block == terms.count`: the fixed effects).
+    /// z ← D_j⁻¹ r on term j's coordinates (`block == terms.count`: the fixed effects); z may
+    /// be r (each level's entries are read before its results are written).
     func solve(block: Int, _ r: UnsafePointer<Double>, count m: Int, into z: UnsafeMutablePointer<Double>) {
         if block == model.terms.count {
             let p = model.p
@@ -134,11 +135,15 @@ final class LevelBlocks {
                             z[(base + 1) * m + c] = s10 * r0 + s11 * r1
                         }
                     default:
-                        for c in 0..<m {
-                            for a in 0..<k {
-                                var sum = 0.0
-                                for b in 0..<k { sum += inverse[a + b * k] * r[(base + b) * m + c] }
-                                z[(base + a) * m + c] = sum
+                        // The level's entries are read before any is written: z may be r.
+                        withUnsafeTemporaryAllocation(of: Double.self, capacity: k) { level in
+                            for c in 0..<m {
+                                for b in 0..<k { level[b] = r[(base + b) * m + c] }
+                                for a in 0..<k {
+                                    var sum = 0.0
+                                    for b in 0..<k { sum += inverse[a + b * k] * level[b] }
+                                    z[(base + a) * m + c] = sum
+                                }
                             }
                         }
                     }

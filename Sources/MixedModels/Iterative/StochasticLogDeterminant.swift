@@ -43,12 +43,14 @@ struct StochasticLogDeterminant {
     /// The samples of probes `range` and the Lanczos steps they took.
     private func estimate(model: MixedModelOperator, blocks: LevelBlocks, probes range: Range<Int>) -> ([Double], Int) {
         let m = range.count, q = model.q
-        let z = Buffer(q * m)
-        TraceProbes(count: probes, seed: seed ^ 0xA076_1D64_78BD_642F).fill(probes: range, q: q, dimension: q, into: z.pointer)
         let previous = Buffer(q * m), current = Buffer(q * m)
         let next = Buffer(q * m), product = Buffer(q * m)
         let scale = Double(q).squareRoot()
-        for index in 0..<(q * m) { current[index] = z[index] / scale }
+        do {
+            let z = next    // the probes, in a vector not yet in use
+            TraceProbes(count: probes, seed: seed ^ 0xA076_1D64_78BD_642F).fill(probes: range, q: q, dimension: q, into: z.pointer)
+            for index in 0..<(q * m) { current[index] = z[index] / scale }
+        }
         var alphas = [[Double]](repeating: [], count: m), betas = [[Double]](repeating: [], count: m)
         var active = [Bool](repeating: true, count: m)
         let workspace = OperatorWorkspace(model: model, count: m)

@@ -87,19 +87,24 @@ struct TraceProbes {
             traceSamples = [Double](repeating: 0, count: count)
         }
 
-        /// Adds probes `range` (z, dimension × range.count) with their solutions x = Mz.
-        func add(probes range: Range<Int>, z: UnsafePointer<Double>, solutions x: UnsafePointer<Double>) {
+        /// Adds probes `range` (z, dimension × range.count) with their solutions x = Mz, which
+        /// are columns `offset ..< offset + range.count` of `x` (dimension × `stride`: the
+        /// block of columns they were solved in).
+        func add(probes range: Range<Int>, z: UnsafePointer<Double>, solutions x: UnsafePointer<Double>, stride: Int, offset: Int) {
             let m = range.count, N = count
             let includeFixed = blocks.includeFixed
             let dimension = model.dimension(includeFixed: includeFixed)
             let jacobi = BlockJacobiPreconditioner(blocks: blocks)
-            let w = Buffer(dimension * m), hw = Buffer(dimension * m), difference = Buffer(dimension * m)
+            let w = Buffer(dimension * m), hw = Buffer(dimension * m)
             jacobi.apply(z, count: m, into: w.pointer)
-            let workspace = OperatorWorkspace(model: model, count: m)
-            model.apply(w.pointer, count: m, includeFixed: includeFixed, workspace: workspace, into: hw.pointer)
-            jacobi.apply(hw.pointer, count: m, into: difference.pointer)     // P⁻¹Hw
-            // x − Cz = x − 2w + P⁻¹Hw
-            for index in 0..<(dimension * m) { difference[index] = x[index] - 2 * w[index] + difference[index] }
+            model.apply(w.pointer, count: m, includeFixed: includeFixed, workspace: OperatorWorkspace(model: model, count: m),
+                        into: hw.pointer)
+            jacobi.apply(hw.pointer, count: m, into: hw.pointer)     // P⁻¹Hw, in place
+            // x − Cz = x − 2w + P⁻¹Hw, in w's place.
+            for a in 0..<dimension {
+                for column in 0..<m { w[a * m + column] = x[a * stride + offset + column] - 2 * w[a * m + column] + hw[a * m + column] }
+            }
+            let difference = w
 
             for (j, term) in model.terms.enumerated() {
                 let k = term.k

@@ -13,7 +13,8 @@ struct ScalingCommand: ParsableCommand {
         discussion: """
         --quick runs the 10k and 100k rows cells only (under two minutes); --rows replaces the grid's sizes (a tiny
         --rows 2000 checks the wiring); --ml32m adds datagen's ml-32m shape (32M rows, 200k users × 84k items: the
-        matrix-free and Adam methods only, long).
+        matrix-free and Adam methods only, long); --shape keeps only the shapes named (--shape ml-32m: that shape alone,
+        at 32M rows).
         """
     )
 
@@ -35,6 +36,9 @@ struct ScalingCommand: ParsableCommand {
     @Flag(help: "Add the ml-32m shape (datagen --preset ml-32m, 32M rows; with --rows, at those sizes).")
     var ml32m = false
 
+    @Option(help: "Run only these shapes of the grid (crossed, crossed-intercepts, nested, single, ml-32m); default all.")
+    var shape: [String] = []
+
     @Flag(help: "Do not run lme4 even when Rscript is installed.")
     var noLme4 = false
 
@@ -55,7 +59,12 @@ struct ScalingCommand: ParsableCommand {
         let earlier = try merge.map { try ScalingResult.load(csv: $0) } ?? []
         var results: [ScalingResult] = []
         let started = Harness.now()
-        for item in ScalingCase.grid(quick: quick, rows: rows.isEmpty ? nil : rows, movieLens: ml32m) {
+        let grid = ScalingCase.grid(quick: quick, rows: rows.isEmpty ? nil : rows, movieLens: ml32m || shape.contains("ml-32m"))
+        let known = Set(ScalingCase.grid(quick: quick, rows: [1_000], movieLens: true).map(\.shape))
+        if let unknown = shape.first(where: { !known.contains($0) }) {
+            throw ValidationErrorText("--shape \(unknown): the grid's shapes are \(known.sorted().joined(separator: ", "))")
+        }
+        for item in grid where shape.isEmpty || shape.contains(item.shape) {
             let stem = "\(item.shape)-\(item.rows)"
             let data = "\(out)/\(stem).csv", truthPath = "\(out)/\(stem).truth.json"
             var arguments = item.datagenArguments

@@ -1,8 +1,8 @@
-/// A zero-initialised block of doubles owned by one object, freed in `deinit`: the vectors
-/// and multi-vectors (coordinate-major, m right-hand sides) of the iterative method.
-final class Buffer {
+/// A zero-initialised block of numbers owned by one object, freed in `deinit`: the vectors and
+/// multi-vectors (coordinate-major, m right-hand sides) of the iterative method.
+final class ScalarBuffer<Scalar: BinaryFloatingPoint> {
     let count: Int
-    let pointer: UnsafeMutablePointer<Double>
+    let pointer: UnsafeMutablePointer<Scalar>
 
     init(_ count: Int) {
         self.count = count
@@ -12,7 +12,7 @@ final class Buffer {
 
     deinit { pointer.deallocate() }
 
-    subscript(index: Int) -> Double {
+    subscript(index: Int) -> Scalar {
         get { pointer[index] }
         set { pointer[index] = newValue }
     }
@@ -20,21 +20,15 @@ final class Buffer {
     func zero() { pointer.update(repeating: 0, count: count) }
 }
 
-/// A zero-initialised block of single-precision numbers owned by one object: solutions kept
-/// only to start the next solve from (half the memory of doubles; a start rounded to 6e-8
-/// relative changes no solve's answer, only, negligibly, its first residual).
-final class SingleBuffer {
-    let count: Int
-    let pointer: UnsafeMutablePointer<Float>
+/// Vectors in double precision: what the solves work in.
+typealias Buffer = ScalarBuffer<Double>
 
-    init(_ count: Int) {
-        self.count = count
-        pointer = .allocate(capacity: max(count, 1))
-        pointer.initialize(repeating: 0, count: max(count, 1))
-    }
+/// Solutions kept only to start the next solve from, in single precision (half the memory of
+/// doubles; a start rounded to 6e-8 relative changes no solve's answer, only, negligibly, its
+/// first residual).
+typealias SingleBuffer = ScalarBuffer<Float>
 
-    deinit { pointer.deallocate() }
-
+extension ScalarBuffer where Scalar == Float {
     /// Its values, as doubles, into `target` (count of them).
     func load(into target: UnsafeMutablePointer<Double>) {
         for index in 0..<count { target[index] = Double(pointer[index]) }

@@ -20,7 +20,7 @@ extension LinearMixedModel {
         var messages: [String] = []
         if algorithm == .newton {
             let theta0 = start ?? ApproximateStart(frame: frame, parameters: parameters).theta(criterion: criterion)
-            PhaseLog.mark("approximate start")
+            PhaseLog.mark("approximate start θ = \(theta0)")
             let outcome = try fitNewton(criterion: criterion, start: theta0, skipsNegligibleLastStep: true,
                                         progress: options.progress, begin: begin)
             PhaseLog.mark("newton (\(outcome.iterations) iterations)")

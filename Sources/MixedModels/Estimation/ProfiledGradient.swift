@@ -25,15 +25,8 @@ enum ProfiledGradient {
         let beta = pls.workingFixedEffects()
         let u = try pls.sphericalEffects()
         let b = pls.applyLambda(u)
-        // z = Z'e = Z'y − Z'Xβ − G b.
+        let z = pls.residualCrossProduct(workingBeta: beta, b: b)
         let Y = pls.products.ZtXy
-        var z = [Double](repeating: 0, count: q)
-        for i in 0..<q {
-            var s = Y[i + p * q]
-            for c in 0..<p { s -= Y[i + c * q] * beta[c] }
-            z[i] = s
-        }
-        symmetricProduct(G: G, owner: owner, design: design, x: b, subtractingInto: &z)
 
         // REML: K = A⁻¹Λ'Z'X, H = Z'X − GΛK, F = H (RX'RX)⁻¹.
         var K: [Double] = [], F: [Double] = []
@@ -68,8 +61,43 @@ enum ProfiledGradient {
             }
         }
 
-        // M_I = Σ_J A⁻¹_{IJ} (Λ'G)_{JI} for every level block I, from the stored blocks of G.
+        // M_I = Σ_J A⁻¹_{IJ} (Λ'G)_{JI} for every level block I, from the stored blocks of G,
+        // summed over each term's levels (or those sums straight from the factorization).
         let inverse = try pls.invert()
+        let traceSums = inverse.logDetTraceSums ?? traceBlockSums(pls, inverse: inverse)
+        PhaseLog.mark("    gradient: traces on Z'Z's blocks")
+        let nu = Double(criterion == .ml ? n : n - p)
+        let rss = pls.penalizedRSS
+        var gradient: [Double] = []
+        for (j, term) in terms.enumerated() {
+            let k = term.effectCount
+            for s in 0..<k {
+                for r in s..<k {
+                    let logDetA = traceSums[j][s + r * k]
+                    var dRSS = 0.0, logDetRX = 0.0
+                    for l in 0..<term.levelCount {
+                        let base = design.layouts[j].start(level: l)
+                        dRSS += z[base + r] * u[base + s]
+                        if !K.isEmpty {
+                            for c in 0..<p { logDetRX += K[base + s + c * q] * F[base + r + c * q] }
+                        }
+                    }
+                    gradient.append(2 * logDetA - 2 * logDetRX + nu * (-2 * dRSS) / rss)
+                }
+            }
+        }
+        return gradient
+    }
+
+    /// For every term, Σ over its levels of `M_I = Σ_J A⁻¹_{IJ} (Λ'G)_{JI}` (k × k,
+    /// column-major), from A⁻¹ on the stored blocks of G.
+    private static func traceBlockSums(_ pls: PenalizedLeastSquares, inverse: InverseEntries) -> [[Double]] {
+        let design = pls.design
+        let terms = design.terms
+        let G = pls.products.G
+        let colptr = G.columnPointers, rowind = G.rowIndices, g = G.values
+        let owner = design.termOfColumn
+        let T = pls.templates
         let onPattern = inverse.valuesOnPattern
         var M = [Double](repeating: 0, count: terms.reduce(0) { $0 + $1.levelCount * $1.effectCount * $1.effectCount })
         var mOffset = [Int](), offset = 0
@@ -138,28 +166,14 @@ enum ProfiledGradient {
             }
         }
 
-        PhaseLog.mark("    gradient: traces on Z'Z's blocks")
-        let nu = Double(criterion == .ml ? n : n - p)
-        let rss = pls.penalizedRSS
-        var gradient: [Double] = []
-        for (j, term) in terms.enumerated() {
+        return terms.enumerated().map { j, term in
             let k = term.effectCount
-            for s in 0..<k {
-                for r in s..<k {
-                    var logDetA = 0.0, dRSS = 0.0, logDetRX = 0.0
-                    for l in 0..<term.levelCount {
-                        let base = design.layouts[j].start(level: l)
-                        logDetA += M[mOffset[j] + l * k * k + s + r * k]
-                        dRSS += z[base + r] * u[base + s]
-                        if !K.isEmpty {
-                            for c in 0..<p { logDetRX += K[base + s + c * q] * F[base + r + c * q] }
-                        }
-                    }
-                    gradient.append(2 * logDetA - 2 * logDetRX + nu * (-2 * dRSS) / rss)
-                }
+            var sum = [Double](repeating: 0, count: k * k)
+            for l in 0..<term.levelCount {
+                for index in 0..<(k * k) { sum[index] += M[mOffset[j] + l * k * k + index] }
             }
+            return sum
         }
-        return gradient
     }
 
     /// y ← y − Gx for the symmetric G stored as upper blocks plus full diagonal blocks.

@@ -136,12 +136,6 @@ struct FixedEffectBasis {
 
 }
 
-private func dotProduct(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ n: Int) -> Double {
-    var s = 0.0
-    for i in 0..<n { s += a[i] * b[i] }
-    return s
-}
-
 private func axpy(_ alpha: Double, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>, _ n: Int) {
     for i in 0..<n { y[i] += alpha * x[i] }
 }

@@ -332,6 +332,57 @@ final class PenalizedLeastSquares {
         return (products.basis.userCoefficients(beta), applyLambda(c))
     }
 
+    /// The PLS fits of `count` responses at once, in the working basis (one lower solve for
+    /// all): `Ztv` (q × count) and `Xtv` (p × count, X̃'v) column-major in; β̃ᵥ (p × count) and
+    /// b̂ᵥ (q × count) out.
+    func solveWorking(Ztv: [Double], Xtv: [Double], count: Int) throws -> (beta: [Double], b: [Double]) {
+        requireFactor()
+        let q = self.q, m = p + 1
+        var c = [Double](repeating: 0, count: q * count)
+        for column in 0..<count {
+            let lambdaTz = lambdaTranspose(Array(Ztv[(column * q)..<((column + 1) * q)]))
+            for k in 0..<q { c[k + column * q] = lambdaTz[k] }
+        }
+        try c.withUnsafeMutableBufferPointer { try factorization.solveLower($0.baseAddress!, columns: count) }
+        var betas = [Double](repeating: 0, count: p * count)
+        for column in 0..<count {
+            let offset = column * q
+            // cβ = RX'⁻¹(X̃'v − RZX'c), then β = RX⁻¹cβ; RX' is the lower factor in `schur`.
+            var cb = [Double](repeating: 0, count: p)
+            for j in 0..<p {
+                var s = Xtv[j + column * p]
+                for k in 0..<q { s -= solved[k + j * q] * c[offset + k] }
+                for d in 0..<j { s -= schur[j + d * m] * cb[d] }
+                cb[j] = s / schur[j + j * m]
+            }
+            for j in stride(from: p - 1, through: 0, by: -1) {
+                var s = cb[j]
+                for d in (j + 1)..<max(j + 1, p) { s -= schur[d + j * m] * betas[d + column * p] }
+                betas[j + column * p] = s / schur[j + j * m]
+            }
+            for k in 0..<q { for j in 0..<p { c[offset + k] -= solved[k + j * q] * betas[j + column * p] } }
+            try c.withUnsafeMutableBufferPointer { try factorization.solveUpper($0.baseAddress! + offset) }
+            // b̂ = Λû over û.
+            let fitted = applyLambda(Array(c[offset..<(offset + q)]))
+            for k in 0..<q { c[offset + k] = fitted[k] }
+        }
+        return (betas, c)
+    }
+
+    /// z = Z'e = Z'ỹ − Z'X̃β̃ − G b for the working β̃ and b (the residual's cross-product).
+    func residualCrossProduct(workingBeta beta: [Double], b: [Double]) -> [Double] {
+        let q = self.q
+        let Y = products.ZtXy
+        var z = [Double](repeating: 0, count: q)
+        for i in 0..<q {
+            var s = Y[i + p * q]
+            for c in 0..<p { s -= Y[i + c * q] * beta[c] }
+            z[i] = s
+        }
+        ProfiledGradient.symmetricProduct(G: products.G, owner: design.termOfColumn, design: design, x: b, subtractingInto: &z)
+        return z
+    }
+
     /// `(A⁻¹ + M(RX'RX)⁻¹M')z` with `M = A⁻¹Λ'Z'X`: the u-block of H⁻¹ applied to (z, 0), H the
     /// mixed-model matrix. The posterior covariance of u times z, over σ². Without the fixed
     /// effects, `A⁻¹z` (the posterior given β).

@@ -73,4 +73,13 @@ package enum BLAS {
         library.dpotri("L", &n32, A, &lda32, &info)
         return Int(info)
     }
+
+    /// Inverse of a lower-triangular (non-unit) matrix, in place. Returns LAPACK's `info`.
+    @discardableResult
+    static func trtriLower(n: Int, A: UnsafeMutablePointer<Double>, lda: Int) -> Int {
+        var (n32, lda32, info) = (Int32(n), Int32(lda), Int32(0))
+        if n == 0 { return 0 }
+        library.dtrtri("L", "N", &n32, A, &lda32, &info)
+        return Int(info)
+    }
 }

@@ -22,6 +22,7 @@ package struct BLASLibrary: @unchecked Sendable {
     typealias DoubleIn = UnsafePointer<Double>?
     typealias DoubleInOut = UnsafeMutablePointer<Double>?
     typealias Potrf = @convention(c) (Character, IntIn, DoubleInOut, IntIn, UnsafeMutablePointer<Int32>?) -> Void
+    typealias Trtri = @convention(c) (Character, Character, IntIn, DoubleInOut, IntIn, UnsafeMutablePointer<Int32>?) -> Void
     typealias Syrk = @convention(c) (Character, Character, IntIn, IntIn, DoubleIn, DoubleIn, IntIn,
                                      DoubleIn, DoubleInOut, IntIn) -> Void
     typealias Gemm = @convention(c) (Character, Character, IntIn, IntIn, IntIn, DoubleIn, DoubleIn, IntIn,
@@ -37,6 +38,7 @@ package struct BLASLibrary: @unchecked Sendable {
 
     let dpotrf: Potrf
     let dpotri: Potrf
+    let dtrtri: Trtri
     let dsyrk: Syrk
     let dgemm: Gemm
     let dsymm: Symm
@@ -78,7 +80,7 @@ package struct BLASLibrary: @unchecked Sendable {
            let core = dlsym(process, "openblas_get_corename").map({ unsafeBitCast($0, to: Text.self) }) {
             description += ": \(string(config())), core \(string(core()))"
         }
-        return BLASLibrary(dpotrf: dpotrf_, dpotri: dpotri_, dsyrk: dsyrk_, dgemm: dgemm_, dsymm: dsymm_,
+        return BLASLibrary(dpotrf: dpotrf_, dpotri: dpotri_, dtrtri: dtrtri_, dsyrk: dsyrk_, dgemm: dgemm_, dsymm: dsymm_,
                            dtrsm: dtrsm_, dtrsv: dtrsv_, setThreads: setThreads, description: description)
     }
 
@@ -90,6 +92,7 @@ package struct BLASLibrary: @unchecked Sendable {
             dlsym(handle, prefix + name).map { unsafeBitCast($0, to: type) }
         }
         guard let potrf = routine("dpotrf_", as: Potrf.self), let potri = routine("dpotri_", as: Potrf.self),
+              let trtri = routine("dtrtri_", as: Trtri.self),
               let syrk = routine("dsyrk_", as: Syrk.self), let gemm = routine("dgemm_", as: Gemm.self),
               let symm = routine("dsymm_", as: Symm.self), let trsm = routine("dtrsm_", as: Trsm.self),
               let trsv = routine("dtrsv_", as: Trsv.self)
@@ -102,7 +105,7 @@ package struct BLASLibrary: @unchecked Sendable {
            let core = routine("openblas_get_corename", as: Text.self) {
             description += ": \(string(config())), core \(string(core()))"
         }
-        return BLASLibrary(dpotrf: potrf, dpotri: potri, dsyrk: syrk, dgemm: gemm, dsymm: symm, dtrsm: trsm,
+        return BLASLibrary(dpotrf: potrf, dpotri: potri, dtrtri: trtri, dsyrk: syrk, dgemm: gemm, dsymm: symm, dtrsm: trsm,
                            dtrsv: trsv, setThreads: routine("openblas_set_num_threads", as: SetThreads.self),
                            description: description)
     }

@@ -40,10 +40,16 @@ protocol InverseEntries {
     /// `A⁻¹` at every stored value of `Z'Z` (same pattern, same positions), when the
     /// factorization lays it out that way; nil otherwise (then read it through ``block``).
     var valuesOnPattern: [Double]? { get }
+
+    /// For every term j, Σ over its levels of the k_j × k_j block `M_I = Σ_J A⁻¹_IJ (Λ'G)_JI`
+    /// (column-major), the part of ∂ log|A| / ∂θ that ``ProfiledGradient`` needs, when the
+    /// factorization computes it without A⁻¹ on Z'Z's pattern; nil otherwise.
+    var logDetTraceSums: [[Double]]? { get }
 }
 
 extension InverseEntries {
     var valuesOnPattern: [Double]? { nil }
+    var logDetTraceSums: [[Double]]? { nil }
 
     func block(rows i0: Int, _ m: Int, columns j0: Int, _ k: Int, into out: UnsafeMutablePointer<Double>) {
         for c in 0..<k { for r in 0..<m { out[r + c * m] = entry(i0 + r, j0 + c) } }

@@ -83,6 +83,46 @@ struct FactorizationTests {
         #expect(worst <= 1e-9 * largest, "largest inverse difference \(worst) (largest entry \(largest))")
     }
 
+    /// The blocked engine's two inverse routes (issue 14): `dpotri` and A⁻¹ on Z'Z's pattern,
+    /// against `dtrtri` and per-level Gram matrices, for the gradient, the conditional
+    /// variances and every stored entry (cross entries computed on demand).
+    @Test("triangular and full inverse routes agree to 1e-10", arguments: [
+        "y ~ 1 + x + (1 + x | user) + (1 | item)",
+        "y ~ 1 + x + (1 | user) + (1 | item) + (1 | store)",
+        "y ~ 1 + x + (1 + x | user) + (1 | item) + (1 | store)",
+    ])
+    func inverseRoutesAgree(_ text: String) throws {
+        let data = Self.crossedData(rows: 6000, users: 900, items: 300, stores: 6, seed: 5)
+        let model = try LinearMixedModel(formula: try Formula.parse(text), data: data, engine: .blockedDense)
+        let factorization = try #require(model.pls.factorization as? BlockedDenseFactorization)
+        var theta = model.parameters.initialTheta
+        for index in theta.indices { theta[index] = model.parameters.isDiagonal[index] ? 0.4 + 0.1 * Double(index) : -0.07 }
+        struct Outcome { var gradient: [Double]; var condVar: [Double]; var entries: [Double] }
+        func outcome(_ route: BlockedDenseFactorization.InverseRoute, _ criterion: Criterion) throws -> Outcome {
+            factorization.inverseRoute = route
+            _ = try model.objective(at: theta, criterion: criterion)
+            let gradient = try ProfiledGradient.compute(model.pls, criterion: criterion)
+            let condVar = try ConditionalVariance.diagonal(pls: model.pls, sigmaSquared: 1.3)
+            let inverse = try model.pls.invert()
+            let G = model.pls.products.G
+            var entries: [Double] = []
+            for c in stride(from: 0, to: model.pls.q, by: 7) {
+                for index in Int(G.columnPointers[c])..<Int(G.columnPointers[c + 1]) { entries.append(inverse.entry(Int(G.rowIndices[index]), c)) }
+            }
+            return Outcome(gradient: gradient, condVar: condVar, entries: entries)
+        }
+        for criterion in [Criterion.reml, .ml] {
+            let full = try outcome(.fullInverse, criterion), triangular = try outcome(.triangular, criterion)
+            let gradientScale = max(full.gradient.map(abs).max()!, 1)
+            for (a, b) in zip(full.gradient, triangular.gradient) {
+                #expect(abs(a - b) <= 1e-10 * gradientScale, "gradient \(full.gradient) vs \(triangular.gradient)")
+            }
+            for (a, b) in zip(full.condVar, triangular.condVar) { #expect(abs(a - b) <= 1e-10 * abs(a), "condVar \(a) vs \(b)") }
+            let entryScale = full.entries.map(abs).max()!
+            for (a, b) in zip(full.entries, triangular.entries) { #expect(abs(a - b) <= 1e-10 * entryScale, "entry \(a) vs \(b)") }
+        }
+    }
+
     @Test("REML fits agree")
     func fitsAgree() throws {
         let data = Self.crossedData(rows: 6000, users: 900, items: 300, stores: 6, seed: 11)

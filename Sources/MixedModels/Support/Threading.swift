@@ -38,6 +38,13 @@ package enum Threading {
         BLASLibrary.current.setThreads?(Int32(count))
     }
 
+    /// Sets the number of threads of the dense kernels' library only (``BLASLibrary/current``):
+    /// the blocked engine calls nothing else, and setting the system OpenBLAS's count would
+    /// start the threads that ``BLASLibrary`` ended.
+    static func setDenseKernelThreads(_ count: Int) {
+        BLASLibrary.current.setThreads?(Int32(count))
+    }
+
     /// Threads worth using for a factor whose largest dense block has `columns` columns:
     /// below about 600 columns the threads cost more than they bring (dpotrf on this machine: 1,200 columns 14.7 ms on one thread, 9.6 ms on two).
     static func blasThreads(forLargestBlock columns: Int) -> Int {

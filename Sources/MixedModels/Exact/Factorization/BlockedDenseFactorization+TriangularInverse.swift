@@ -23,7 +23,7 @@ extension BlockedDenseFactorization {
     func invertTriangular() -> InverseEntries {
         let n = nS, k1 = self.k1
         let X = S.baseAddress!
-        Threading.setBLASThreads(blasThreads)
+        Threading.setDenseKernelThreads(blasThreads)
         BLAS.trtriLower(n: n, A: X, lda: n)
         PhaseLog.mark("    selected inverse: dtrtri")
         let otherTerms = design.terms.count - 1

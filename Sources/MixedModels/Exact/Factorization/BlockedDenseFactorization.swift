@@ -347,7 +347,7 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
         PhaseLog.mark("    factor: L₁₁, W")
         try formComplement(T)
         PhaseLog.mark("    factor: Schur complement")
-        Threading.setBLASThreads(blasThreads)
+        Threading.setDenseKernelThreads(blasThreads)
         let info = BLAS.potrfLower(n: nS, A: S.baseAddress!, lda: nS)
         PhaseLog.mark("    factor: dpotrf")
         if info != 0 { throw PLSError.factorizationFailed }

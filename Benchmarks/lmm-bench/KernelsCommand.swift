@@ -33,13 +33,17 @@ struct KernelsCommand: ParsableCommand {
     @Option(help: "Orders of the dense Cholesky factorizations timed (dpotrf), comma-separated.")
     var denseSizes = "4000,10000"
 
+    @Option(help: "Columns per panel of the packed dense storage timed next to the square one, comma-separated.")
+    var panelWidths = "512"
+
     @Option(help: "Run only these kernels (comma-separated): dense, refactorization, csv, numbers, levels, design, adam, datagen.")
     var only: String?
 
     func run() throws {
         let chosen = only.map { Set($0.split(separator: ",").map(String.init)) }
         let kernels: [(String, () throws -> Void)] = [
-            ("dense", { DenseKernels(sizes: denseSizes.split(separator: ",").compactMap { Int($0) }).run() }),
+            ("dense", { DenseKernels(sizes: try positiveIntegers(denseSizes, option: "--dense-sizes"),
+                                    panelWidths: try positiveIntegers(panelWidths, option: "--panel-widths")).run() }),
             ("refactorization", refactorizationSleepstudy), ("csv", csvThroughput), ("numbers", numberParsing),
             ("levels", levelOrdering), ("design", designAndRefactorization), ("adam", adamEpoch),
             ("datagen", datagenThroughput),
@@ -48,6 +52,16 @@ struct KernelsCommand: ParsableCommand {
             throw ValidationErrorText("unknown kernel \"\(unknown)\"; the kernels are: " + kernels.map(\.0).joined(separator: ", "))
         }
         for (name, kernel) in kernels where chosen?.contains(name) ?? true { try kernel() }
+    }
+
+    /// A comma-separated list of positive integers, or an error naming the option and the item.
+    private func positiveIntegers(_ list: String, option: String) throws -> [Int] {
+        try list.split(separator: ",", omittingEmptySubsequences: false).map { item in
+            guard let value = Int(item.trimmingCharacters(in: .whitespaces)), value > 0 else {
+                throw ValidationErrorText("\(option): expected positive integers separated by commas, found \"\(item)\"")
+            }
+            return value
+        }
     }
 
     /// datagen's writing speed, whole process (`datagen` next to this program): the

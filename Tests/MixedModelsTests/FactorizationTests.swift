@@ -97,10 +97,14 @@ struct FactorizationTests {
         let factorization = try #require(model.pls.factorization as? BlockedDenseFactorization)
         var theta = model.parameters.initialTheta
         for index in theta.indices { theta[index] = model.parameters.isDiagonal[index] ? 0.4 + 0.1 * Double(index) : -0.07 }
-        struct Outcome { var gradient: [Double]; var condVar: [Double]; var entries: [Double] }
-        func outcome(_ route: BlockedDenseFactorization.InverseRoute, _ criterion: Criterion) throws -> Outcome {
+        struct Outcome { var objective: Double; var gradient: [Double]; var condVar: [Double]; var entries: [Double] }
+        let square = factorization.panelWidth
+        #expect(square >= factorization.nS, "this size keeps S square by default")
+        func outcome(_ route: BlockedDenseFactorization.InverseRoute, _ criterion: Criterion, panels: Bool = false) throws -> Outcome {
             factorization.inverseRoute = route
-            _ = try model.objective(at: theta, criterion: criterion)
+            factorization.panelWidth = panels ? 64 : square
+            #expect(factorization.S.isSquare == !panels)
+            let objective = try model.objective(at: theta, criterion: criterion)
             let gradient = try ProfiledGradient.compute(model.pls, criterion: criterion)
             let condVar = try ConditionalVariance.diagonal(pls: model.pls, sigmaSquared: 1.3)
             let inverse = try model.pls.invert()
@@ -109,7 +113,7 @@ struct FactorizationTests {
             for c in stride(from: 0, to: model.pls.q, by: 7) {
                 for index in Int(G.columnPointers[c])..<Int(G.columnPointers[c + 1]) { entries.append(inverse.entry(Int(G.rowIndices[index]), c)) }
             }
-            return Outcome(gradient: gradient, condVar: condVar, entries: entries)
+            return Outcome(objective: objective, gradient: gradient, condVar: condVar, entries: entries)
         }
         for criterion in [Criterion.reml, .ml] {
             let full = try outcome(.fullInverse, criterion), triangular = try outcome(.triangular, criterion)
@@ -120,6 +124,15 @@ struct FactorizationTests {
             for (a, b) in zip(full.condVar, triangular.condVar) { #expect(abs(a - b) <= 1e-10 * abs(a), "condVar \(a) vs \(b)") }
             let entryScale = full.entries.map(abs).max()!
             for (a, b) in zip(full.entries, triangular.entries) { #expect(abs(a - b) <= 1e-10 * entryScale, "entry \(a) vs \(b)") }
+            // S in panels of 64 columns (the packed storage of large complements; 306 columns
+            // here, so 5 panels): the same objective, gradient, variances and entries.
+            let panelled = try outcome(.triangular, criterion, panels: true)
+            #expect(abs(panelled.objective - full.objective) <= 1e-10 * abs(full.objective))
+            for (a, b) in zip(full.gradient, panelled.gradient) {
+                #expect(abs(a - b) <= 1e-10 * gradientScale, "gradient \(full.gradient) vs \(panelled.gradient)")
+            }
+            for (a, b) in zip(full.condVar, panelled.condVar) { #expect(abs(a - b) <= 1e-10 * abs(a), "condVar \(a) vs \(b)") }
+            for (a, b) in zip(full.entries, panelled.entries) { #expect(abs(a - b) <= 1e-10 * entryScale, "entry \(a) vs \(b)") }
         }
     }
 

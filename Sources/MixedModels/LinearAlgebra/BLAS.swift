@@ -48,6 +48,32 @@ package enum BLAS {
         library.dtrsm("L", "L", "N", "N", &m32, &n32, &one, L, &ldl32, B, &ldb32)
     }
 
+    /// B ← α·op(L)⁻¹·B (`left`) or α·B·op(L)⁻¹ with L lower triangular (non-unit), B m × n.
+    static func trsmLower(left: Bool, transposed: Bool, m: Int, n: Int, alpha: Double, L: UnsafePointer<Double>, ldl: Int,
+                          B: UnsafeMutablePointer<Double>, ldb: Int) {
+        if m == 0 || n == 0 { return }
+        var (m32, n32, ldl32, ldb32) = (Int32(m), Int32(n), Int32(ldl), Int32(ldb))
+        var a = alpha
+        library.dtrsm(left ? "L" : "R", "L", transposed ? "T" : "N", "N", &m32, &n32, &a, L, &ldl32, B, &ldb32)
+    }
+
+    /// B ← L·B with L lower triangular (m × m, non-unit), B m × n.
+    static func trmmLeftLower(m: Int, n: Int, L: UnsafePointer<Double>, ldl: Int, B: UnsafeMutablePointer<Double>, ldb: Int) {
+        if m == 0 || n == 0 { return }
+        var (m32, n32, ldl32, ldb32) = (Int32(m), Int32(n), Int32(ldl), Int32(ldb))
+        var one = 1.0
+        library.dtrmm("L", "L", "N", "N", &m32, &n32, &one, L, &ldl32, B, &ldb32)
+    }
+
+    /// y ← α·op(A)·x + β·y with A m × n.
+    static func gemv(transposed: Bool, m: Int, n: Int, alpha: Double, A: UnsafePointer<Double>, lda: Int,
+                     x: UnsafePointer<Double>, beta: Double, y: UnsafeMutablePointer<Double>) {
+        if m == 0 || n == 0 { return }
+        var (m32, n32, lda32, inc) = (Int32(m), Int32(n), Int32(lda), Int32(1))
+        var (a, b) = (alpha, beta)
+        library.dgemv(transposed ? "T" : "N", &m32, &n32, &a, A, &lda32, x, &inc, &b, y, &inc)
+    }
+
     /// x ← L'⁻¹x with L lower triangular (n × n).
     static func trsvLowerTransposed(n: Int, L: UnsafePointer<Double>, ldl: Int, x: UnsafeMutablePointer<Double>) {
         if n == 0 { return }
@@ -76,7 +102,7 @@ package enum BLAS {
 
     /// Inverse of a lower-triangular (non-unit) matrix, in place. Returns LAPACK's `info`.
     @discardableResult
-    static func trtriLower(n: Int, A: UnsafeMutablePointer<Double>, lda: Int) -> Int {
+    package static func trtriLower(n: Int, A: UnsafeMutablePointer<Double>, lda: Int) -> Int {
         var (n32, lda32, info) = (Int32(n), Int32(lda), Int32(0))
         if n == 0 { return 0 }
         library.dtrtri("L", "N", &n32, A, &lda32, &info)

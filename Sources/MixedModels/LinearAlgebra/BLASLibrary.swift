@@ -33,6 +33,8 @@ package struct BLASLibrary: @unchecked Sendable {
                                      DoubleIn, IntIn, DoubleInOut, IntIn) -> Void
     typealias Trsv = @convention(c) (Character, Character, Character, IntIn, DoubleIn, IntIn,
                                      DoubleInOut, IntIn) -> Void
+    typealias Gemv = @convention(c) (Character, IntIn, IntIn, DoubleIn, DoubleIn, IntIn, DoubleIn, IntIn,
+                                     DoubleIn, DoubleInOut, IntIn) -> Void
     typealias SetThreads = @convention(c) (Int32) -> Void
     typealias Text = @convention(c) () -> UnsafeMutablePointer<CChar>?
 
@@ -43,7 +45,9 @@ package struct BLASLibrary: @unchecked Sendable {
     let dgemm: Gemm
     let dsymm: Symm
     let dtrsm: Trsm
+    let dtrmm: Trsm
     let dtrsv: Trsv
+    let dgemv: Gemv
     /// `openblas_set_num_threads` of this library, when it is an OpenBLAS.
     let setThreads: SetThreads?
     /// Where the routines come from, e.g. `libscipy_openblas.so (OpenBLAS 0.3.34 …), core SkylakeX`.
@@ -119,7 +123,7 @@ package struct BLASLibrary: @unchecked Sendable {
             description += ": \(string(config())), core \(string(core()))"
         }
         return BLASLibrary(dpotrf: dpotrf_, dpotri: dpotri_, dtrtri: dtrtri_, dsyrk: dsyrk_, dgemm: dgemm_, dsymm: dsymm_,
-                           dtrsm: dtrsm_, dtrsv: dtrsv_, setThreads: setThreads, description: description)
+                           dtrsm: dtrsm_, dtrmm: dtrmm_, dtrsv: dtrsv_, dgemv: dgemv_, setThreads: setThreads, description: description)
     }
 
     /// The library at `path`, if it loads and exports every routine (plain or `scipy_` names).
@@ -133,7 +137,8 @@ package struct BLASLibrary: @unchecked Sendable {
               let trtri = routine("dtrtri_", as: Trtri.self),
               let syrk = routine("dsyrk_", as: Syrk.self), let gemm = routine("dgemm_", as: Gemm.self),
               let symm = routine("dsymm_", as: Symm.self), let trsm = routine("dtrsm_", as: Trsm.self),
-              let trsv = routine("dtrsv_", as: Trsv.self)
+              let trmm = routine("dtrmm_", as: Trsm.self), let trsv = routine("dtrsv_", as: Trsv.self),
+              let gemv = routine("dgemv_", as: Gemv.self)
         else {
             dlclose(handle)
             return nil
@@ -144,7 +149,7 @@ package struct BLASLibrary: @unchecked Sendable {
             description += ": \(string(config())), core \(string(core()))"
         }
         return BLASLibrary(dpotrf: potrf, dpotri: potri, dtrtri: trtri, dsyrk: syrk, dgemm: gemm, dsymm: symm, dtrsm: trsm,
-                           dtrsv: trsv, setThreads: routine("openblas_set_num_threads", as: SetThreads.self),
+                           dtrmm: trmm, dtrsv: trsv, dgemv: gemv, setThreads: routine("openblas_set_num_threads", as: SetThreads.self),
                            description: description)
     }
 

@@ -22,9 +22,8 @@ extension BlockedDenseFactorization {
     /// ``invert()`` by the triangular route (scalar other terms, k₁ ≤ 2).
     func invertTriangular() -> InverseEntries {
         let n = nS, k1 = self.k1
-        let X = S.baseAddress!
         Threading.setDenseKernelThreads(blasThreads)
-        BLAS.trtriLower(n: n, A: X, lda: n)
+        S.invertTriangular()
         PhaseLog.mark("    selected inverse: dtrtri")
         let otherTerms = design.terms.count - 1
         let m = otherTerms * k1
@@ -137,10 +136,8 @@ extension BlockedDenseFactorization {
 
     /// S⁻¹[i, j] = Σ_{r ≥ max(i, j)} X[r, i] X[r, j] for dense indices, from X = L_S⁻¹.
     fileprivate func inverseEntry(_ i: Int, _ j: Int) -> Double {
-        let n = nS
-        let X = S.baseAddress!
         let first = max(i, j)
-        return dotProduct(X + i * n + first, X + j * n + first, n - first)
+        return dotProduct(S.column(i) + first, S.column(j) + first, nS - first)
     }
 
     /// For every first-term level l, the Gram matrix (m × m, upper triangle, m = k₁ × the
@@ -162,7 +159,7 @@ extension BlockedDenseFactorization {
         out.initialize(repeating: 0, count: max(count, 1))
         let packed = UnsafeMutablePointer<Double>.allocate(capacity: stripe * n)
         defer { packed.deallocate() }
-        let X = UnsafePointer(S.baseAddress!)
+        let X = S
         let levelStart = UnsafePointer(self.levelStart.baseAddress!)
         let links = UnsafePointer(self.links.baseAddress!)
         let g = UnsafePointer(G.values.baseAddress!)
@@ -187,7 +184,7 @@ extension BlockedDenseFactorization {
                     let target = packed + d * h
                     let first = max(r0, d)
                     if first > r0 { target.update(repeating: 0, count: first - r0) }
-                    (target + (first - r0)).update(from: X + d * n + first, count: r1 - first)
+                    (target + (first - r0)).update(from: X.column(d) + first, count: r1 - first)
                 }
             }
             let B = UnsafePointer(packed)
@@ -286,16 +283,16 @@ extension BlockedDenseFactorization {
             // A⁻¹[d, (l, c)] = −(X[:, d]' U_l T₁ L_l⁻ᵀ L_l⁻¹)[c], U_l = X Ĝ_l.
             let (first, other) = i < q1 ? (i, j) : (j, i)
             let l = first / k1, d = Int(o.denseIndex[other - q1]), n = o.nS
-            let X = o.S.baseAddress!
+            let X = o.S, columnD = X.column(d)
             let T = o.templates
             var y = [Double](repeating: 0, count: k1)
             for a in o.levelStart[l]..<o.levelStart[l + 1] {
                 let link = o.links[a]
                 let theta = T[o.design.layouts[Int(link.term)].templateOffset]
-                let column = X + Int(link.denseStart) * n
+                let column = X.column(Int(link.denseStart))
                 // X[:, d]' X[:, dₐ] over the rows both reach.
                 var dot = 0.0
-                for r in max(d, Int(link.denseStart))..<n { dot += X[r + d * n] * column[r] }
+                for r in max(d, Int(link.denseStart))..<n { dot += columnD[r] * column[r] }
                 for c in 0..<k1 { y[c] += dot * theta * o.G.values[Int(link.gBase) + c] }
             }
             // y T₁, then L⁻ᵀ, L⁻¹ from the right: (y T₁) L⁻ᵀ L⁻¹.

@@ -85,11 +85,24 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
     private var W: [Double]
     /// L₁₁ per level, k₁ × k₁ column-major (lower).
     private(set) var L11: [Double]
-    /// S and then its Cholesky factor L_S (lower), nS × nS column-major. Only the lower
-    /// triangle is ever written (the general inverse kernel mirrors it), and the storage comes
-    /// from `calloc`, whose large blocks are fresh pages: the strict upper triangle's pages are
-    /// never touched and hold no memory (at 10,000 columns about 400 MB of the 800 MB).
-    let S: UnsafeMutableBufferPointer<Double>
+    /// S and then its Cholesky factor L_S (lower triangle). In panels of ``panelWidth`` columns
+    /// where the triangular route applies and S is large (half the storage: 1.6 GB at 20,000
+    /// columns against 3.2 GB); otherwise the full nS × nS square, whose upper triangle only
+    /// the general inverse kernel writes (it mirrors the lower one).
+    private(set) var S: LowerPanelMatrix
+    /// Columns per panel of ``S`` (nS or more: the full square). Setting it reallocates S; a
+    /// factorization must follow.
+    var panelWidth: Int {
+        didSet { S = LowerPanelMatrix(n: nS, width: panelWidth) }
+    }
+    /// The panel width chosen for S of `nS` columns whose triangular route applies.
+    static func defaultPanelWidth(nS: Int, triangularRoute: Bool) -> Int {
+        triangularRoute && nS >= panelledFrom ? panelColumns : nS
+    }
+    /// Panels from this order on (below it S is at most 128 MB).
+    static let panelledFrom = 4096
+    /// Columns per panel.
+    static let panelColumns = 512
     /// Three k_max × k_max work blocks.
     private var scratch: [Double]
     let kmax: Int
@@ -117,6 +130,9 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
     /// 0.03 of n³/6) 3.7–4.1 s against 5.8 s; ml-1m (3,706 items, 0.17) 135 ms against 170 ms;
     /// InstEval (1,156 columns, 0.11) 17 ms against 15 ms.
     var triangularInverseIsCheaper: Bool {
+        Self.triangularInverseIsCheaper(nS: nS, gramWork: gramWork, scalarLinks: scalarLinks, k1: k1)
+    }
+    private static func triangularInverseIsCheaper(nS: Int, gramWork: Double, scalarLinks: Bool, k1: Int) -> Bool {
         let n = Double(nS)
         return scalarLinks && k1 <= 2 && nS >= 2000 && 5 * gramWork < n * n * n / 6
     }
@@ -281,8 +297,9 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
         self.gramWork = gramWork
         W = [Double](repeating: 0, count: wCount)
         L11 = [Double](repeating: 0, count: levels1 * k1 * k1)
-        S = UnsafeMutableBufferPointer(start: calloc(max(nS * nS, 1), MemoryLayout<Double>.stride)!
-            .bindMemory(to: Double.self, capacity: max(nS * nS, 1)), count: nS * nS)
+        let triangularRoute = Self.triangularInverseIsCheaper(nS: nS, gramWork: gramWork, scalarLinks: scalarLinks, k1: k1)
+        panelWidth = Self.defaultPanelWidth(nS: nS, triangularRoute: triangularRoute)
+        S = LowerPanelMatrix(n: nS, width: panelWidth)
         kmax = design.terms.map(\.effectCount).max() ?? 1
         scratch = [Double](repeating: 0, count: 3 * kmax * kmax)
         denseRHS = [Double](repeating: 0, count: nS)
@@ -295,7 +312,6 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
         linkDense.deallocate()
         columnLinkStart.deallocate()
         columnLinks.deallocate()
-        free(S.baseAddress)
     }
 
     var summary: String {
@@ -348,10 +364,10 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
         try formComplement(T)
         PhaseLog.mark("    factor: Schur complement")
         Threading.setDenseKernelThreads(blasThreads)
-        let info = BLAS.potrfLower(n: nS, A: S.baseAddress!, lda: nS)
+        let info = S.factorCholesky()
         PhaseLog.mark("    factor: dpotrf")
         if info != 0 { throw PLSError.factorizationFailed }
-        for d in 0..<nS { logDet += 2 * log(S[d + d * nS]) }
+        for d in 0..<nS { logDet += 2 * log(S.column(d)[d]) }
         return logDet
     }
 
@@ -360,9 +376,9 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
         let nS = self.nS, k1 = self.k1
         let g = UnsafePointer(G.values.baseAddress!)
         do {
-            let Sp = S.baseAddress!
+            let S = self.S
             // Zero the lower triangle (the part dpotrf reads).
-            for j in 0..<nS { (Sp + j * nS + j).update(repeating: 0, count: nS - j) }
+            S.zeroLower()
             scratch.withUnsafeMutableBufferPointer { work in
                 let block = work.baseAddress! + 2 * kmax * kmax
                 for pair in pairBlocks {
@@ -377,12 +393,12 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
                     for s in 0..<kb {
                         for r in (dr == dc ? s : 0)..<ka {
                             let i = dr + r, j = dc + s
-                            if i >= j { Sp[i + j * nS] += block[r + s * ka] } else { Sp[j + i * nS] += block[r + s * ka] }
+                            if i >= j { S.column(j)[i] += block[r + s * ka] } else { S.column(i)[j] += block[r + s * ka] }
                         }
                     }
                 }
             }
-            for d in 0..<nS { Sp[d + d * nS] += 1 }
+            for d in 0..<nS { S.column(d)[d] += 1 }
             // − W_l W_l' for every level of the first term. Its links are sorted by dense
             // position, so for a column b the rows a ≥ b run down one column of S: the inner
             // loop walks memory in order (the other way round, every update missed the cache).
@@ -397,10 +413,9 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
                     let dense = linkDense.baseAddress!
                     let start = UnsafePointer(columnLinkStart.baseAddress!), byColumn = UnsafePointer(columnLinks.baseAddress!)
                     let chunks = columnChunks
-                    let nS = self.nS
                     Parallel.forEach(chunks.count - 1) { c in
                         for j in chunks[c]..<chunks[c + 1] {
-                            let column = Sp + j * nS
+                            let column = S.column(j)
                             for e in start[j]..<start[j + 1] {
                                 let b = Int(byColumn[e].link), end = Int(byColumn[e].levelEnd)
                                 if k1 == 1 {
@@ -422,7 +437,7 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
                         let kb = Int(lb.k)
                         let wb = w + Int(lb.wOffset)
                         for s in 0..<kb {
-                            let column = Sp + (Int(lb.denseStart) + s) * nS
+                            let column = S.column(Int(lb.denseStart) + s)
                             if k1 == 1 {
                                 let wbs = wb[s]
                                 for a in b..<end {
@@ -484,7 +499,7 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
                             }
                         }
                     }
-                    BLAS.trsmLeftLowerNoTrans(m: nS, n: columns, L: S.baseAddress!, ldl: nS, B: Dp, ldb: nS)
+                    S.solveLower(Dp, columns: columns, ldb: nS)
                     for c in 0..<columns { for d in 0..<nS { B[q1 + d + c * q] = Dp[d + c * nS] } }
                 }
             }
@@ -497,7 +512,7 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
         denseRHS.withUnsafeMutableBufferPointer { Dbuf in
             let Dp = Dbuf.baseAddress!
             for d in 0..<nS { Dp[d] = x[q1 + d] }
-            BLAS.trsvLowerTransposed(n: nS, L: S.baseAddress!, ldl: nS, x: Dp)
+            S.solveLowerTransposed(Dp)
             L11.withUnsafeBufferPointer { L in
                 W.withUnsafeBufferPointer { Wbuf in
                     for l in 0..<levels1 {
@@ -527,19 +542,22 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
         switch inverseRoute {
         case .automatic where triangularInverseIsCheaper, .triangular where scalarLinks && k1 <= 2:
             return invertTriangular()
+        case _ where !S.isSquare:
+            // S in panels: the triangular route applies (see defaultPanelWidth).
+            return invertTriangular()
         default:
             break
         }
         let nS = self.nS, k1 = self.k1
         PhaseLog.mark("  (solves)")
-        BLAS.potriLower(n: nS, A: S.baseAddress!, lda: nS)
+        BLAS.potriLower(n: nS, A: S.square, lda: nS)
         PhaseLog.mark("    selected inverse: dpotri")
         // First-term blocks: Σ₁₁,l = L₁₁⁻ᵀ (I + W_l' S⁻¹ W_l) L₁₁⁻¹ and
         // Σ₂₁ = −S⁻¹ W_l L₁₁⁻¹ on the links of level l.
         var diagonal = [Double](repeating: 0, count: levels1 * k1 * k1)
         var cross = [Double](repeating: 0, count: W.count)
         do {
-            let Sp = S.baseAddress!
+            let Sp = S.square
             // The general kernel below reads S⁻¹[·, j] as one contiguous column: mirror the lower
             // triangle (in tiles, so the strided writes stay in cache). The scalar kernel reads the
             // lower triangle only.
@@ -693,7 +711,7 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
             }
             // Blocks among the other terms: S⁻¹ (lower triangle).
             do {
-                let Sbuf = S
+                let S = self.S
                 for pair in pairBlocks {
                     let ka = design.terms[Int(pair.termRow)].effectCount
                     let kb = design.terms[Int(pair.termColumn)].effectCount
@@ -701,7 +719,7 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
                     for s in 0..<kb {
                         for r in 0..<ka {
                             let i = dr + r, j = dc + s
-                            out[Int(pair.gBase) + s * Int(pair.stride) + r] = i >= j ? Sbuf[i + j * nS] : Sbuf[j + i * nS]
+                            out[Int(pair.gBase) + s * Int(pair.stride) + r] = S.symmetricEntry(i, j)
                         }
                     }
                 }
@@ -735,7 +753,7 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
             let o = owner
             if i >= o.q1 && j >= o.q1 {
                 let a = Int(o.denseIndex[i - o.q1]), b = Int(o.denseIndex[j - o.q1])
-                return a >= b ? o.S[a + b * o.nS] : o.S[b + a * o.nS]
+                return o.S.symmetricEntry(a, b)
             }
             if i < o.q1 && j < o.q1 {
                 guard i / o.k1 == j / o.k1 else { return 0 }

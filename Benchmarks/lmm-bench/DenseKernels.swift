@@ -13,7 +13,7 @@ struct DenseKernels {
     /// Rank of the dgemm update timed for the reference rate (n × k times k × n).
     var gemmRank = 1000
 
-    func run() {
+    func run() throws {
         print("dense kernels: \(BLASLibrary.current.description)")
         for threads in Set([1, Threading.coreCount]).sorted() {
             Threading.setBLASThreads(threads)
@@ -24,7 +24,7 @@ struct DenseKernels {
                              label, n, square.potrf.rate, square.potrf.seconds, square.trtri.rate, square.trtri.seconds,
                              gemmRank, gemmRate(n: n)))
                 for width in panelWidths where width < n {
-                    let packed = panelRates(n: n, width: width)
+                    let packed = try panelRates(n: n, width: width)
                     print(String(format: "  %@, n = %5d, panels of %4d: Cholesky %6.1f GFlop/s (%.2f s), triangular inverse %6.1f GFlop/s (%.2f s), %.0f MB held",
                                  label, n, width, packed.potrf.rate, packed.potrf.seconds, packed.trtri.rate, packed.trtri.seconds,
                                  packed.megabytes))
@@ -67,8 +67,8 @@ struct DenseKernels {
     }
 
     /// The same two on the lower triangle in panels.
-    private func panelRates(n: Int, width: Int) -> (potrf: Rate, trtri: Rate, megabytes: Double) {
-        let S = LowerPanelMatrix(n: n, width: width)
+    private func panelRates(n: Int, width: Int) throws -> (potrf: Rate, trtri: Rate, megabytes: Double) {
+        let S = try LowerPanelMatrix(n: n, width: width)
         fillLower(n: n) { i, j, value in S.column(j)[i] = value }
         var start = Harness.now()
         let info = S.factorCholesky()

@@ -42,7 +42,7 @@ struct KernelsCommand: ParsableCommand {
     func run() throws {
         let chosen = only.map { Set($0.split(separator: ",").map(String.init)) }
         let kernels: [(String, () throws -> Void)] = [
-            ("dense", { DenseKernels(sizes: try positiveIntegers(denseSizes, option: "--dense-sizes"),
+            ("dense", { try DenseKernels(sizes: try positiveIntegers(denseSizes, option: "--dense-sizes"),
                                     panelWidths: try positiveIntegers(panelWidths, option: "--panel-widths")).run() }),
             ("refactorization", refactorizationSleepstudy), ("csv", csvThroughput), ("numbers", numberParsing),
             ("levels", levelOrdering), ("design", designAndRefactorization), ("adam", adamEpoch),

@@ -102,7 +102,7 @@ struct FactorizationTests {
         #expect(square >= factorization.nS, "this size keeps S square by default")
         func outcome(_ route: BlockedDenseFactorization.InverseRoute, _ criterion: Criterion, panels: Bool = false) throws -> Outcome {
             factorization.inverseRoute = route
-            factorization.panelWidth = panels ? 64 : square
+            try factorization.usePanels(width: panels ? 64 : square)
             #expect(factorization.S.isSquare == !panels)
             let objective = try model.objective(at: theta, criterion: criterion)
             let gradient = try ProfiledGradient.compute(model.pls, criterion: criterion)

@@ -33,17 +33,31 @@ struct LowerPanelMatrixTests {
     }
 
     @Test("storage: n(n + w)/2 values, columns addressable from their diagonal", arguments: [(300, 64), (300, 300), (257, 32), (5, 8)])
-    func storage(_ n: Int, _ width: Int) {
-        let M = LowerPanelMatrix(n: n, width: width)
+    func storage(_ n: Int, _ width: Int) throws {
+        let M = try LowerPanelMatrix(n: n, width: width)
         let w = min(width, n)
         var expected = 0
         for p0 in stride(from: 0, to: n, by: w) { expected += (n - p0) * min(w, n - p0) }
         #expect(M.storedCount == expected)
+        #expect(LowerPanelMatrix.storedCount(n: n, width: width) == expected)
         #expect(M.isSquare == (width >= n))
         // Every (i ≥ j) entry a distinct location.
         var seen = Set<UnsafeMutablePointer<Double>>()
         for j in 0..<n { for i in j..<n { seen.insert(M.column(j) + i) } }
         #expect(seen.count == n * (n + 1) / 2)
+    }
+
+    @Test("storage that cannot be had is an error naming what it was for, not a crash")
+    func tooLarge() {
+        #expect(LowerPanelMatrix.storedCount(n: 4_000_000_000, width: 4_000_000_000) == .max)
+        #expect(LowerPanelMatrix.storedCount(n: 20_480, width: 512) == 20_480 * (20_480 + 512) / 2)
+        for n in [3_000_000_000, 4_000_000_000] {
+            #expect {
+                _ = try LowerPanelMatrix(n: n, width: n, for: "the test block")
+            } throws: { error in
+                (error as? InsufficientMemory).map { "\($0)".contains("the test block") } ?? false
+            }
+        }
     }
 
     @Test("Cholesky, triangular inverse and solves equal LAPACK's on the square", arguments: [64, 100, 512])
@@ -52,7 +66,7 @@ struct LowerPanelMatrixTests {
         let A = Self.spd(n, seed: 3)
         var L = A
         #expect(L.withUnsafeMutableBufferPointer { BLAS.potrfLower(n: n, A: $0.baseAddress!, lda: n) } == 0)
-        let M = LowerPanelMatrix(n: n, width: width)
+        let M = try LowerPanelMatrix(n: n, width: width)
         Self.fill(M, from: A)
         #expect(M.factorCholesky() == 0)
         var worst = 0.0, largest = 0.0
@@ -107,11 +121,11 @@ struct LowerPanelMatrixTests {
     }
 
     @Test("a matrix that is not positive definite reports the failing order")
-    func notPositiveDefinite() {
+    func notPositiveDefinite() throws {
         let n = 200
         var A = Self.spd(n, seed: 9)
         A[150 + 150 * n] = -1
-        let M = LowerPanelMatrix(n: n, width: 64)
+        let M = try LowerPanelMatrix(n: n, width: 64)
         Self.fill(M, from: A)
         let info = M.factorCholesky()
         var square = A

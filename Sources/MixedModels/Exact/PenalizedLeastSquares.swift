@@ -134,11 +134,10 @@ final class PenalizedLeastSquares {
         case .blockedDense: blocked = design.terms.count >= 2
         }
         if blocked {
-            let nS = q - design.terms[0].columnCount
-            let what = "the dense \(nS) × \(nS) block of the factorization"
-            try MemoryBudget.require(8 * nS * nS + 8 * 2 * q * (p + 1), for: what)
-            try MemoryBudget.probe(8 * nS * nS, for: what)
-            factorization = BlockedDenseFactorization(design: design, G: products.G, parameters: parameters)
+            // The factorization checks the memory for its dense block (its storage depends on
+            // the inverse route it will take) together with the solves' vectors.
+            factorization = try BlockedDenseFactorization(design: design, G: products.G, parameters: parameters,
+                                                          alsoNeeded: 8 * 2 * q * (p + 1))
         } else {
             let sparse = try SparseCholeskyFactorization(design: design, G: products.G, parameters: parameters, rightHandSides: p + 1)
             // The symbolic analysis knows the numeric factor's size; CHOLMOD allocates it at the

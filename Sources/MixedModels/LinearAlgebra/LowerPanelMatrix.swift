@@ -27,24 +27,42 @@ package final class LowerPanelMatrix {
     package let storedCount: Int
     private let base: UnsafeMutablePointer<Double>
 
+    /// Values held for an n × n lower triangle in panels of `width` columns:
+    /// n(n + w)/2 when w divides n (n² for one panel), or `Int.max` when that overflows.
+    package static func storedCount(n: Int, width: Int) -> Int {
+        let w = min(max(width, 1), max(n, 1))
+        var total = 0
+        for p0 in stride(from: 0, to: n, by: w) {
+            let (size, overflow) = (n - p0).multipliedReportingOverflow(by: min(w, n - p0))
+            if overflow || total > Int.max - size { return .max }
+            total += size
+        }
+        return total
+    }
+
     /// Zeroed storage for an n × n lower triangle in panels of `width` columns (`width ≥ n`: one
     /// panel, the full column-major square).
-    package init(n: Int, width: Int) {
+    /// - Throws: ``InsufficientMemory`` when the storage cannot be had.
+    package init(n: Int, width: Int, for what: String = "a dense triangular matrix") throws {
         precondition(n >= 0 && width >= 1)
         self.n = n
         self.width = min(width, max(n, 1))
         panelCount = n == 0 ? 0 : (n + self.width - 1) / self.width
+        storedCount = Self.storedCount(n: n, width: width)
         var offsets: [Int] = []
         var total = 0
-        for p in 0..<panelCount {
+        for p in 0..<panelCount where storedCount < .max {
             offsets.append(total)
             let p0 = p * self.width
             total += (n - p0) * min(self.width, n - p0)
         }
         self.offsets = offsets
-        storedCount = total
         // calloc: large blocks are fresh zero pages, touched only where written.
-        base = calloc(max(total, 1), MemoryLayout<Double>.stride)!.bindMemory(to: Double.self, capacity: max(total, 1))
+        guard storedCount < .max, let memory = calloc(max(storedCount, 1), MemoryLayout<Double>.stride) else {
+            throw InsufficientMemory(needed: storedCount < .max / 8 ? 8 * storedCount : .max,
+                                     available: MemoryBudget.available() ?? 0, what: what)
+        }
+        base = memory.bindMemory(to: Double.self, capacity: max(storedCount, 1))
     }
 
     deinit { free(base) }

@@ -90,11 +90,14 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
     /// columns against 3.2 GB); otherwise the full nS × nS square, whose upper triangle only
     /// the general inverse kernel writes (it mirrors the lower one).
     private(set) var S: LowerPanelMatrix
-    /// Columns per panel of ``S`` (nS or more: the full square). Setting it reallocates S; a
-    /// factorization must follow.
-    var panelWidth: Int {
-        didSet { S = LowerPanelMatrix(n: nS, width: panelWidth) }
+    /// Columns per panel of ``S`` (nS or more: the full square).
+    var panelWidth: Int { S.width < nS ? S.width : nS }
+    /// Holds S in panels of `width` columns from now on (`width ≥ nS`: square); a factorization
+    /// must follow.
+    func usePanels(width: Int) throws {
+        S = try LowerPanelMatrix(n: nS, width: width, for: Self.describeS(nS))
     }
+    private static func describeS(_ nS: Int) -> String { "the dense \(nS) × \(nS) block of the factorization" }
     /// The panel width chosen for S of `nS` columns whose triangular route applies.
     static func defaultPanelWidth(nS: Int, triangularRoute: Bool) -> Int {
         triangularRoute && nS >= panelledFrom ? panelColumns : nS
@@ -163,7 +166,10 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
         return fill >= 0.25 * Double(nS) * Double(nS)
     }
 
-    init(design: RandomEffectsDesign, G: CholmodSparse, parameters: CovarianceParameters) {
+    /// - Parameter alsoNeeded: bytes the caller still allocates after this (its right-hand
+    ///   sides), checked against the memory available together with S.
+    /// - Throws: ``InsufficientMemory`` when S (and `alsoNeeded`) cannot be had.
+    init(design: RandomEffectsDesign, G: CholmodSparse, parameters: CovarianceParameters, alsoNeeded: Int = 0) throws {
         self.design = design
         self.parameters = parameters
         self.G = G
@@ -298,8 +304,11 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
         W = [Double](repeating: 0, count: wCount)
         L11 = [Double](repeating: 0, count: levels1 * k1 * k1)
         let triangularRoute = Self.triangularInverseIsCheaper(nS: nS, gramWork: gramWork, scalarLinks: scalarLinks, k1: k1)
-        panelWidth = Self.defaultPanelWidth(nS: nS, triangularRoute: triangularRoute)
-        S = LowerPanelMatrix(n: nS, width: panelWidth)
+        let width = Self.defaultPanelWidth(nS: nS, triangularRoute: triangularRoute)
+        let bytes = MemoryBudget.product(8, LowerPanelMatrix.storedCount(n: nS, width: width))
+        try MemoryBudget.require(bytes > Int.max - alsoNeeded ? .max : bytes + alsoNeeded, for: Self.describeS(nS))
+        try MemoryBudget.probe(bytes, for: Self.describeS(nS))
+        S = try LowerPanelMatrix(n: nS, width: width, for: Self.describeS(nS))
         kmax = design.terms.map(\.effectCount).max() ?? 1
         scratch = [Double](repeating: 0, count: 3 * kmax * kmax)
         denseRHS = [Double](repeating: 0, count: nS)

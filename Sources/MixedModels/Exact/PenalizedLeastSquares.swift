@@ -120,12 +120,14 @@ final class PenalizedLeastSquares {
         n = frame.n
         p = frame.X.columns
         design = try RandomEffectsDesign(terms: frame.randomTerms, n: frame.n, common: common)
+        PhaseLog.mark("  Z")
         // Memory is checked before each large allocation (issue 11, item 12): the cross-products
         // (and OpenBLAS's buffers, mapped at its first call), then the factorization.
         let q = design.q, kmax = design.terms.map(\.effectCount).max() ?? 1
         try MemoryBudget.require(8 * n * (p + 1) + 8 * 2 * q * (p + 1) + 12 * kmax * design.Z.nonzeroCount
                                  + MemoryBudget.blasBuffer, for: "the cross-products")
         products = try CrossProducts(design: design, X: frame.X, y: frame.y)
+        PhaseLog.mark("  Z'Z, Z'[X y]")
         parameters = design.parameters
         let blocked: Bool
         switch engine {

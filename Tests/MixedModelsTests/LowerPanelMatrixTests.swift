@@ -32,6 +32,20 @@ struct LowerPanelMatrixTests {
         for j in 0..<n { for i in j..<n { M.column(j)[i] = A[i + j * n] } }
     }
 
+    /// The largest difference between M's lower triangle and the square `A`'s, and A's
+    /// largest entry there.
+    static func lowerDifference(_ M: LowerPanelMatrix, _ A: [Double]) -> (worst: Double, largest: Double) {
+        let n = M.n
+        var worst = 0.0, largest = 0.0
+        for j in 0..<n {
+            for i in j..<n {
+                worst = max(worst, abs(M.column(j)[i] - A[i + j * n]))
+                largest = max(largest, abs(A[i + j * n]))
+            }
+        }
+        return (worst, largest)
+    }
+
     @Test("storage: n(n + w)/2 values, columns addressable from their diagonal", arguments: [(300, 64), (300, 300), (257, 32), (5, 8)])
     func storage(_ n: Int, _ width: Int) throws {
         let M = try LowerPanelMatrix(n: n, width: width)
@@ -69,14 +83,8 @@ struct LowerPanelMatrixTests {
         let M = try LowerPanelMatrix(n: n, width: width)
         Self.fill(M, from: A)
         #expect(M.factorCholesky() == 0)
-        var worst = 0.0, largest = 0.0
-        for j in 0..<n {
-            for i in j..<n {
-                worst = max(worst, abs(M.column(j)[i] - L[i + j * n]))
-                largest = max(largest, abs(L[i + j * n]))
-            }
-        }
-        #expect(worst <= 1e-12 * largest, "factor differs by \(worst)")
+        let factorError = Self.lowerDifference(M, L)
+        #expect(factorError.worst <= 1e-12 * factorError.largest, "factor differs by \(factorError.worst)")
 
         // Solves: L⁻¹B for three columns, L'⁻¹x.
         let columns = 3
@@ -101,14 +109,8 @@ struct LowerPanelMatrixTests {
         var X = L
         #expect(X.withUnsafeMutableBufferPointer { BLAS.trtriLower(n: n, A: $0.baseAddress!, lda: n) } == 0)
         #expect(M.invertTriangular() == 0)
-        worst = 0; largest = 0
-        for j in 0..<n {
-            for i in j..<n {
-                worst = max(worst, abs(M.column(j)[i] - X[i + j * n]))
-                largest = max(largest, abs(X[i + j * n]))
-            }
-        }
-        #expect(worst <= 1e-11 * largest, "inverse differs by \(worst)")
+        let inverseError = Self.lowerDifference(M, X)
+        #expect(inverseError.worst <= 1e-11 * inverseError.largest, "inverse differs by \(inverseError.worst)")
         var identityError = 0.0
         for j in stride(from: 0, to: n, by: 17) {
             for i in j..<n {

@@ -93,8 +93,10 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
     /// Columns per panel of ``S`` (nS or more: the full square).
     var panelWidth: Int { S.width < nS ? S.width : nS }
     /// Holds S in panels of `width` columns from now on (`width ≥ nS`: square); a factorization
-    /// must follow.
+    /// must follow. Panels need the triangular inverse route (scalar other terms, k₁ ≤ 2), which
+    /// a panelled S always takes.
     func usePanels(width: Int) throws {
+        precondition(width >= nS || (scalarLinks && k1 <= 2), "S in panels needs the triangular inverse route")
         S = try LowerPanelMatrix(n: nS, width: width, for: Self.describeS(nS))
     }
     private static func describeS(_ nS: Int) -> String { "the dense \(nS) × \(nS) block of the factorization" }
@@ -552,7 +554,7 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
         case .automatic where triangularInverseIsCheaper, .triangular where scalarLinks && k1 <= 2:
             return invertTriangular()
         case _ where !S.isSquare:
-            // S in panels: the triangular route applies (see defaultPanelWidth).
+            // S in panels (only where the triangular route applies: defaultPanelWidth, usePanels).
             return invertTriangular()
         default:
             break

@@ -98,8 +98,8 @@ struct FactorizationTests {
         var theta = model.parameters.initialTheta
         for index in theta.indices { theta[index] = model.parameters.isDiagonal[index] ? 0.4 + 0.1 * Double(index) : -0.07 }
         struct Outcome { var objective: Double; var gradient: [Double]; var condVar: [Double]; var entries: [Double] }
-        let square = factorization.panelWidth
-        #expect(square >= factorization.nS, "this size keeps S square by default")
+        #expect(factorization.S.isSquare, "this size keeps S square by default")
+        let square = factorization.nS
         func outcome(_ route: BlockedDenseFactorization.InverseRoute, _ criterion: Criterion, panels: Bool = false) throws -> Outcome {
             factorization.inverseRoute = route
             try factorization.usePanels(width: panels ? 64 : square)

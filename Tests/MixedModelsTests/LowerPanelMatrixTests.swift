@@ -93,7 +93,7 @@ struct LowerPanelMatrixTests {
         B.withUnsafeMutableBufferPointer { M.solveLower($0.baseAddress!, columns: columns, ldb: n) }
         L.withUnsafeBufferPointer { l in
             expected.withUnsafeMutableBufferPointer {
-                BLAS.trsmLeftLowerNoTrans(m: n, n: columns, L: l.baseAddress!, ldl: n, B: $0.baseAddress!, ldb: n)
+                BLAS.trsmLower(left: true, transposed: false, m: n, n: columns, alpha: 1, L: l.baseAddress!, ldl: n, B: $0.baseAddress!, ldb: n)
             }
         }
         let scale = expected.map(abs).max()!

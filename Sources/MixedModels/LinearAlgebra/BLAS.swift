@@ -31,23 +31,6 @@ package enum BLAS {
         library.dsymm("L", "L", &m32, &n32, &a, A, &lda32, B, &ldb32, &b, C, &ldc32)
     }
 
-    /// B ← B·L⁻¹ with L lower triangular (n × n), B m × n.
-    static func trsmRightLowerNoTrans(m: Int, n: Int, L: UnsafePointer<Double>, ldl: Int,
-                                      B: UnsafeMutablePointer<Double>, ldb: Int) {
-        var (m32, n32, ldl32, ldb32) = (Int32(m), Int32(n), Int32(ldl), Int32(ldb))
-        var one = 1.0
-        library.dtrsm("R", "L", "N", "N", &m32, &n32, &one, L, &ldl32, B, &ldb32)
-    }
-
-    /// B ← L⁻¹B with L lower triangular (m × m), B m × n.
-    static func trsmLeftLowerNoTrans(m: Int, n: Int, L: UnsafePointer<Double>, ldl: Int,
-                                     B: UnsafeMutablePointer<Double>, ldb: Int) {
-        if m == 0 || n == 0 { return }
-        var (m32, n32, ldl32, ldb32) = (Int32(m), Int32(n), Int32(ldl), Int32(ldb))
-        var one = 1.0
-        library.dtrsm("L", "L", "N", "N", &m32, &n32, &one, L, &ldl32, B, &ldb32)
-    }
-
     /// B ← α·op(L)⁻¹·B (`left`) or α·B·op(L)⁻¹ with L lower triangular (non-unit), B m × n.
     static func trsmLower(left: Bool, transposed: Bool, m: Int, n: Int, alpha: Double, L: UnsafePointer<Double>, ldl: Int,
                           B: UnsafeMutablePointer<Double>, ldb: Int) {

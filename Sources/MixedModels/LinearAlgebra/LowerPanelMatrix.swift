@@ -21,7 +21,7 @@ package final class LowerPanelMatrix {
     let width: Int
     /// Panels.
     let panelCount: Int
-    /// Storage offset of each panel's first value (its diagonal entry).
+    /// Storage offset of each panel's first value (its diagonal entry), then ``storedCount``.
     private let offsets: [Int]
     /// Values held.
     package let storedCount: Int
@@ -30,14 +30,19 @@ package final class LowerPanelMatrix {
     /// Values held for an n × n lower triangle in panels of `width` columns:
     /// n(n + w)/2 when w divides n (n² for one panel), or `Int.max` when that overflows.
     package static func storedCount(n: Int, width: Int) -> Int {
+        panelOffsets(n: n, width: width)?.last ?? .max
+    }
+
+    /// Where each panel starts in the storage, then the values held in all (nil on overflow).
+    private static func panelOffsets(n: Int, width: Int) -> [Int]? {
         let w = min(max(width, 1), max(n, 1))
-        var total = 0
+        var offsets = [0]
         for p0 in stride(from: 0, to: n, by: w) {
             let (size, overflow) = (n - p0).multipliedReportingOverflow(by: min(w, n - p0))
-            if overflow || total > Int.max - size { return .max }
-            total += size
+            if overflow || offsets.last! > Int.max - size { return nil }
+            offsets.append(offsets.last! + size)
         }
-        return total
+        return offsets
     }
 
     /// Zeroed storage for an n × n lower triangle in panels of `width` columns (`width ≥ n`: one
@@ -48,15 +53,9 @@ package final class LowerPanelMatrix {
         self.n = n
         self.width = min(width, max(n, 1))
         panelCount = n == 0 ? 0 : (n + self.width - 1) / self.width
-        storedCount = Self.storedCount(n: n, width: width)
-        var offsets: [Int] = []
-        var total = 0
-        for p in 0..<panelCount where storedCount < .max {
-            offsets.append(total)
-            let p0 = p * self.width
-            total += (n - p0) * min(self.width, n - p0)
-        }
-        self.offsets = offsets
+        let offsets = Self.panelOffsets(n: n, width: width)
+        self.offsets = offsets ?? []
+        storedCount = offsets?.last ?? .max
         // calloc: large blocks are fresh zero pages, touched only where written.
         guard storedCount < .max, let memory = calloc(max(storedCount, 1), MemoryLayout<Double>.stride) else {
             throw InsufficientMemory(needed: storedCount < .max / 8 ? 8 * storedCount : .max,

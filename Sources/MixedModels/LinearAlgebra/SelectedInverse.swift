@@ -81,7 +81,7 @@ final class SelectedInverse {
             let block = x + valueBase[s]
             if nb > 0 {
                 let below = block + w
-                BLAS.trsmRightLowerNoTrans(m: nb, n: w, L: block, ldl: nr, B: below, ldb: nr)
+                BLAS.trsmLower(left: false, transposed: false, m: nb, n: w, alpha: 1, L: block, ldl: nr, B: below, ldb: nr)
                 gathered.withUnsafeMutableBufferPointer { S in
                     position.withUnsafeMutableBufferPointer { pos in
                         gatherBelow(s, into: S.baseAddress!, positions: pos.baseAddress!)

@@ -85,13 +85,11 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
     private var W: [Double]
     /// L₁₁ per level, k₁ × k₁ column-major (lower).
     private(set) var L11: [Double]
-    /// S and then its Cholesky factor L_S (lower triangle). In panels of ``panelWidth`` columns
+    /// S and then its Cholesky factor L_S (lower triangle). In panels of `S.width` columns
     /// where the triangular route applies and S is large (half the storage: 1.6 GB at 20,000
     /// columns against 3.2 GB); otherwise the full nS × nS square, whose upper triangle only
     /// the general inverse kernel writes (it mirrors the lower one).
     private(set) var S: LowerPanelMatrix
-    /// Columns per panel of ``S`` (nS or more: the full square).
-    var panelWidth: Int { S.width < nS ? S.width : nS }
     /// Holds S in panels of `width` columns from now on (`width ≥ nS`: square); a factorization
     /// must follow. Panels need the triangular inverse route (scalar other terms, k₁ ≤ 2), which
     /// a panelled S always takes.
@@ -307,10 +305,10 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
         L11 = [Double](repeating: 0, count: levels1 * k1 * k1)
         let triangularRoute = Self.triangularInverseIsCheaper(nS: nS, gramWork: gramWork, scalarLinks: scalarLinks, k1: k1)
         let width = Self.defaultPanelWidth(nS: nS, triangularRoute: triangularRoute)
-        let bytes = MemoryBudget.product(8, LowerPanelMatrix.storedCount(n: nS, width: width))
-        try MemoryBudget.require(bytes > Int.max - alsoNeeded ? .max : bytes + alsoNeeded, for: Self.describeS(nS))
-        try MemoryBudget.probe(bytes, for: Self.describeS(nS))
-        S = try LowerPanelMatrix(n: nS, width: width, for: Self.describeS(nS))
+        let bytes = MemoryBudget.product(8, LowerPanelMatrix.storedCount(n: nS, width: width)), what = Self.describeS(nS)
+        try MemoryBudget.require(bytes > Int.max - alsoNeeded ? .max : bytes + alsoNeeded, for: what)
+        try MemoryBudget.probe(bytes, for: what)
+        S = try LowerPanelMatrix(n: nS, width: width, for: what)
         kmax = design.terms.map(\.effectCount).max() ?? 1
         scratch = [Double](repeating: 0, count: 3 * kmax * kmax)
         denseRHS = [Double](repeating: 0, count: nS)
@@ -704,7 +702,7 @@ final class BlockedDenseFactorization: RandomEffectsFactorization {
     private func valuesOnPattern(diagonal: [Double], cross: [Double]) -> [Double] {
         let colptr = G.columnPointers
         var values = [Double](repeating: 0, count: Int(colptr[q]))
-        let k1 = self.k1, nS = self.nS
+        let k1 = self.k1
         values.withUnsafeMutableBufferPointer { out in
             // First-term diagonal blocks: the only stored blocks of those columns.
             for l in 0..<levels1 {

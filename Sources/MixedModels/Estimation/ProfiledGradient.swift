@@ -18,9 +18,7 @@ enum ProfiledGradient {
         let design = pls.design
         let terms = design.terms
         let G = pls.products.G
-        let colptr = G.columnPointers, rowind = G.rowIndices, g = G.values
         let owner = design.termOfColumn
-        let T = pls.templates
 
         let beta = pls.workingFixedEffects()
         let u = try pls.sphericalEffects()
